@@ -1,0 +1,237 @@
+"""Text to parse tree: the cached LALR parser, the indentation post-lexer, and syntax errors
+turned into diagnostics that say what was expected in words a process owner knows."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from importlib import resources
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from dsl.diagnostics import Diagnostic, error
+from dsl.source import Source, Span
+
+TAB_STOP = 4
+
+# What each terminal is called in an error message.
+_TOKEN_WORDS: dict[str, str] = {
+    "NAME": "a name",
+    "STRING": 'a quoted text like "…"',
+    "INT": "a whole number",
+    "DECIMAL": "a number",
+    "DURATION": "a duration like `30m`, `24h` or `2 working days`",
+    "DATETIME": "a date-time like 2026-03-06 16:30",
+    "DATE": "a date like 2026-03-06",
+    "TIME": "a clock time like 17:30",
+    "PERCENT": "a percentage like 75%",
+    "_NL": "the end of the line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "the end of the file",
+    "COLON": "`:`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "EQUAL": "`=`",
+    "_ARROW": "`->`",
+    "VBAR": "`|`",
+    "COMPARE": "a comparison like `==`",
+    "PLUS": "`+`",
+    "MINUS": "`-`",
+    "MUL": "`*` or `/`",
+    "OPTIONAL": "`?`",
+}
+
+
+class IndentationError_(Exception):
+    """A line dedented to a column that opens no enclosing block."""
+
+    def __init__(self, token: Token) -> None:
+        super().__init__("inconsistent indentation")
+        self.token = token
+
+
+class _Indenter:
+    """Turns `_NL` tokens into `_INDENT`/`_DEDENT` (a tab reaches the next multiple of 4)."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        levels = [0]
+        depth = 0  # open ( and [ — newlines inside them are not line ends
+        last: Token | None = None
+        for token in stream:
+            last = token
+            if token.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif token.type in ("RPAR", "RSQB"):
+                depth = max(depth - 1, 0)
+            if token.type != "_NL":
+                yield token
+                continue
+            if depth:
+                continue
+            yield token
+            indent = _indent_width(token.value.rsplit("\n", 1)[-1])
+            if indent > levels[-1]:
+                levels.append(indent)
+                yield Token.new_borrow_pos("_INDENT", " " * indent, token)
+            else:
+                while indent < levels[-1]:
+                    levels.pop()
+                    yield Token.new_borrow_pos("_DEDENT", "", token)
+                if indent != levels[-1]:
+                    raise IndentationError_(token)
+        while len(levels) > 1 and last is not None:
+            levels.pop()
+            yield Token.new_borrow_pos("_DEDENT", "", last)
+
+
+def _indent_width(whitespace: str) -> int:
+    width = 0
+    for ch in whitespace:
+        width = (width // TAB_STOP + 1) * TAB_STOP if ch == "\t" else width + 1
+    return width
+
+
+@functools.cache
+def _parser() -> Lark:
+    """The LALR parser, built once per process (grammar loading is the slow part)."""
+    grammar = resources.files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        postlex=_Indenter(),  # type: ignore[arg-type]
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=False,
+    )
+
+
+class SyntaxProblem(Exception):
+    """Parsing stopped; `diagnostic` says where and what was expected."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def parse_tree(source: Source) -> Tree[Token]:
+    """Parse flow text into lark's tree, or raise SyntaxProblem with one clear diagnostic."""
+    text = source.text if source.text.endswith("\n") else source.text + "\n"
+    text = text.lstrip("\ufeff")
+    try:
+        return _parser().parse(text)
+    except IndentationError_ as exc:
+        line = exc.token.end_line or exc.token.line or 1
+        raise SyntaxProblem(
+            error(
+                "inconsistent-indentation",
+                "this line's indentation matches no enclosing block",
+                Span.point(line, 1, _leading(source.line(line))),
+                "indent it exactly like the lines of the block it belongs to (4 spaces a level)",
+            )
+        ) from None
+    except UnexpectedInput as exc:
+        raise SyntaxProblem(_syntax_diagnostic(exc, source)) from None
+
+
+def _leading(line: str) -> int:
+    return len(line) - len(line.lstrip()) or 1
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        line, column = exc.line, exc.column
+        char = source.line(line)[column - 1 : column] or "?"
+        hint = "check for a missing quote or a character that does not belong here"
+        if char == "'":
+            hint = 'texts are written in double quotes: "…"'
+        elif char in "“”":
+            hint = 'use plain double quotes " instead of typographic quotes'
+        return error(
+            "syntax-error", f"unexpected character `{char}`", Span.point(line, column), hint
+        )
+    token: Token | None = getattr(exc, "token", None)
+    expected = set(getattr(exc, "expected", set()) or getattr(exc, "accepts", set()) or set())
+    if isinstance(exc, UnexpectedToken):
+        expected = set(exc.accepts or exc.expected)
+    if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
+        line = max(len(source.lines), 1)
+        return error(
+            "syntax-error",
+            "the file ends in the middle of a declaration",
+            Span.point(line, max(len(source.line(line)), 1)),
+            _expected_words(expected),
+        )
+    line, column = _token_position(token, source)
+    if "_INDENT" in expected and token.type != "_INDENT":
+        opener = _previous_code_line(source, line)
+        return error(
+            "expected-block",
+            f"a block was expected after `{opener}`",
+            Span.point(line, column, len(str(token.value).strip()) or 1),
+            "indent the lines that belong to it (4 spaces), or put one action after the `:`",
+        )
+    if token.type == "_INDENT":
+        return error(
+            "unexpected-indent",
+            "this line is indented but no block is open here",
+            Span.point(line, 1, _leading(source.line(line))),
+            "remove the indentation, or end the line above with `:` to open a block",
+        )
+    found = _describe(token)
+    return error(
+        "syntax-error",
+        f"unexpected {found}",
+        Span.point(line, column, len(str(token.value)) if token.type != "_NL" else 1),
+        _expected_words(expected),
+    )
+
+
+def _token_position(token: Token, source: Source) -> tuple[int, int]:
+    """Where a token starts; layout tokens point at the first character of the next line."""
+    if token.type in ("_NL", "_DEDENT", "_INDENT"):
+        if token.type == "_NL" and token.value.lstrip("\r\n\t ").startswith("#") is False:
+            # an unexpected line end: point just past the last character of the line
+            line = token.line or 1
+            return line, (token.column or 1)
+        line = (token.end_line or token.line or 1)
+        return line, _leading(source.line(line)) + (1 if source.line(line).strip() else 0)
+    return token.line or 1, token.column or 1
+
+
+def _previous_code_line(source: Source, line: int) -> str:
+    for number in range(line - 1, 0, -1):
+        text = source.line(number).split("#", 1)[0].strip()
+        if text:
+            return text
+    return ""
+
+
+def _describe(token: Token) -> str:
+    if token.type == "_NL":
+        return "end of line"
+    if token.type == "_DEDENT":
+        return "end of block"
+    return f"`{token.value}`"
+
+
+def _expected_words(expected: set[str]) -> str:
+    words = []
+    for name in sorted(expected):
+        word = _TOKEN_WORDS.get(name)
+        if word is None:
+            word = f"`{name.lower()}`" if name.isalpha() else None
+        if word and word not in words:
+            words.append(word)
+    if not words:
+        return "check the line against the language reference (docs/language.md)"
+    if len(words) > 6:
+        words = words[:6] + ["…"]
+    return "expected " + ", ".join(words)

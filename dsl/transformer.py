@@ -1,0 +1,495 @@
+"""Lark parse tree to the AST of `dsl.ast`: typed, frozen nodes with spans.
+
+Problems that only show once a token is read (a weekday that is not one, `1.5 working days`)
+are raised as `NodeProblem` and reported as diagnostics by `dsl.frontend`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from lark import Token, Transformer, Tree, v_args
+from lark.tree import Meta
+
+from dsl import ast
+from dsl.diagnostics import Diagnostic, error
+from dsl.source import Span
+
+WEEKDAYS = {
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
+    "sunday": 6, "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+    "周一": 0, "周二": 1, "周三": 2, "周四": 3, "周五": 4, "周六": 5, "周日": 6, "周天": 6,
+    "星期一": 0, "星期二": 1, "星期三": 2, "星期四": 3, "星期五": 4, "星期六": 5, "星期日": 6,
+}  # fmt: skip
+
+_UNITS: dict[str, ast.DurationUnit] = {
+    "m": "m", "minute": "m", "minutes": "m", "分钟": "m",
+    "h": "h", "hour": "h", "hours": "h", "小时": "h", "个小时": "h",
+    "d": "d", "day": "d", "days": "d", "天": "d",
+    "w": "w", "week": "w", "weeks": "w", "周": "w",
+    "working hour": "working_hours", "working hours": "working_hours",
+    "工作小时": "working_hours", "个工作小时": "working_hours",
+    "working day": "working_days", "working days": "working_days",
+    "工作日": "working_days", "个工作日": "working_days",
+}  # fmt: skip
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(.+)")
+_ESCAPE = re.compile(r"\\(.)")
+
+
+class NodeProblem(Exception):
+    """A token that parsed but means nothing valid; carries its diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def tspan(token: Token) -> Span:
+    """The span of one token."""
+    return Span(
+        token.line or 1,
+        token.column or 1,
+        token.end_line or token.line or 1,
+        token.end_column or (token.column or 1) + len(token),
+    )
+
+
+def mspan(meta: Meta) -> Span:
+    """The span of a rule match."""
+    if getattr(meta, "empty", True):
+        return Span(1, 1, 1, 2)
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def name(token: Token) -> ast.Name:
+    return ast.Name(str(token), tspan(token))
+
+
+def text(token: Token) -> ast.Text:
+    return ast.Text(_ESCAPE.sub(r"\1", str(token)[1:-1]), tspan(token))
+
+
+def duration(token: Token) -> ast.Duration:
+    """Read `30m`, `4 working hours`, `2个工作日`, … into an amount and a unit."""
+    match = _DURATION.fullmatch(str(token))
+    assert match is not None  # the DURATION terminal guarantees the shape
+    unit = _UNITS[re.sub(r"\s+", " ", match.group(2).strip())]
+    amount = Decimal(match.group(1))
+    if unit == "working_days" and amount != amount.to_integral_value():
+        raise NodeProblem(
+            error(
+                "invalid-duration",
+                f"`{token}`: working days must be a whole number",
+                tspan(token),
+                "use working hours for parts of a day, e.g. `4 working hours`",
+            )
+        )
+    return ast.Duration(amount, unit, str(token), tspan(token))
+
+
+def _of(items: list[Any], kind: type) -> list[Any]:
+    return [i for i in items if isinstance(i, kind)]
+
+
+def _tokens(items: list[Any], type_: str) -> list[Token]:
+    return [i for i in items if isinstance(i, Token) and i.type == type_]
+
+
+def _first(items: list[Any], type_: str) -> Token | None:
+    found = _tokens(items, type_)
+    return found[0] if found else None
+
+
+class _Body(tuple[ast.Action, ...]):
+    """The actions of a block (a tuple subclass so it can be told apart from other children)."""
+
+
+class _Roles(tuple[ast.Name, ...]):
+    pass
+
+
+class _Params(tuple[ast.Param, ...]):
+    pass
+
+
+@v_args(meta=True)
+class ToAst(Transformer[Token, ast.Flow]):
+    """Builds `ast.Flow` bottom-up; each method handles one grammar rule."""
+
+    # ------------------------------------------------------------ file and headers
+    def start(self, meta: Meta, items: list[Any]) -> ast.Flow:
+        headers = _of(items, ast.Header)
+        roles: list[ast.Name] = [r for group in _of(items, _Roles) for r in group]
+        fields = [f for group in items if isinstance(group, list) for f in group]
+        return ast.Flow(
+            headers=tuple(headers),
+            roles=tuple(roles),
+            fields=tuple(fields),
+            states=tuple(_of(items, ast.State)),
+            slas=tuple(_of(items, ast.Sla)),
+            tables=tuple(_of(items, ast.Table)),
+        )
+
+    def flow_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
+        label = _first(items, "STRING")
+        return ast.Header(
+            "flow", name(items[1]), text(label) if label else None, None, mspan(meta)
+        )
+
+    def version_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
+        return ast.Header("version", None, None, int(items[1]), mspan(meta))
+
+    def calendar_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
+        return ast.Header("calendar", name(items[1]), None, None, mspan(meta))
+
+    def roles_decl(self, meta: Meta, items: list[Any]) -> _Roles:
+        return _Roles(r for group in items[1:] for r in group)
+
+    def name_list(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, ...]:
+        return tuple(name(t) for t in items)
+
+    def fields_decl(self, meta: Meta, items: list[Any]) -> list[ast.Field]:
+        return _of(items, ast.Field)
+
+    def field_decl(self, meta: Meta, items: list[Any]) -> ast.Field:
+        type_name, choices = items[1]
+        default = next((i[0] for i in items if isinstance(i, tuple) and len(i) == 1), None)
+        label = _first(items[2:], "STRING")
+        return ast.Field(
+            name=name(items[0]),
+            type=type_name,
+            choices=choices,
+            optional=bool(_first(items, "OPTIONAL")),
+            default=default,
+            label=text(label) if label else None,
+            span=mspan(meta),
+        )
+
+    def default(self, meta: Meta, items: list[Any]) -> tuple[ast.Expr]:
+        return (items[0],)
+
+    def simple_type(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, tuple[()]]:
+        return name(items[0]), ()
+
+    def choice_type(
+        self, meta: Meta, items: list[Token]
+    ) -> tuple[ast.Name, tuple[ast.Name, ...]]:
+        span = mspan(meta)
+        choices = tuple(
+            text(t) if t.type == "STRING" else name(t) for t in items if isinstance(t, Token)
+        )
+        type_name = ast.Name("choice", Span(span.line, span.column, span.line, span.column + 6))
+        return type_name, tuple(ast.Name(c.value, c.span) for c in choices)
+
+    # ------------------------------------------------------------ states
+    def state_decl(self, meta: Meta, items: list[Any]) -> ast.State:
+        label = _first(items, "STRING")
+        members = tuple(i for i in items[2:] if not isinstance(i, Token))
+        return ast.State(name(items[1]), text(label) if label else None, False, members, mspan(meta))
+
+    def empty_state(self, meta: Meta, items: list[Any]) -> ast.State:
+        label = _first(items, "STRING")
+        return ast.State(name(items[1]), text(label) if label else None, False, (), mspan(meta))
+
+    def final_decl(self, meta: Meta, items: list[Any]) -> ast.State:
+        label = _first(items, "STRING")
+        members = tuple(i for i in items[2:] if not isinstance(i, Token))
+        return ast.State(name(items[1]), text(label) if label else None, True, members, mspan(meta))
+
+    def body(self, meta: Meta, items: list[Any]) -> _Body:
+        return _Body(items)
+
+    def enter_decl(self, meta: Meta, items: list[Any]) -> ast.Hook:
+        return ast.Hook("enter", tuple(items[1]), mspan(meta))
+
+    def exit_decl(self, meta: Meta, items: list[Any]) -> ast.Hook:
+        return ast.Hook("exit", tuple(items[1]), mspan(meta))
+
+    def on_decl(self, meta: Meta, items: list[Any]) -> ast.Transition:
+        params = next((i for i in items if isinstance(i, _Params)), _Params())
+        guard = next((i[1] for i in items if isinstance(i, tuple) and i[:1] == ("when",)), None)
+        target = next((i for i in items if isinstance(i, ast.Name)), None)
+        roles = next((i for i in items if isinstance(i, _Roles)), _Roles())
+        body = next((i for i in items if isinstance(i, _Body)), _Body())
+        return ast.Transition(
+            name(items[1]), tuple(params), guard, target, tuple(roles), tuple(body), mspan(meta)
+        )
+
+    def params(self, meta: Meta, items: list[ast.Param]) -> _Params:
+        return _Params(items)
+
+    def param(self, meta: Meta, items: list[Token]) -> ast.Param:
+        return ast.Param(name(items[0]), _first(items, "OPTIONAL") is not None)
+
+    def guard(self, meta: Meta, items: list[Any]) -> tuple[str, ast.Expr]:
+        return ("when", items[0])
+
+    def target(self, meta: Meta, items: list[Token]) -> ast.Name:
+        return name(items[0])
+
+    def roles(self, meta: Meta, items: list[Any]) -> _Roles:
+        return _Roles(items[0])
+
+    def when_expr(self, meta: Meta, items: list[Any]) -> ast.Automatic:
+        return ast.Automatic(items[1], name(items[2]), mspan(meta))
+
+    def when_tasks_done(self, meta: Meta, items: list[Any]) -> ast.Automatic:
+        return ast.Automatic(None, name(items[1]), mspan(meta))
+
+    # ------------------------------------------------------------ timers and tasks
+    def timer_end(self, meta: Meta, items: list[Any]) -> tuple[ast.Name | None, _Body]:
+        target = next((i for i in items if isinstance(i, ast.Name)), None)
+        body = next((i for i in items if isinstance(i, _Body)), _Body())
+        return target, body
+
+    def _timer(self, meta: Meta, kind: ast.TimerKind, items: list[Any], **kw: Any) -> ast.Timer:
+        target, body = items[-1]
+        values: dict[str, Any] = {"duration": None, "max_times": None, "wall": None, "at": None}
+        values.update(kw)
+        return ast.Timer(kind=kind, target=target, actions=tuple(body), span=mspan(meta), **values)
+
+    def after_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
+        return self._timer(meta, "after", items, duration=duration(items[1]))
+
+    def every_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
+        times = next((i for i in items if isinstance(i, int) and not isinstance(i, Token)), None)
+        return self._timer(meta, "every", items, duration=duration(items[1]), max_times=times)
+
+    def max_times(self, meta: Meta, items: list[Token]) -> int:
+        count = int(items[0])
+        if count < 1:
+            raise NodeProblem(
+                error(
+                    "invalid-repeat",
+                    "`at most 0 times` never fires",
+                    tspan(items[0]),
+                    "use a count of 1 or more, or remove the timer",
+                )
+            )
+        return count
+
+    def wall_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
+        rule, weekday, month_day = items[1]
+        clock = _first(items, "TIME")
+        assert clock is not None
+        hour, minute = (int(p) for p in str(clock).split(":"))
+        if hour > 23 or minute > 59:
+            raise NodeProblem(
+                error("invalid-time", f"`{clock}` is not a clock time", tspan(clock),
+                      "write a time between 00:00 and 23:59")
+            )  # fmt: skip
+        wall = ast.WallClock(rule, weekday, month_day, hour, minute, mspan(meta))
+        return self._timer(meta, "wall", items, wall=wall)
+
+    def every_day(self, meta: Meta, items: list[Any]) -> tuple[str, None, None]:
+        return "day", None, None
+
+    def every_working_day(self, meta: Meta, items: list[Any]) -> tuple[str, None, None]:
+        return "working_day", None, None
+
+    def every_weekday(self, meta: Meta, items: list[Token]) -> tuple[str, int, None]:
+        token = items[0]
+        weekday = WEEKDAYS.get(str(token).lower())
+        if weekday is None:
+            raise NodeProblem(
+                error(
+                    "invalid-weekday",
+                    f"`{token}` is not a day of the week",
+                    tspan(token),
+                    "write `every day`, `every working day`, `every monday` … `every sunday`, "
+                    "or `every month on day N`",
+                )
+            )
+        return "weekday", weekday, None
+
+    def every_month_day(self, meta: Meta, items: list[Token]) -> tuple[str, None, int]:
+        day = int(items[-1])
+        if not 1 <= day <= 31:
+            raise NodeProblem(
+                error("invalid-day", f"day {day} is not a day of a month", tspan(items[-1]),
+                      "use a day from 1 to 31")
+            )  # fmt: skip
+        return "month_day", None, day
+
+    def at_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
+        return self._timer(meta, "at", items, at=items[1])
+
+    def task_decl(self, meta: Meta, items: list[Any]) -> ast.Task:
+        label = _first(items, "STRING")
+        roles = next((i for i in items if isinstance(i, _Roles)), _Roles())
+        within = next((i for i in items if isinstance(i, ast.Duration)), None)
+        overdue = next((i for i in items if isinstance(i, _Body)), _Body())
+        return ast.Task(
+            name(items[1]), text(label) if label else None, tuple(roles), within,
+            tuple(overdue), mspan(meta),
+        )  # fmt: skip
+
+    def within(self, meta: Meta, items: list[Token]) -> ast.Duration:
+        return duration(items[0])
+
+    def overdue_decl(self, meta: Meta, items: list[Any]) -> _Body:
+        return _Body(items[0])
+
+    # ------------------------------------------------------------ SLAs
+    def sla_decl(self, meta: Meta, items: list[Any]) -> ast.Sla:
+        label = _first(items, "STRING")
+        names = _tokens(items, "NAME")
+        lists = [i for i in items if isinstance(i, tuple) and not isinstance(i, _Body)]
+        members = items[-1]
+        return ast.Sla(
+            name=name(names[0]),
+            label=text(label) if label else None,
+            within=duration(_tokens(items, "DURATION")[0]),
+            start=name(names[1]),
+            until=lists[0],
+            pause=lists[1] if len(lists) > 1 else (),
+            warnings=tuple(m for m in members if isinstance(m, ast.SlaWarning)),
+            breach=next((tuple(m) for m in members if isinstance(m, _Body)), ()),
+            span=mspan(meta),
+        )
+
+    def pause(self, meta: Meta, items: list[Any]) -> tuple[ast.Name, ...]:
+        return tuple(items[0])
+
+    def sla_end(self, meta: Meta, items: list[Any]) -> list[Any]:
+        return items
+
+    def warn_percent(self, meta: Meta, items: list[Any]) -> ast.SlaWarning:
+        percent = Decimal(str(items[0]).rstrip("%"))
+        if not 0 < percent < 100:
+            raise NodeProblem(
+                error(
+                    "invalid-percent",
+                    f"a warning at {items[0]} never comes before the breach",
+                    tspan(items[0]),
+                    "use a percentage between 0% and 100%, e.g. `warn at 75%`",
+                )
+            )
+        return ast.SlaWarning(percent, None, tuple(items[1]), mspan(meta))
+
+    def warn_before(self, meta: Meta, items: list[Any]) -> ast.SlaWarning:
+        return ast.SlaWarning(None, duration(items[0]), tuple(items[1]), mspan(meta))
+
+    def breach(self, meta: Meta, items: list[Any]) -> _Body:
+        return _Body(items[0])
+
+    # ------------------------------------------------------------ tables
+    def table_decl(self, meta: Meta, items: list[Any]) -> ast.Table:
+        label = _first(items, "STRING")
+        rows = tuple(i for i in items if isinstance(i, ast.TableRow))
+        return ast.Table(
+            name(items[1]), tuple(items[2]), text(label) if label else None, rows, mspan(meta)
+        )
+
+    def table_row(self, meta: Meta, items: list[Any]) -> ast.TableRow:
+        return ast.TableRow(tuple(items[:-1]), items[-1], False, mspan(meta))
+
+    def else_row(self, meta: Meta, items: list[Any]) -> ast.TableRow:
+        return ast.TableRow((), items[-1], True, mspan(meta))
+
+    def wildcard(self, meta: Meta, items: list[Any]) -> ast.Pattern:
+        return ast.Pattern((), mspan(meta))
+
+    def alternatives(self, meta: Meta, items: list[Any]) -> ast.Pattern:
+        return ast.Pattern(tuple(items), mspan(meta))
+
+    # ------------------------------------------------------------ actions
+    def set_action(self, meta: Meta, items: list[Any]) -> ast.Set:
+        return ast.Set(name(items[0]), items[1], mspan(meta))
+
+    def notify_action(self, meta: Meta, items: list[Any]) -> ast.Notify:
+        return ast.Notify(tuple(items[:-1]), text(items[-1]), mspan(meta))
+
+    def assign_action(self, meta: Meta, items: list[Any]) -> ast.Assign:
+        return ast.Assign(items[0], mspan(meta))
+
+    def escalate_action(self, meta: Meta, items: list[Any]) -> ast.Escalate:
+        reason = _first(items, "STRING")
+        return ast.Escalate(name(items[0]), text(reason) if reason else None, mspan(meta))
+
+    def callback_action(self, meta: Meta, items: list[Any]) -> ast.Callback:
+        within = items[2] if len(items) > 2 else None
+        return ast.Callback(text(items[0]), name(items[1]), within, mspan(meta))
+
+    def record_action(self, meta: Meta, items: list[Any]) -> ast.Record:
+        return ast.Record(text(items[0]), mspan(meta))
+
+    def emit_action(self, meta: Meta, items: list[Any]) -> ast.Emit:
+        return ast.Emit(name(items[0]), mspan(meta))
+
+    def hook_action(self, meta: Meta, items: list[Any]) -> ast.HookCall:
+        args = tuple(i for i in items[1:] if i is not None)
+        return ast.HookCall(name(items[0]), args, mspan(meta))
+
+    # ------------------------------------------------------------ expressions
+    def ref(self, meta: Meta, items: list[Token]) -> ast.Ref:
+        return ast.Ref(str(items[0]), tspan(items[0]))
+
+    def call(self, meta: Meta, items: list[Any]) -> ast.Call:
+        args = tuple(i for i in items[1:] if i is not None)
+        return ast.Call(name(items[0]), args, mspan(meta))
+
+    def list_expr(self, meta: Meta, items: list[Any]) -> ast.ListExpr:
+        return ast.ListExpr(tuple(i for i in items if i is not None), mspan(meta))
+
+    def binary(self, meta: Meta, items: list[Any]) -> ast.Binary:
+        left, op, right = items
+        return ast.Binary(str(op), left, right, mspan(meta), tspan(op))
+
+    def not_in(self, meta: Meta, items: list[Any]) -> ast.Binary:
+        left, op, _in, right = items
+        return ast.Binary("not in", left, right, mspan(meta), tspan(op))
+
+    def unary(self, meta: Meta, items: list[Any]) -> ast.Unary:
+        op = "not" if str(items[0]) == "not" else "-"
+        return ast.Unary(op, items[1], mspan(meta))
+
+    def is_set(self, meta: Meta, items: list[Any]) -> ast.IsSet:
+        return ast.IsSet(items[0], False, mspan(meta))
+
+    def is_not_set(self, meta: Meta, items: list[Any]) -> ast.IsSet:
+        return ast.IsSet(items[0], True, mspan(meta))
+
+    def literal(self, meta: Meta, items: list[Token]) -> ast.Expr:
+        token = items[0]
+        span = tspan(token)
+        kind = token.type
+        raw = str(token)
+        if kind == "STRING":
+            return ast.Literal(text(token).value, "text", span)
+        if kind == "INT":
+            return ast.Literal(int(raw), "int", span)
+        if kind == "DECIMAL":
+            return ast.Literal(Decimal(raw), "decimal", span)
+        if kind == "DURATION":
+            return ast.DurationLiteral(duration(token), span)
+        if kind in ("TRUE", "FALSE"):
+            return ast.Literal(kind == "TRUE", "bool", span)
+        if kind == "NULL":
+            return ast.Literal(None, "null", span)
+        try:
+            if kind == "DATE":
+                return ast.Literal(date.fromisoformat(raw), "date", span)
+            return ast.Literal(datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M"),
+                               "datetime", span)  # fmt: skip
+        except ValueError:
+            raise NodeProblem(
+                error("invalid-date", f"`{raw}` is not a real date", span,
+                      "write dates as YYYY-MM-DD and times as HH:MM, e.g. 2026-03-06 16:30")
+            ) from None  # fmt: skip
+
+
+def to_ast(tree: Tree[Token]) -> ast.Flow:
+    """Transform a parse tree; a `NodeProblem` escapes as itself (not lark's VisitError)."""
+    from lark.exceptions import VisitError
+
+    try:
+        return ToAst().transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, NodeProblem):
+            raise exc.orig_exc from None
+        raise

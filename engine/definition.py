@@ -1,0 +1,340 @@
+"""The compiled flow: a frozen, JSON-serialisable transition table the runtime executes.
+
+`dsl.compiler` produces it from a checked `.flow` file; the engine never sees source text.
+It carries a schema version (bumped on incompatible change) and a content hash (which
+ignores line numbers, so reformatting a file does not change it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+ValueType = Literal[
+    "text", "int", "decimal", "bool", "date", "datetime", "duration", "choice", "null"
+]
+JsonScalar = Union[str, int, float, bool, None]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Duration(Frozen):
+    """An amount of time: elapsed seconds, open seconds on the calendar, or working days."""
+
+    unit: Literal["seconds", "working_seconds", "working_days"]
+    amount: int
+    text: str = ""
+
+    @property
+    def working(self) -> bool:
+        return self.unit != "seconds"
+
+
+# ---------------------------------------------------------------- expressions
+
+
+class Lit(Frozen):
+    """A literal; dates, date-times and decimals are ISO / decimal strings with their type."""
+
+    op: Literal["lit"] = "lit"
+    type: ValueType
+    value: JsonScalar
+
+
+class DurationLit(Frozen):
+    op: Literal["duration"] = "duration"
+    duration: Duration
+
+
+class Var(Frozen):
+    """A field, or one of `now`, `state`, `id`."""
+
+    op: Literal["var"] = "var"
+    name: str
+
+
+class TableCall(Frozen):
+    op: Literal["table"] = "table"
+    table: str
+    args: tuple[Expr, ...]
+
+
+class Not(Frozen):
+    op: Literal["not"] = "not"
+    arg: Expr
+
+
+class Neg(Frozen):
+    op: Literal["neg"] = "neg"
+    arg: Expr
+
+
+class BinOp(Frozen):
+    op: Literal["+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or", "in", "not in"]
+    left: Expr
+    right: Expr
+
+
+class IsSet(Frozen):
+    op: Literal["is set", "is not set"]
+    arg: Expr
+
+
+class ListOf(Frozen):
+    op: Literal["list"] = "list"
+    items: tuple[Expr, ...]
+
+
+Expr = Annotated[
+    Union[Lit, DurationLit, Var, TableCall, Not, Neg, BinOp, IsSet, ListOf],
+    Field(discriminator="op"),
+]
+
+
+# ---------------------------------------------------------------- actions
+
+
+class SetField(Frozen):
+    kind: Literal["set"] = "set"
+    field: str
+    value: Expr
+    line: int = 0
+
+
+class Notify(Frozen):
+    """Targets are expressions: a role is `Lit(text)`, a field or table call names one at run time."""
+
+    kind: Literal["notify"] = "notify"
+    targets: tuple[Expr, ...]
+    message: str
+    line: int = 0
+
+
+class Assign(Frozen):
+    kind: Literal["assign"] = "assign"
+    target: Expr
+    line: int = 0
+
+
+class Escalate(Frozen):
+    kind: Literal["escalate"] = "escalate"
+    role: str
+    reason: str | None = None
+    line: int = 0
+
+
+class OpenCallback(Frozen):
+    kind: Literal["callback"] = "callback"
+    label: str
+    role: str
+    within: Duration | None = None
+    line: int = 0
+
+
+class Record(Frozen):
+    kind: Literal["record"] = "record"
+    text: str
+    line: int = 0
+
+
+class Emit(Frozen):
+    kind: Literal["emit"] = "emit"
+    event: str
+    line: int = 0
+
+
+class CallHook(Frozen):
+    kind: Literal["call"] = "call"
+    hook: str
+    args: tuple[Expr, ...] = ()
+    line: int = 0
+
+
+Action = Annotated[
+    Union[SetField, Notify, Assign, Escalate, OpenCallback, Record, Emit, CallHook],
+    Field(discriminator="kind"),
+]
+
+
+# ---------------------------------------------------------------- the table
+
+
+class FieldDef(Frozen):
+    name: str
+    type: ValueType
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    default: JsonScalar = None
+    has_default: bool = False
+    label: str | None = None
+
+    @property
+    def required(self) -> bool:
+        return not self.optional and not self.has_default
+
+
+class Param(Frozen):
+    name: str
+    optional: bool = False
+
+
+class TransitionDef(Frozen):
+    """`on EVENT`: tried in file order; `target` None means internal (the state is not left)."""
+
+    event: str
+    params: tuple[Param, ...] = ()
+    guard: Expr | None = None
+    target: str | None = None
+    roles: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
+    line: int = 0
+
+
+class AutomaticDef(Frozen):
+    """`when GUARD -> TARGET`; `all_tasks_done` for `when all tasks done`."""
+
+    guard: Expr | None = None
+    all_tasks_done: bool = False
+    target: str
+    line: int = 0
+
+
+class WallRule(Frozen):
+    rule: Literal["day", "working_day", "weekday", "month_day"]
+    weekday: int | None = None
+    month_day: int | None = None
+    hour: int
+    minute: int
+
+
+class TimerDef(Frozen):
+    """A timer armed on entering its state; `id` is stable (`STATE#N`, N its place in file order)."""
+
+    id: str
+    kind: Literal["after", "every", "wall", "at"]
+    duration: Duration | None = None
+    max_times: int | None = None
+    wall: WallRule | None = None
+    at: Expr | None = None
+    target: str | None = None
+    actions: tuple[Action, ...] = ()
+    line: int = 0
+
+
+class TaskDef(Frozen):
+    name: str
+    label: str | None = None
+    roles: tuple[str, ...] = ()
+    within: Duration | None = None
+    overdue: tuple[Action, ...] = ()
+    line: int = 0
+
+
+class StateDef(Frozen):
+    name: str
+    label: str | None = None
+    final: bool = False
+    enter: tuple[Action, ...] = ()
+    exit: tuple[Action, ...] = ()
+    transitions: tuple[TransitionDef, ...] = ()
+    automatic: tuple[AutomaticDef, ...] = ()
+    timers: tuple[TimerDef, ...] = ()
+    tasks: tuple[TaskDef, ...] = ()
+    line: int = 0
+
+
+class SlaWarningDef(Frozen):
+    """`warn at P%` (percent) or `warn D before` (before)."""
+
+    percent: float | None = None
+    before: Duration | None = None
+    actions: tuple[Action, ...] = ()
+    line: int = 0
+
+
+class SlaDef(Frozen):
+    name: str
+    label: str | None = None
+    within: Duration
+    start: str
+    stop: tuple[str, ...]
+    pause: tuple[str, ...] = ()
+    warnings: tuple[SlaWarningDef, ...] = ()
+    breach: tuple[Action, ...] = ()
+    line: int = 0
+
+
+class TableRowDef(Frozen):
+    """One row: per input column the accepted literals (None = `_`); `else` rows have none."""
+
+    patterns: tuple[tuple[Lit, ...] | None, ...] = ()
+    result: Expr
+    is_else: bool = False
+    line: int = 0
+
+
+class TableDef(Frozen):
+    name: str
+    params: tuple[str, ...]
+    label: str | None = None
+    rows: tuple[TableRowDef, ...]
+    line: int = 0
+
+
+class FlowDefinition(Frozen):
+    """Everything the runtime needs to run cases of one flow version."""
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    label: str | None = None
+    version: int = 1
+    calendar: str = "always"
+    roles: tuple[str, ...]
+    fields: tuple[FieldDef, ...]
+    states: tuple[StateDef, ...]
+    slas: tuple[SlaDef, ...] = ()
+    tables: tuple[TableDef, ...] = ()
+    hooks: tuple[str, ...] = ()
+    content_hash: str = ""
+
+    @property
+    def initial(self) -> str:
+        return self.states[0].name
+
+    def state(self, name: str) -> StateDef:
+        """The state called `name` (KeyError if there is none)."""
+        for state in self.states:
+            if state.name == name:
+                return state
+        raise KeyError(name)
+
+    def with_hash(self) -> FlowDefinition:
+        """A copy carrying the hash of its content (line numbers excluded)."""
+        return self.model_copy(update={"content_hash": content_hash(self)})
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k not in ("line", "content_hash")}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def content_hash(definition: FlowDefinition) -> str:
+    """sha256 of the table's meaning: same flow reformatted or moved around lines, same hash."""
+    data = _strip_lines(definition.model_dump(mode="json"))
+    encoded = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
+
+
+for _model in (TableCall, Not, Neg, BinOp, IsSet, ListOf, SetField, Notify, Assign, CallHook,
+               TransitionDef, AutomaticDef, TimerDef, SlaDef, TableRowDef, SlaWarningDef):  # fmt: skip
+    _model.model_rebuild()
