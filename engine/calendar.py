@@ -6,7 +6,9 @@ Everything here is a pure function of its arguments (no clock, no I/O) except
 Conventions:
 - every datetime argument must be timezone-aware (naive ones raise ValueError);
   it is converted to the calendar's zone, the arithmetic is done on the local
-  wall clock, and results are aware datetimes in the calendar's zone;
+  wall clock, and results are aware datetimes in the calendar's zone (in a zone
+  with daylight saving time, an hour skipped or repeated by the clock change
+  counts as one wall-clock hour; Asia/Shanghai has none);
 - opening hours are half-open intervals [start, end): 12:00 is closed for
   "08:00-12:00", but a deadline may land exactly on 12:00 (section 5);
 - with `holidays: CN` the official statutory holidays and make-up working days
@@ -398,6 +400,17 @@ def _split(local: datetime) -> tuple[date, timedelta]:
 # --- loading -------------------------------------------------------------------------------
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML loader that keeps dates as text, so that a bad date is reported with its field."""
+
+
+def _date_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
+
+
 def load_calendars(path: str | Path) -> dict[str, Calendar]:
     """Read a calendar file (a mapping name -> settings, section 9); it always has `always`."""
     path = Path(path)
@@ -406,7 +419,7 @@ def load_calendars(path: str | Path) -> dict[str, Calendar]:
     except (OSError, UnicodeDecodeError) as error:
         raise CalendarError(f"{path}: cannot read the calendar file: {error}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

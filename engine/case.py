@@ -1,0 +1,125 @@
+"""A running case: its state, fields, clocks, timers, tasks, callbacks and audit log.
+
+Cases are plain slotted objects (small and fast: a case sits in memory by the hundred
+thousand in the simulator). Only `engine.runtime` changes them, inside a step that is rolled
+back whole if anything fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+SlaStatus = Literal["pending", "running", "paused", "met", "breached"]
+
+
+@dataclass(slots=True)
+class AuditRecord:
+    """One line of the append-only log: when, who (and role), what, and the state change.
+
+    Records of kind `opened`, `event` and `timer` are the inputs; replaying them rebuilds
+    the case. The others (`action`, `note`, `sla`, …) say what those inputs did.
+    """
+
+    seq: int
+    at: datetime
+    actor: str | None
+    role: str | None
+    kind: str
+    what: str
+    before: str | None
+    after: str | None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Armed:
+    """A pending timer of a case; `key` names it (`T:state#n`, `K:task`, `S:sla:…`)."""
+
+    key: str
+    due: datetime
+    order: int  # the source line: same-instant timers fire in file order
+    token: int  # the state entry that armed it, so a stale wake-up is recognised
+    count: int = 0  # times fired (for `every … at most N times`)
+    estimated: bool = False  # the deadline relies on guessed holiday data
+
+
+@dataclass(slots=True)
+class SlaClock:
+    """An SLA's clock: allowed time and time used, measured on the SLA's own clock."""
+
+    name: str
+    status: SlaStatus = "pending"
+    started_at: datetime | None = None
+    budget: float = 0.0  # seconds (elapsed or open time) allowed
+    used: float = 0.0  # seconds used up to `since`
+    since: datetime | None = None  # when the clock last resumed (running only)
+    deadline: datetime | None = None
+    ended_at: datetime | None = None
+    warned: int = 0  # number of warnings fired
+
+
+@dataclass(slots=True)
+class Callback:
+    """A follow-up call (回访) opened by `callback`, closed by the event `callback_done`."""
+
+    label: str
+    role: str
+    opened_at: datetime
+    due: datetime | None
+    done_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Escalation:
+    level: int
+    role: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(slots=True)
+class Notification:
+    """An outgoing message to a role; `kind` is `notify` or `escalation`."""
+
+    case_id: str
+    role: str
+    message: str
+    at: datetime
+    kind: str = "notify"
+
+
+@dataclass(slots=True)
+class Case:
+    """One running instance of a flow."""
+
+    id: str
+    flow: str
+    version: int
+    flow_hash: str
+    state: str
+    fields: dict[str, Any]
+    opened_at: datetime
+    entered_at: datetime
+    assignee: str | None = None
+    escalation_level: int = 0
+    entries: int = 0  # state entries so far (arms timers with a token)
+    escalations: list[Escalation] = field(default_factory=list)
+    tasks: dict[str, str] = field(default_factory=dict)  # name -> open | done | overdue
+    slas: dict[str, SlaClock] = field(default_factory=dict)
+    callbacks: list[Callback] = field(default_factory=list)
+    timers: dict[str, Armed] = field(default_factory=dict)
+    notified: list[str] = field(default_factory=list)  # roles, in order, one per notification
+    audit: list[AuditRecord] = field(default_factory=list)
+    closed_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything about the case as plain data (for comparison, replay checks and JSON)."""
+        from dataclasses import asdict
+
+        return asdict(self)

@@ -1,0 +1,225 @@
+"""The embedding API: load flows, open cases, fire events, run due timers.
+
+`Engine` keeps cases in memory and timers in a due-ordered heap; it delivers each step's
+effects (notifications, hook calls) to what the host registered. Time comes from a clock
+object, so the same code runs in virtual time (SimulatedClock) and live (SystemClock).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.calendar import Calendar
+from engine.case import Armed, AuditRecord, Case, Notification
+from engine.clock import Clock, SimulatedClock, SystemClock
+from engine.definition import FlowDefinition
+from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase, UnknownFlow
+from engine.runtime import FlowRuntime, Step
+
+Notifier = Callable[[Notification], None]
+Hook = Callable[..., Any]
+
+
+class Engine:
+    """Cases of any number of flows, run on one clock."""
+
+    def __init__(
+        self,
+        calendars: Mapping[str, Calendar] | None = None,
+        clock: Clock | None = None,
+        hooks: Mapping[str, Hook] | None = None,
+    ) -> None:
+        self.calendars: dict[str, Calendar] = {"always": Calendar.always(), **(calendars or {})}
+        self.clock: Clock = clock or SystemClock()
+        self.hooks: dict[str, Hook] = dict(hooks or {})
+        self.notifiers: list[Notifier] = []
+        self.flows: dict[str, FlowRuntime] = {}
+        self.cases: dict[str, Case] = {}
+        self._runtimes: dict[tuple[str, str], FlowRuntime] = {}  # (name, hash) → runtime
+        self._heap: list[tuple[datetime, int, int, str, Armed]] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------ set-up
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | Path,
+        clock: Clock | None = None,
+        hooks: Mapping[str, Hook] | None = None,
+        calendars: str | Path | None = None,
+    ) -> Engine:
+        """An engine with every `*.flow` of a folder loaded, on its `calendars.yaml`."""
+        from engine.loader import calendars_for, compile_flow_file
+
+        folder = Path(folder)
+        explicit = Path(calendars) if calendars else None
+        loaded = calendars_for(folder / "x.flow", explicit)
+        engine = cls(loaded, clock, hooks)
+        for path in sorted(folder.glob("*.flow")):
+            engine.load(compile_flow_file(path, engine.calendars))
+        return engine
+
+    def register_hook(self, name: str, fn: Hook) -> None:
+        """Make `call NAME(...)` available to flows loaded after this."""
+        self.hooks[name] = fn
+
+    def add_notifier(self, notifier: Notifier) -> None:
+        """Deliver every notification (and escalation) to `notifier` as it happens."""
+        self.notifiers.append(notifier)
+
+    def load(self, definition: FlowDefinition) -> FlowRuntime:
+        """Make a compiled flow runnable; the newest loaded version serves new cases."""
+        missing = [h for h in definition.hooks if h not in self.hooks]
+        if missing:
+            raise FlowLoadError(
+                f"flow `{definition.name}` calls hook(s) nobody registered: {', '.join(missing)}; "
+                "register them with Engine.register_hook before loading the flow"
+            )
+        calendar = self.calendars.get(definition.calendar)
+        if calendar is None:
+            raise FlowLoadError(
+                f"flow `{definition.name}` uses calendar `{definition.calendar}`, which is not "
+                f"defined (known: {', '.join(sorted(self.calendars))})"
+            )
+        runtime = FlowRuntime(definition, calendar)
+        runtime.hooks = self.hooks
+        self._runtimes[(definition.name, definition.content_hash)] = runtime
+        current = self.flows.get(definition.name)
+        if current is None or definition.version >= current.definition.version:
+            self.flows[definition.name] = runtime
+        return runtime
+
+    # ------------------------------------------------------------ cases
+    def open(
+        self,
+        flow: str,
+        data: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        role: str | None = None,
+        case_id: str | None = None,
+    ) -> Case:
+        """Open a case of the newest version of `flow` (its data validated first)."""
+        runtime = self.flows.get(flow)
+        if runtime is None:
+            raise UnknownFlow(flow, list(self.flows))
+        case_id = case_id or f"{flow}-{next(self._ids):06d}"
+        step = runtime.open(case_id, data or {}, actor, role, self.clock.now())
+        self.cases[case_id] = step.case
+        self._after(step)
+        self.run_due(self.clock.now())
+        return step.case
+
+    def fire(
+        self,
+        case_id: str,
+        event: str,
+        actor: str | None = None,
+        role: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Step:
+        """Fire an event now; refused events raise and leave the case exactly as it was."""
+        case = self.get(case_id)
+        step = self.runtime_of(case).fire(case, event, actor, role, data, self.clock.now())
+        self._after(step)
+        self.run_due(self.clock.now())
+        return step
+
+    def get(self, case_id: str) -> Case:
+        case = self.cases.get(case_id)
+        if case is None:
+            raise UnknownCase(case_id)
+        return case
+
+    def history(self, case_id: str) -> list[AuditRecord]:
+        """The case's audit log, oldest first."""
+        return list(self.get(case_id).audit)
+
+    def runtime_of(self, case: Case) -> FlowRuntime:
+        """The flow version the case started with (cases keep their version)."""
+        return self._runtimes[(case.flow, case.flow_hash)]
+
+    # ------------------------------------------------------------ time
+    def advance(self, to: datetime) -> list[Step]:
+        """Move a simulated clock to `to`, firing every timer due on the way at its due time."""
+        if not isinstance(self.clock, SimulatedClock):
+            raise TypeError("advance() needs a SimulatedClock; use run_due() with a live clock")
+        steps = []
+        while self._heap and self._heap[0][0] <= to:
+            due = self._heap[0][0]
+            if due > self.clock.now():
+                self.clock.advance_to(due)
+            steps += self.run_due(due)
+        self.clock.advance_to(to)
+        return steps
+
+    def run_due(self, now: datetime | None = None) -> list[Step]:
+        """Fire every timer due at `now` (default: the clock's now), in due order."""
+        now = now or self.clock.now()
+        steps = []
+        while self._heap and self._heap[0][0] <= now:
+            due, _order, _seq, case_id, armed = heapq.heappop(self._heap)
+            case = self.cases.get(case_id)
+            if case is None or case.timers.get(armed.key) is not armed:
+                continue  # cancelled or re-armed since
+            runtime = self.runtime_of(case)
+            fired_at = max(due, now) if not isinstance(self.clock, SimulatedClock) else due
+            try:
+                step = runtime.fire_timer(case, armed.key, fired_at, late=fired_at > due)
+            except FlowRuntimeError as exc:
+                step = runtime.drop_timer(case, armed.key, str(exc), fired_at)
+            if step is not None:
+                self._after(step)
+                steps.append(step)
+        return steps
+
+    def next_due(self) -> datetime | None:
+        """When the next pending timer of any case falls due."""
+        while self._heap:
+            due, _o, _s, case_id, armed = self._heap[0]
+            case = self.cases.get(case_id)
+            if case is not None and case.timers.get(armed.key) is armed:
+                return due
+            heapq.heappop(self._heap)
+        return None
+
+    def _after(self, step: Step) -> None:
+        for armed in step.armed:
+            heapq.heappush(
+                self._heap, (armed.due, armed.order, next(self._seq), step.case.id, armed)
+            )
+        for notification in step.notifications:
+            for notifier in self.notifiers:
+                notifier(notification)
+        for name, args in step.hook_calls:
+            self.hooks[name](*args)
+
+    # ------------------------------------------------------------ replay
+    def replay(self, case_id: str) -> Case:
+        """Rebuild a case from its audit log's inputs alone (a check that the log is complete)."""
+        return replay(self.runtime_of(self.get(case_id)), case_id, self.history(case_id))
+
+
+def replay(runtime: FlowRuntime, case_id: str, records: Iterable[AuditRecord]) -> Case:
+    """Re-run the inputs (`opened`, `event`, `timer` records) of an audit log."""
+    case: Case | None = None
+    for record in records:
+        if record.kind == "opened":
+            data = record.data or {}
+            case = runtime.open(case_id, data, record.actor, record.role, record.at).case
+        elif case is None:
+            continue
+        elif record.kind == "event":
+            runtime.fire(case, record.what, record.actor, record.role, record.data, record.at)
+        elif record.kind == "timer":
+            late = bool(record.data and record.data.get("late"))
+            runtime.fire_timer(case, record.what, record.at, late=late)
+    if case is None:
+        raise ValueError("the audit log has no `opened` record")
+    return case
+

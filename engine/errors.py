@@ -1,0 +1,75 @@
+"""Typed errors of the engine, each with a message a process owner or developer understands.
+
+A refused event raises one of these and leaves the case exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class FlowdeskError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class UnknownFlow(FlowdeskError):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        listing = ", ".join(sorted(known)) or "none loaded"
+        super().__init__(f"no flow named `{name}` is loaded (loaded: {listing})")
+        self.name = name
+
+
+class UnknownCase(FlowdeskError):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case with id `{case_id}`")
+        self.case_id = case_id
+
+
+class EventRefused(FlowdeskError):
+    """The event could not be taken; nothing changed."""
+
+
+class UnknownEvent(EventRefused):
+    def __init__(self, event: str, state: str, allowed: Sequence[str]) -> None:
+        hint = f"; in this state you can fire: {', '.join(allowed)}" if allowed else ""
+        super().__init__(f"event `{event}` is not possible in state `{state}`{hint}")
+        self.event, self.state, self.allowed = event, state, tuple(allowed)
+
+
+class RoleNotAllowed(EventRefused):
+    def __init__(self, event: str, role: str | None, allowed: Sequence[str]) -> None:
+        who = f"role `{role}`" if role else "an actor without a role"
+        super().__init__(
+            f"{who} may not fire `{event}` here; allowed: {', '.join(allowed)}"
+        )
+        self.event, self.role, self.allowed = event, role, tuple(allowed)
+
+
+class NoGuardHolds(EventRefused):
+    def __init__(self, event: str, state: str, lines: Sequence[int]) -> None:
+        where = ", ".join(f"line {n}" for n in lines)
+        super().__init__(
+            f"event `{event}` in state `{state}`: none of its `when` conditions holds ({where})"
+        )
+        self.event, self.state = event, state
+
+
+class InvalidData(EventRefused):
+    """Bad case or event data; `problems` maps each bad field to what is wrong with it."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        listing = "; ".join(f"`{k}`: {v}" for k, v in problems.items())
+        super().__init__(f"invalid data: {listing}")
+        self.problems = dict(problems)
+
+
+class FlowRuntimeError(FlowdeskError):
+    """The flow itself went wrong while running (a table found no row, a loop); rolled back."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(f"{message} (line {line})" if line else message)
+        self.line = line
+
+
+class FlowLoadError(FlowdeskError):
+    """A flow could not be loaded (it has errors, or calls a hook nobody registered)."""

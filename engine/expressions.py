@@ -1,0 +1,247 @@
+"""The safe evaluator: compiled expression trees become Python closures, once per flow.
+
+No `eval`/`exec`, no attribute access, no names beyond fields, `now`, `state`, `id` and the
+flow's own decision tables: nothing a flow says can run Python.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from engine import definition as d
+from engine.calendar import Calendar
+from engine.errors import FlowRuntimeError
+
+
+@dataclass(slots=True)
+class Scope:
+    """What an expression can see while it runs."""
+
+    fields: Mapping[str, Any]
+    now: datetime
+    state: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingDuration:
+    """`2 working days` as a value: only meaningful added to a date-time on a calendar."""
+
+    duration: d.Duration
+
+
+Evaluator = Callable[[Scope], Any]
+TableFn = Callable[[tuple[Any, ...]], Any]
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}  # fmt: skip
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def to_timedelta(duration: d.Duration) -> timedelta:
+    return timedelta(seconds=duration.amount)
+
+
+def add_duration(calendar: Calendar, start: datetime, duration: d.Duration) -> datetime:
+    """`start + duration` with working units on the calendar (§5)."""
+    if duration.unit == "working_days":
+        return calendar.add_working_days(start, duration.amount)
+    if duration.unit == "working_seconds":
+        return calendar.add_working_time(start, timedelta(seconds=duration.amount))
+    return start + timedelta(seconds=duration.amount)
+
+
+class ExpressionCompiler:
+    """Turns `definition.Expr` trees into closures over a `Scope`."""
+
+    def __init__(self, calendar: Calendar, tables: Mapping[str, TableFn]) -> None:
+        self.calendar = calendar
+        self.tables = tables
+
+    def literal(self, lit: d.Lit) -> Any:
+        if lit.type == "decimal":
+            return Decimal(str(lit.value))
+        if lit.type == "date":
+            return date.fromisoformat(str(lit.value))
+        if lit.type == "datetime":
+            return datetime.fromisoformat(str(lit.value)).replace(tzinfo=self.calendar.tz)
+        return lit.value
+
+    def compile(self, e: d.Expr, line: int = 0) -> Evaluator:
+        """A closure computing `e`; runtime type problems raise FlowRuntimeError at `line`."""
+        if isinstance(e, d.Lit):
+            value = self.literal(e)
+            return lambda s: value
+        if isinstance(e, d.DurationLit):
+            dur = e.duration
+            value = to_timedelta(dur) if dur.unit == "seconds" else WorkingDuration(dur)
+            return lambda s: value
+        if isinstance(e, d.Var):
+            return self._var(e.name, line)
+        if isinstance(e, d.TableCall):
+            table = self.tables[e.table]
+            args = tuple(self.compile(a, line) for a in e.args)
+            if len(args) == 1:
+                (only,) = args
+                return lambda s: table((only(s),))
+            return lambda s: table(tuple(a(s) for a in args))
+        if isinstance(e, d.Not):
+            arg = self.compile(e.arg, line)
+            return lambda s: not arg(s)
+        if isinstance(e, d.Neg):
+            arg = self.compile(e.arg, line)
+            return lambda s: _checked(operator.neg, "-", arg(s), None, line)
+        if isinstance(e, d.IsSet):
+            arg = self.compile(e.arg, line)
+            if e.op == "is set":
+                return lambda s: arg(s) is not None
+            return lambda s: arg(s) is None
+        if isinstance(e, d.ListOf):
+            items = tuple(self.compile(i, line) for i in e.items)
+            return lambda s: [i(s) for i in items]
+        return self._binary(e, line)
+
+    def _var(self, name: str, line: int) -> Evaluator:
+        if name == "now":
+            return lambda s: s.now
+        if name == "state":
+            return lambda s: s.state
+        if name == "id":
+            return lambda s: s.id
+        return lambda s: s.fields.get(name)
+
+    def _binary(self, e: d.BinOp, line: int) -> Evaluator:
+        left, right = self.compile(e.left, line), self.compile(e.right, line)
+        op = e.op
+        if op == "and":
+            return lambda s: bool(left(s)) and bool(right(s))
+        if op == "or":
+            return lambda s: bool(left(s)) or bool(right(s))
+        if op == "==":
+            return lambda s: _equal(left(s), right(s))
+        if op == "!=":
+            return lambda s: not _equal(left(s), right(s))
+        if op in ("in", "not in"):
+            negate = op == "not in"
+            return lambda s: _contains(right(s), left(s)) != negate
+        if op in _COMPARE:
+            compare = _COMPARE[op]
+            return lambda s: _ordered(compare, op, left(s), right(s), line)
+        calendar = self.calendar
+        if op == "+":
+            return lambda s: _plus(calendar, left(s), right(s), line)
+        if op == "-":
+            return lambda s: _minus(left(s), right(s), line)
+        fn = operator.mul if op == "*" else operator.truediv
+        return lambda s: _checked(fn, op, left(s), right(s), line)
+
+    def message(self, template: str) -> Callable[[Scope], str]:
+        """A `{field}` message template as a function of the scope."""
+        parts = _PLACEHOLDER.split(template)
+        if len(parts) == 1:
+            return lambda s: template
+        getters = [self._var(name.strip(), 0) for name in parts[1::2]]
+        texts = parts[0::2]
+
+        def render(s: Scope) -> str:
+            out = [texts[0]]
+            for getter, tail in zip(getters, texts[1:], strict=True):
+                out.append(format_value(getter(s)))
+                out.append(tail)
+            return "".join(out)
+
+        return render
+
+
+def format_value(value: Any) -> str:
+    """A value as a process owner reads it in a message."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if type(a) is bool or type(b) is bool:
+        return a is b
+    if isinstance(a, Decimal | int | float) and isinstance(b, Decimal | int | float):
+        return bool(Decimal(str(a)) == Decimal(str(b)))
+    return bool(a == b)
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if container is None:
+        return False
+    return any(_equal(item, x) for x in container)
+
+
+def _ordered(compare: Callable[[Any, Any], bool], op: str, a: Any, b: Any, line: int) -> bool:
+    if a is None or b is None:
+        return False  # an unset value is neither before nor after anything
+    if isinstance(a, datetime) and isinstance(b, date) and not isinstance(b, datetime):
+        b = datetime.combine(b, time(), a.tzinfo)
+    elif isinstance(b, datetime) and isinstance(a, date) and not isinstance(a, datetime):
+        a = datetime.combine(a, time(), b.tzinfo)
+    return _checked(compare, op, a, b, line)  # type: ignore[no-any-return]
+
+
+def _plus(calendar: Calendar, a: Any, b: Any, line: int) -> Any:
+    if isinstance(b, WorkingDuration) and isinstance(a, datetime):
+        return add_duration(calendar, a, b.duration)
+    if isinstance(a, WorkingDuration) and isinstance(b, datetime):
+        return add_duration(calendar, b, a.duration)
+    return _checked(operator.add, "+", a, b, line)
+
+
+def _minus(a: Any, b: Any, line: int) -> Any:
+    if isinstance(b, WorkingDuration):
+        raise FlowRuntimeError("working time can only be added, not subtracted", line)
+    return _checked(operator.sub, "-", a, b, line)
+
+
+def _checked(fn: Callable[..., Any], op: str, a: Any, b: Any, line: int) -> Any:
+    if a is None or (b is None and op != "-" and fn is not operator.neg):
+        raise FlowRuntimeError(f"`{op}` on a value that is not set", line)
+    try:
+        if isinstance(a, Decimal) and isinstance(b, float):
+            b = Decimal(str(b))
+        return fn(a) if b is None else fn(a, b)
+    except (TypeError, ArithmeticError) as exc:
+        raise FlowRuntimeError(f"cannot compute `{op}`: {exc}", line) from None
+
+
+def compile_table(table: d.TableDef, compiler: ExpressionCompiler) -> TableFn:
+    """A decision table as a function of its inputs: first matching row wins."""
+    rows: list[tuple[tuple[tuple[Any, ...] | None, ...], Evaluator | Any, bool]] = []
+    for row in table.rows:
+        patterns = tuple(
+            None if p is None else tuple(compiler.literal(lit) for lit in p) for p in row.patterns
+        )
+        rows.append((patterns, compiler.compile(row.result, row.line), row.is_else))
+    scope = Scope({}, datetime.min, "", "")
+    # results are constant in practice; evaluate them once when they do not read the case
+    constant = [isinstance(row.result, d.Lit) for row in table.rows]
+    results = [ev(scope) if const else ev for (_, ev, _), const in zip(rows, constant, strict=True)]
+    name, line = table.name, table.line
+
+    def lookup(args: tuple[Any, ...]) -> Any:
+        for (patterns, _, is_else), result, const in zip(rows, results, constant, strict=True):
+            if is_else or all(
+                p is None or any(_equal(arg, alt) for alt in p)
+                for p, arg in zip(patterns, args, strict=False)
+            ):
+                return result if const else result(scope)
+        shown = ", ".join(format_value(a) or "(not set)" for a in args)
+        raise FlowRuntimeError(f"table `{name}` has no row for ({shown}) and no `else`", line)
+
+    return lookup

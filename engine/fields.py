@@ -1,0 +1,136 @@
+"""Case data validation: a pydantic model generated from a flow's `fields:` declarations.
+
+Opening a case validates all fields at once (required ones present, defaults applied,
+unknown ones refused); event data and `set` actions validate one field at a time.
+Every problem names the field and says what is wrong in plain words.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError, create_model
+
+from engine.definition import FieldDef, FlowDefinition
+from engine.errors import InvalidData
+
+
+def _text(value: Any) -> Any:
+    """Numbers typed into a text field (a phone number from YAML) are taken as text."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _python_type(field: FieldDef, tz: ZoneInfo) -> Any:
+    def localise(value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().replace("T", " ")
+            try:
+                value = datetime.strptime(value, "%Y-%m-%d %H:%M")
+            except ValueError:
+                pass
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=tz)
+        return value
+
+    base: Any = {
+        "text": Annotated[str, BeforeValidator(_text)],
+        "int": int,
+        "decimal": Decimal,
+        "bool": bool,
+        "date": date,
+        "datetime": Annotated[datetime, BeforeValidator(localise)],
+        "duration": timedelta,
+    }.get(field.type, Any)
+    if field.type == "choice":
+        base = Literal[field.choices]  # type: ignore[valid-type]
+    return base | None if field.optional else base
+
+
+class FieldSchema:
+    """Validators for one flow's fields, built once per loaded flow."""
+
+    def __init__(self, definition: FlowDefinition, tz: ZoneInfo) -> None:
+        self.fields = {f.name: f for f in definition.fields}
+        specs: dict[str, Any] = {}
+        for f in definition.fields:
+            type_ = _python_type(f, tz)
+            if f.required:
+                specs[f.name] = (type_, ...)
+            else:
+                specs[f.name] = (type_, None)
+        self._model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+            f"{definition.name}_fields",
+            __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+            **specs,
+        )
+        self._adapters = {f.name: TypeAdapter(_python_type(f, tz)) for f in definition.fields}
+        self._defaults: dict[str, Any] = {}
+        for f in definition.fields:
+            if f.has_default:
+                self._defaults[f.name] = self._adapters[f.name].validate_python(f.default)
+
+    def validate_all(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """All fields of a new case: defaults applied, required ones present, no unknown ones."""
+        try:
+            model = self._model.model_validate(dict(data))
+        except ValidationError as exc:
+            raise InvalidData(self._problems(exc)) from None
+        values = model.__dict__.copy()
+        for name, default in self._defaults.items():
+            if name not in data:
+                values[name] = default
+        return values
+
+    def validate_some(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Some fields (event data, a `set`): each value must fit its field's type."""
+        values: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for name, value in data.items():
+            adapter = self._adapters.get(name)
+            if adapter is None:
+                problems[name] = self._unknown(name)
+                continue
+            try:
+                values[name] = adapter.validate_python(value)
+            except ValidationError as exc:
+                problems[name] = self._describe(name, exc.errors()[0])
+        if problems:
+            raise InvalidData(problems)
+        return values
+
+    def _problems(self, exc: ValidationError) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            problems.setdefault(name, self._describe(name, err))
+        return problems
+
+    def _unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.fields), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        return f"not a field of this flow{hint}"
+
+    def _describe(self, name: str, err: Any) -> str:
+        kind = err.get("type", "")
+        field = self.fields.get(name)
+        if kind == "missing":
+            return "required but not given"
+        if kind == "extra_forbidden":
+            return self._unknown(name)
+        if field is not None and field.type == "choice":
+            return f"{err.get('input')!r} is not one of: {', '.join(field.choices)}"
+        if kind in ("none_required",) or err.get("input") is None:
+            return "must be given (it may not be empty)"
+        wanted = {"text": "a text", "int": "a whole number", "decimal": "a number",
+                  "bool": "true or false", "date": "a date like 2026-03-06",
+                  "datetime": "a date-time like 2026-03-06 16:30",
+                  "duration": "a duration"}  # fmt: skip
+        expected = wanted.get(field.type, field.type) if field else "a value"
+        return f"{err.get('input')!r} is not {expected}"

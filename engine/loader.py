@@ -1,0 +1,42 @@
+"""Loading flows and calendars from disk: the one place the engine meets the `.flow` front-end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.calendar import Calendar, load_calendars
+from engine.definition import FlowDefinition
+from engine.errors import FlowLoadError
+
+SHIPPED = Path(__file__).resolve().parent.parent / "workflows"
+
+
+def calendars_for(flow_path: Path, explicit: Path | None = None) -> dict[str, Calendar]:
+    """`--calendars`, else `calendars.yaml` beside the flow, else the shipped one (§11)."""
+    for candidate in (explicit, flow_path.parent / "calendars.yaml", SHIPPED / "calendars.yaml"):
+        if candidate is not None and candidate.is_file():
+            return load_calendars(candidate)
+    return {"always": Calendar.always()}
+
+
+def compile_flow_file(path: Path, calendars: dict[str, Calendar]) -> FlowDefinition:
+    """Compile a `.flow` file, or raise FlowLoadError carrying the rendered diagnostics."""
+    from dsl.diagnostics import render_full
+    from dsl.frontend import compile_file
+
+    known = {name: cal.official_data_until for name, cal in calendars.items()}
+    result = compile_file(path, calendars=known)
+    if result.definition is None or result.errors:
+        raise FlowLoadError(render_full(result.errors, result.source).rstrip())
+    return result.definition
+
+
+def find_flow(name_or_path: str, base: Path) -> Path:
+    """A scenario's `flow:`: a path relative to `base`, or the name of a shipped flow."""
+    for candidate in (base / name_or_path, base / f"{name_or_path}.flow",
+                      SHIPPED / name_or_path, SHIPPED / f"{name_or_path}.flow"):  # fmt: skip
+        if candidate.is_file():
+            return candidate
+    raise FlowLoadError(
+        f"flow `{name_or_path}` not found beside {base} nor among the shipped flows in {SHIPPED}"
+    )

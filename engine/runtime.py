@@ -1,0 +1,777 @@
+"""The pure runtime: (compiled flow, case, event or due timer, now) → the case's next state
+and the step's effects.
+
+No wall-clock reads and no I/O: time comes in as `now`, effects go out as data in `Step`.
+The simulator, the tests and the live service all run cases through this one module.
+
+A step is all-or-nothing: every change to the case is journalled, and if anything fails
+(a refused event, a table with no row, an automatic-transition loop) the journal is undone,
+so the case is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from engine import definition as d
+from engine.calendar import Calendar, EveryDay, EveryWorkingDay, OnMonthDay, OnWeekday, WallRule
+from engine.case import (
+    Armed,
+    AuditRecord,
+    Callback,
+    Case,
+    Escalation,
+    Notification,
+    SlaClock,
+)
+from engine.errors import (
+    EventRefused,
+    FlowRuntimeError,
+    InvalidData,
+    NoGuardHolds,
+    RoleNotAllowed,
+    UnknownEvent,
+)
+from engine.expressions import (
+    Evaluator,
+    ExpressionCompiler,
+    Scope,
+    TableFn,
+    add_duration,
+    compile_table,
+    format_value,
+)
+from engine.fields import FieldSchema
+
+MAX_AUTOMATIC_STEPS = 100
+CALLBACK_DONE = "callback_done"
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class Step:
+    """What one step did: the case (changed in place) and its effects, as data."""
+
+    case: Case
+    notifications: list[Notification] = field(default_factory=list)
+    hook_calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    armed: list[Armed] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    records: list[AuditRecord] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- compiled pieces
+
+Run = Callable[["_Ctx"], None]
+
+
+@dataclass(slots=True)
+class _Transition:
+    event: str
+    params: dict[str, bool]  # name -> optional
+    guard: Evaluator | None
+    target: str | None
+    roles: frozenset[str]
+    actions: tuple[Run, ...]
+    line: int
+
+
+@dataclass(slots=True)
+class _Timer:
+    key: str
+    definition: d.TimerDef
+    at: Evaluator | None
+    wall: tuple[time, WallRule] | None
+    actions: tuple[Run, ...]
+
+
+@dataclass(slots=True)
+class _Task:
+    definition: d.TaskDef
+    roles: frozenset[str]
+    overdue: tuple[Run, ...]
+
+
+@dataclass(slots=True)
+class _State:
+    name: str
+    final: bool
+    enter: tuple[Run, ...]
+    exit: tuple[Run, ...]
+    by_event: dict[str, list[_Transition]]
+    automatic: list[tuple[Evaluator | None, str, int]]  # guard (None: all tasks done), target
+    timers: list[_Timer]
+    tasks: dict[str, _Task]
+    slas: list[_Sla]  # SLAs whose clock changes on entering this state
+
+
+@dataclass(slots=True)
+class _Warning:
+    key: str
+    percent: float | None
+    before: d.Duration | None
+    actions: tuple[Run, ...]
+    line: int
+
+
+@dataclass(slots=True)
+class _Sla:
+    definition: d.SlaDef
+    working: bool
+    warnings: list[_Warning]
+    breach: tuple[Run, ...]
+    breach_key: str
+
+
+# ---------------------------------------------------------------- the step context
+
+
+class _Ctx:
+    """One step in progress: the journal to undo it, and the effects it produced."""
+
+    __slots__ = ("actor", "audit_mark", "case", "emitted", "journal", "list_marks", "now",
+                 "role", "scope", "step", "auto_steps")  # fmt: skip
+
+    def __init__(self, case: Case, now: datetime, actor: str | None, role: str | None) -> None:
+        self.case = case
+        self.now = now
+        self.actor = actor
+        self.role = role
+        self.journal: list[tuple[Any, ...]] = []
+        self.list_marks = (len(case.audit), len(case.escalations), len(case.callbacks),
+                           len(case.notified))  # fmt: skip
+        self.step = Step(case)
+        self.emitted: list[str] = []
+        self.auto_steps = 0
+        self.scope = Scope(case.fields, now, case.state, case.id)
+
+    # journalled changes ------------------------------------------------------
+    def set_attr(self, name: str, value: Any) -> None:
+        self.journal.append(("attr", name, getattr(self.case, name)))
+        setattr(self.case, name, value)
+
+    def set_state(self, state: str) -> None:
+        self.set_attr("state", state)
+        self.scope.state = state
+
+    def put(self, mapping: dict[str, Any], key: str, value: Any) -> None:
+        self.journal.append(("map", mapping, key, mapping.get(key, _MISSING)))
+        mapping[key] = value
+
+    def drop(self, mapping: dict[str, Any], key: str) -> Any:
+        old = mapping.pop(key, _MISSING)
+        if old is not _MISSING:
+            self.journal.append(("map", mapping, key, old))
+        return old
+
+    def replace_item(self, items: list[Any], index: int, value: Any) -> None:
+        self.journal.append(("item", items, index, items[index]))
+        items[index] = value
+
+    def record(self, kind: str, what: str, before: str | None = None, after: str | None = None,
+               data: dict[str, Any] | None = None, actor: bool = True) -> None:  # fmt: skip
+        audit = self.case.audit
+        audit.append(
+            AuditRecord(len(audit) + 1, self.now, self.actor if actor else None,
+                        self.role if actor else None, kind, what, before, after, data)
+        )  # fmt: skip
+
+    def rollback(self) -> None:
+        """Undo every change of this step, newest first."""
+        case = self.case
+        for entry in reversed(self.journal):
+            if entry[0] == "attr":
+                setattr(case, entry[1], entry[2])
+            elif entry[0] == "map":
+                _, mapping, key, old = entry
+                if old is _MISSING:
+                    mapping.pop(key, None)
+                else:
+                    mapping[key] = old
+            else:
+                _, items, index, old = entry
+                items[index] = old
+        audit, escalations, callbacks, notified = self.list_marks
+        del case.audit[audit:]
+        del case.escalations[escalations:]
+        del case.callbacks[callbacks:]
+        del case.notified[notified:]
+
+    def finish(self) -> Step:
+        self.step.records = self.case.audit[self.list_marks[0] :]
+        return self.step
+
+
+# ---------------------------------------------------------------- the runtime
+
+
+class FlowRuntime:
+    """One compiled flow ready to run cases: built once, shared by every case of the flow."""
+
+    def __init__(self, definition: d.FlowDefinition, calendar: Calendar) -> None:
+        self.definition = definition
+        self.calendar = calendar
+        self.schema = FieldSchema(definition, calendar.tz)
+        self.roles = frozenset(definition.roles)
+        self.hooks: Mapping[str, Callable[..., Any]] = {}
+        tables: dict[str, TableFn] = {}
+        self._exprs = ExpressionCompiler(calendar, tables)
+        for table in definition.tables:
+            tables[table.name] = compile_table(table, self._exprs)
+        self.slas = [self._compile_sla(s) for s in definition.slas]
+        self.states = {s.name: self._compile_state(s) for s in definition.states}
+        self.timers: dict[str, _Timer] = {
+            t.key: t for s in self.states.values() for t in s.timers
+        }
+        self._warnings = {w.key: (sla, w) for sla in self.slas for w in sla.warnings}
+        self._breaches = {sla.breach_key: sla for sla in self.slas}
+        self._tasks = {
+            f"K:{state.name}:{name}": (state, task)
+            for state in self.states.values()
+            for name, task in state.tasks.items()
+        }
+
+    # ------------------------------------------------------------ compile
+    def _compile_state(self, s: d.StateDef) -> _State:
+        by_event: dict[str, list[_Transition]] = {}
+        for t in s.transitions:
+            by_event.setdefault(t.event, []).append(
+                _Transition(
+                    t.event,
+                    {p.name: p.optional for p in t.params},
+                    self._exprs.compile(t.guard, t.line) if t.guard is not None else None,
+                    t.target,
+                    frozenset(t.roles),
+                    self._actions(t.actions),
+                    t.line,
+                )
+            )
+        automatic = [
+            (None if a.all_tasks_done else self._exprs.compile(a.guard, a.line), a.target, a.line)  # type: ignore[arg-type]
+            for a in s.automatic
+        ]
+        timers = [
+            _Timer(
+                f"T:{t.id}",
+                t,
+                self._exprs.compile(t.at, t.line) if t.at is not None else None,
+                (time(t.wall.hour, t.wall.minute), _wall_rule(t.wall)) if t.wall else None,
+                self._actions(t.actions),
+            )
+            for t in s.timers
+        ]
+        tasks = {
+            t.name: _Task(t, frozenset(t.roles), self._actions(t.overdue)) for t in s.tasks
+        }
+        slas = [
+            sla
+            for sla in self.slas
+            if s.name == sla.definition.start
+            or s.name in sla.definition.stop
+            or sla.definition.pause
+        ]
+        return _State(s.name, s.final, self._actions(s.enter), self._actions(s.exit), by_event,
+                      automatic, timers, tasks, slas)  # fmt: skip
+
+    def _compile_sla(self, s: d.SlaDef) -> _Sla:
+        warnings = [
+            _Warning(f"S:{s.name}:w{i}", w.percent, w.before, self._actions(w.actions), w.line)
+            for i, w in enumerate(s.warnings)
+        ]
+        return _Sla(s, s.within.working, warnings, self._actions(s.breach), f"S:{s.name}:breach")
+
+    def _actions(self, actions: tuple[d.Action, ...]) -> tuple[Run, ...]:
+        return tuple(self._action(a) for a in actions)
+
+    def _action(self, a: d.Action) -> Run:  # noqa: C901 - one branch per action kind
+        exprs, line = self._exprs, a.line
+        if isinstance(a, d.SetField):
+            value = exprs.compile(a.value, line)
+            name = a.field
+            return lambda ctx: self._set_field(ctx, name, value(ctx.scope), line)
+        if isinstance(a, d.Notify):
+            targets = [exprs.compile(t, line) for t in a.targets]
+            message = exprs.message(a.message)
+            return lambda ctx: self._notify(ctx, targets, message, line)
+        if isinstance(a, d.Assign):
+            target = exprs.compile(a.target, line)
+            return lambda ctx: self._assign(ctx, target(ctx.scope), line)
+        if isinstance(a, d.Escalate):
+            role, reason = a.role, exprs.message(a.reason) if a.reason else None
+            return lambda ctx: self._escalate(ctx, role, reason(ctx.scope) if reason else None)
+        if isinstance(a, d.OpenCallback):
+            label = exprs.message(a.label)
+            callback = a
+            return lambda ctx: self._open_callback(ctx, label(ctx.scope), callback)
+        if isinstance(a, d.Record):
+            text = exprs.message(a.text)
+            return lambda ctx: ctx.record("note", text(ctx.scope))
+        if isinstance(a, d.Emit):
+            event = a.event
+            return lambda ctx: ctx.emitted.append(event)
+        args = [exprs.compile(x, line) for x in a.args]
+        hook = a.hook
+        return lambda ctx: ctx.step.hook_calls.append((hook, tuple(x(ctx.scope) for x in args)))
+
+    # ------------------------------------------------------------ actions
+    def _set_field(self, ctx: _Ctx, name: str, value: Any, line: int) -> None:
+        try:
+            value = self.schema.validate_some({name: value})[name]
+        except InvalidData as exc:
+            raise FlowRuntimeError(f"`set {name}`: {exc.problems[name]}", line) from None
+        ctx.put(ctx.case.fields, name, value)
+
+    def _role_of(self, value: Any, what: str, line: int) -> str:
+        role = format_value(value)
+        if role not in self.roles:
+            shown = role or "(not set)"
+            raise FlowRuntimeError(
+                f"{what}: `{shown}` is not a role of this flow ({', '.join(sorted(self.roles))})",
+                line,
+            )
+        return role
+
+    def _notify(self, ctx: _Ctx, targets: list[Evaluator], message: Callable[[Scope], str],
+                line: int) -> None:  # fmt: skip
+        text = message(ctx.scope)
+        for target in targets:
+            role = self._role_of(target(ctx.scope), "notify", line)
+            self._send(ctx, role, text, "notify")
+
+    def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
+        ctx.step.notifications.append(Notification(ctx.case.id, role, text, ctx.now, kind))
+        ctx.case.notified.append(role)
+        ctx.record("notify", f"{role}: {text}", actor=False)
+
+    def _assign(self, ctx: _Ctx, value: Any, line: int) -> None:
+        assignee = format_value(value)
+        if not assignee:
+            raise FlowRuntimeError("`assign to`: the value is not set", line)
+        ctx.set_attr("assignee", assignee)
+        ctx.record("assign", assignee, actor=False)
+
+    def _escalate(self, ctx: _Ctx, role: str, reason: str | None) -> None:
+        level = ctx.case.escalation_level + 1
+        ctx.set_attr("escalation_level", level)
+        ctx.case.escalations.append(Escalation(level, role, reason, ctx.now))
+        ctx.record("escalate", f"level {level} → {role}" + (f": {reason}" if reason else ""),
+                   actor=False)  # fmt: skip
+        self._send(ctx, role, reason or f"{self.definition.label or self.definition.name} "
+                   f"{ctx.case.id} 已升级", "escalation")  # fmt: skip
+
+    def _open_callback(self, ctx: _Ctx, label: str, a: d.OpenCallback) -> None:
+        due = add_duration(self.calendar, ctx.now, a.within) if a.within else None
+        ctx.case.callbacks.append(Callback(label, a.role, ctx.now, due))
+        ctx.record("callback", f"opened: {label} → {a.role}", actor=False)
+
+    # ------------------------------------------------------------ public steps
+    def open(self, case_id: str, data: Mapping[str, Any], actor: str | None, role: str | None,
+             now: datetime) -> Step:  # fmt: skip
+        """A new case in the initial state (entry actions, timers and automatics run)."""
+        fields = self.schema.validate_all(data)
+        definition = self.definition
+        case = Case(case_id, definition.name, definition.version, definition.content_hash,
+                    definition.initial, fields, now, now)  # fmt: skip
+        ctx = _Ctx(case, now, actor, role)
+        ctx.record("opened", "case opened", None, definition.initial, data=dict(data))
+        self._enter(ctx, definition.initial)
+        self._settle(ctx)
+        return ctx.finish()
+
+    def fire(self, case: Case, event: str, actor: str | None, role: str | None,
+             data: Mapping[str, Any] | None, now: datetime) -> Step:  # fmt: skip
+        """Fire an event; raises an `EventRefused`/`FlowRuntimeError` and changes nothing if
+        it cannot be taken."""
+        ctx = _Ctx(case, now, actor, role)
+        try:
+            self._fire(ctx, event, data or {}, system=False)
+            self._settle(ctx)
+        except BaseException:
+            ctx.rollback()
+            raise
+        return ctx.finish()
+
+    def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False) -> Step | None:
+        """Fire a due timer of the case; None if it is no longer armed or not yet due."""
+        armed = case.timers.get(key)
+        if armed is None or armed.due > now:
+            return None
+        ctx = _Ctx(case, now, None, None)
+        try:
+            self._fire_timer(ctx, armed, late)
+            self._settle(ctx)
+        except BaseException:
+            ctx.rollback()
+            raise
+        return ctx.finish()
+
+    def drop_timer(self, case: Case, key: str, problem: str, now: datetime) -> Step:
+        """Disarm a timer whose firing failed, noting why (so it does not fire forever)."""
+        ctx = _Ctx(case, now, None, None)
+        self._cancel(ctx, key)
+        ctx.record("note", f"timer {key} failed and was dropped: {problem}", actor=False)
+        return ctx.finish()
+
+    def next_due(self, case: Case) -> Armed | None:
+        """The case's earliest pending timer (ties broken by file order)."""
+        if not case.timers:
+            return None
+        return min(case.timers.values(), key=lambda a: (a.due, a.order))
+
+    def events(self, case: Case) -> list[str]:
+        """The events that could be fired in the case's current state."""
+        state = self.states[case.state]
+        names = list(state.by_event)
+        names += [t for t, v in case.tasks.items() if v != "done" and t not in names]
+        if any(c.done_at is None for c in case.callbacks) and CALLBACK_DONE not in names:
+            names.append(CALLBACK_DONE)
+        return names
+
+    # ------------------------------------------------------------ events
+    def _fire(self, ctx: _Ctx, event: str, data: Mapping[str, Any], system: bool) -> None:
+        case = ctx.case
+        state = self.states[case.state]
+        candidates = state.by_event.get(event)
+        if candidates is None:
+            if event in state.tasks and case.tasks.get(event) != "done":
+                self._complete_task(ctx, state.tasks[event], data, system)
+                return
+            if event == CALLBACK_DONE and not data:
+                if self._close_callback(ctx):
+                    ctx.record("event", event, case.state, case.state, data={})
+                    return
+            raise UnknownEvent(event, case.state, self.events(case))
+        if not system:
+            allowed = [t for t in candidates if not t.roles or ctx.role in t.roles]
+            if not allowed:
+                roles = sorted({r for t in candidates for r in t.roles})
+                raise RoleNotAllowed(event, ctx.role, roles)
+            candidates = allowed
+        values = self._event_data(event, candidates, data)
+        transition = self._choose(ctx, event, candidates, values)
+        before = case.state
+        for name, value in values.items():
+            ctx.put(case.fields, name, value)
+        if event == CALLBACK_DONE:
+            self._close_callback(ctx)
+        ctx.record("event", event, before, transition.target or before, data=dict(data))
+        self._take(ctx, transition.actions, transition.target)
+
+    def _event_data(self, event: str, candidates: list[_Transition],
+                    data: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+        if not data:
+            return {}
+        params = {p for t in candidates for p in t.params}
+        unknown = {k: "not a parameter of this event" for k in data if k not in params}
+        if unknown:
+            takes = ", ".join(sorted(params)) or "no data"
+            raise InvalidData({k: f"{v} (`{event}` takes: {takes})" for k, v in unknown.items()})
+        return self.schema.validate_some(data)
+
+    def _choose(self, ctx: _Ctx, event: str, candidates: list[_Transition],
+                values: dict[str, Any]) -> _Transition:  # fmt: skip
+        fields = ctx.case.fields
+        scope = Scope({**fields, **values}, ctx.now, ctx.case.state, ctx.case.id) if values \
+            else ctx.scope  # fmt: skip
+        missing: dict[str, str] = {}
+        for t in candidates:
+            lacking = [p for p, optional in t.params.items() if not optional and p not in values]
+            if lacking:
+                missing.update({p: f"required by `{event}`" for p in lacking})
+                continue
+            if t.guard is None or t.guard(scope):
+                return t
+        if missing and all(
+            any(not o and p not in values for p, o in t.params.items()) for t in candidates
+        ):
+            raise InvalidData(missing)
+        raise NoGuardHolds(event, ctx.case.state, [t.line for t in candidates])
+
+    def _complete_task(self, ctx: _Ctx, task: _Task, data: Mapping[str, Any],
+                       system: bool) -> None:  # fmt: skip
+        name = task.definition.name
+        if not system and task.roles and ctx.role not in task.roles:
+            raise RoleNotAllowed(name, ctx.role, sorted(task.roles))
+        if data:
+            raise InvalidData({k: f"task `{name}` takes no data" for k in data})
+        ctx.put(ctx.case.tasks, name, "done")
+        self._cancel(ctx, f"K:{ctx.case.state}:{name}")
+        ctx.record("event", name, ctx.case.state, ctx.case.state, data={})
+
+    def _close_callback(self, ctx: _Ctx) -> bool:
+        for index, callback in enumerate(ctx.case.callbacks):
+            if callback.done_at is None:
+                ctx.replace_item(ctx.case.callbacks, index, replace(callback, done_at=ctx.now))
+                return True
+        return False
+
+    # ------------------------------------------------------------ moving between states
+    def _take(self, ctx: _Ctx, actions: tuple[Run, ...], target: str | None) -> None:
+        """Run a transition: exit (if leaving), its actions, then enter the target."""
+        if target is not None:
+            self._exit(ctx)
+        for action in actions:
+            action(ctx)
+        if target is not None:
+            self._enter(ctx, target)
+
+    def _exit(self, ctx: _Ctx) -> None:
+        case = ctx.case
+        state = self.states[case.state]
+        for action in state.exit:
+            action(ctx)
+        for timer in state.timers:
+            self._cancel(ctx, timer.key)
+        for name in state.tasks:
+            self._cancel(ctx, f"K:{state.name}:{name}")
+            ctx.drop(case.tasks, name)
+
+    def _enter(self, ctx: _Ctx, name: str) -> None:
+        case = ctx.case
+        state = self.states[name]
+        ctx.set_state(name)
+        ctx.set_attr("entries", case.entries + 1)
+        ctx.set_attr("entered_at", ctx.now)
+        for sla in state.slas:
+            self._sla_on_entry(ctx, sla, name)
+        if state.final:
+            ctx.set_attr("closed_at", ctx.now)
+            for key in list(case.timers):
+                self._cancel(ctx, key)
+        else:
+            for timer in state.timers:
+                self._arm_state_timer(ctx, timer, ctx.now, 0)
+            for task in state.tasks.values():
+                ctx.put(case.tasks, task.definition.name, "open")
+                if task.definition.within is not None:
+                    due = add_duration(self.calendar, ctx.now, task.definition.within)
+                    self._arm(ctx, f"K:{name}:{task.definition.name}", due, task.definition.line)
+        for action in state.enter:
+            action(ctx)
+
+    def _settle(self, ctx: _Ctx) -> None:
+        """Automatic transitions, then emitted events, until nothing more happens."""
+        while True:
+            self._run_automatics(ctx)
+            if not ctx.emitted:
+                return
+            event = ctx.emitted.pop(0)
+            try:
+                self._fire(ctx, event, {}, system=True)
+            except EventRefused as exc:
+                ctx.record("note", f"emit {event}: {exc}", actor=False)
+
+    def _run_automatics(self, ctx: _Ctx) -> None:
+        case = ctx.case
+        while True:
+            state = self.states[case.state]
+            if state.final:
+                return
+            chosen = None
+            for guard, target, _line in state.automatic:
+                if guard is None:
+                    if case.tasks and all(v == "done" for v in case.tasks.values()):
+                        chosen = target
+                        break
+                elif guard(ctx.scope):
+                    chosen = target
+                    break
+            if chosen is None:
+                self._rearm_at_timers(ctx, state)
+                return
+            ctx.auto_steps += 1
+            if ctx.auto_steps > MAX_AUTOMATIC_STEPS:
+                raise FlowRuntimeError(
+                    f"more than {MAX_AUTOMATIC_STEPS} automatic transitions in one step "
+                    f"(a `when` loop around state `{case.state}`); nothing was changed"
+                )
+            before = case.state
+            ctx.record("automatic", f"when → {chosen}", before, chosen, actor=False)
+            self._take(ctx, (), chosen)
+
+    # ------------------------------------------------------------ timers
+    def _arm(self, ctx: _Ctx, key: str, due: datetime, order: int, count: int = 0) -> None:
+        estimated = self.calendar.is_estimated(due.date())
+        armed = Armed(key, due, order, ctx.case.entries, count, estimated)
+        ctx.put(ctx.case.timers, key, armed)
+        ctx.step.armed.append(armed)
+        if estimated:
+            ctx.record("note", f"deadline {format_value(due)} of {key} is estimated: no official "
+                       f"holiday data for {due.year}", actor=False)  # fmt: skip
+
+    def _cancel(self, ctx: _Ctx, key: str) -> None:
+        if ctx.drop(ctx.case.timers, key) is not _MISSING:
+            ctx.step.cancelled.append(key)
+
+    def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
+        t = timer.definition
+        if t.max_times is not None and count >= t.max_times:
+            return
+        if t.kind in ("after", "every"):
+            assert t.duration is not None
+            due = add_duration(self.calendar, start, t.duration)
+        elif t.kind == "wall":
+            assert timer.wall is not None
+            due = self.calendar.next_wall_time(start, *timer.wall)
+        else:
+            assert timer.at is not None
+            due = self._at_value(ctx, timer)
+            if due is None:
+                return
+        self._arm(ctx, timer.key, due, t.line, count)
+
+    def _at_value(self, ctx: _Ctx, timer: _Timer) -> datetime | None:
+        assert timer.at is not None
+        value = timer.at(ctx.scope)
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, time(), self.calendar.tz)
+        return max(value, ctx.now)  # already past on entry: fires at once
+
+    def _rearm_at_timers(self, ctx: _Ctx, state: _State) -> None:
+        """`at EXPR` follows its data: re-arm when a step changed the date-time it names."""
+        for timer in state.timers:
+            if timer.at is None:
+                continue
+            armed = ctx.case.timers.get(timer.key)
+            if armed is None or armed.count:
+                continue
+            due = self._at_value(ctx, timer)
+            if due is None:
+                self._cancel(ctx, timer.key)
+            elif due != armed.due:
+                self._arm(ctx, timer.key, due, armed.order)
+
+    def _fire_timer(self, ctx: _Ctx, armed: Armed, late: bool) -> None:
+        key = armed.key
+        suffix = " (late)" if late else ""
+        case = ctx.case
+        if key in self.timers:
+            timer = self.timers[key]
+            t = timer.definition
+            self._cancel(ctx, key)
+            ctx.record("timer", key, case.state, t.target or case.state,
+                       data={"due": format_value(armed.due), "late": late})  # fmt: skip
+            if t.kind in ("every", "wall"):
+                self._arm_state_timer(ctx, timer, armed.due, armed.count + 1)
+            self._take(ctx, timer.actions, t.target)
+        elif key in self._tasks:
+            state, task = self._tasks[key]
+            self._cancel(ctx, key)
+            ctx.record("timer", key, case.state, case.state, data={"due": format_value(armed.due),
+                       "late": late})  # fmt: skip
+            ctx.put(case.tasks, task.definition.name, "overdue")
+            ctx.record("task", f"overdue: {task.definition.name}{suffix}", actor=False)
+            for action in task.overdue:
+                action(ctx)
+        else:
+            self._fire_sla_timer(ctx, armed, late)
+
+    # ------------------------------------------------------------ SLAs
+    def _measure(self, sla: _Sla, a: datetime, b: datetime) -> float:
+        if sla.working:
+            return self.calendar.working_time_between(a, b).total_seconds()
+        return (b - a).total_seconds()
+
+    def _after(self, sla: _Sla, start: datetime, seconds: float) -> datetime:
+        if sla.working:
+            return self.calendar.add_working_time(start, timedelta(seconds=seconds))
+        return start + timedelta(seconds=seconds)
+
+    def _seconds(self, sla: _Sla, duration: d.Duration, start: datetime) -> float:
+        """A duration measured on the SLA's clock (working days become open seconds)."""
+        if duration.unit == "working_days":
+            end = self.calendar.add_working_days(start, duration.amount)
+            return self.calendar.working_time_between(start, end).total_seconds()
+        return float(duration.amount)
+
+    def _sla_on_entry(self, ctx: _Ctx, sla: _Sla, state: str) -> None:
+        s = sla.definition
+        clock = ctx.case.slas.get(s.name)
+        now = ctx.now
+        if clock is None:
+            if state != s.start:
+                return
+            budget = self._seconds(sla, s.within, now)
+            clock = SlaClock(s.name, "running", now, budget, 0.0, now)
+            ctx.record("sla", f"{s.name}: started", actor=False)
+            self._sla_arm(ctx, sla, clock)
+            return
+        if clock.status in ("met", "breached"):
+            return
+        if state in s.stop:
+            used = clock.used + (self._measure(sla, clock.since, now) if clock.since else 0.0)
+            self._sla_disarm(ctx, sla)
+            ctx.put(ctx.case.slas, s.name, replace(clock, status="met", used=used, since=None,
+                                                   ended_at=now))  # fmt: skip
+            ctx.record("sla", f"{s.name}: met", actor=False)
+        elif state in s.pause and clock.status == "running":
+            assert clock.since is not None
+            used = clock.used + self._measure(sla, clock.since, now)
+            self._sla_disarm(ctx, sla)
+            ctx.put(ctx.case.slas, s.name, replace(clock, status="paused", used=used,
+                                                   since=None, deadline=None))  # fmt: skip
+            ctx.record("sla", f"{s.name}: paused", actor=False)
+        elif state not in s.pause and clock.status == "paused":
+            self._sla_arm(ctx, sla, replace(clock, status="running", since=now))
+            ctx.record("sla", f"{s.name}: resumed", actor=False)
+
+    def _sla_arm(self, ctx: _Ctx, sla: _Sla, clock: SlaClock) -> None:
+        assert clock.since is not None
+        since, used = clock.since, clock.used
+        deadline = self._after(sla, since, clock.budget - used)
+        ctx.put(ctx.case.slas, sla.definition.name, replace(clock, deadline=deadline))
+        for i, warning in enumerate(sla.warnings):
+            if clock.warned & (1 << i):
+                continue
+            if warning.percent is not None:
+                threshold = clock.budget * warning.percent / 100
+            else:
+                assert warning.before is not None
+                threshold = clock.budget - self._seconds(sla, warning.before, since)
+            due = self._after(sla, since, max(threshold - used, 0.0))
+            self._arm(ctx, warning.key, due, warning.line)
+        self._arm(ctx, sla.breach_key, deadline, sla.definition.line)
+
+    def _sla_disarm(self, ctx: _Ctx, sla: _Sla) -> None:
+        for warning in sla.warnings:
+            self._cancel(ctx, warning.key)
+        self._cancel(ctx, sla.breach_key)
+
+    def _fire_sla_timer(self, ctx: _Ctx, armed: Armed, late: bool) -> None:
+        case = ctx.case
+        self._cancel(ctx, armed.key)
+        ctx.record("timer", armed.key, case.state, case.state,
+                   data={"due": format_value(armed.due), "late": late})  # fmt: skip
+        if armed.key in self._breaches:
+            sla = self._breaches[armed.key]
+            clock = case.slas[sla.definition.name]
+            self._sla_disarm(ctx, sla)
+            ctx.put(case.slas, clock.name, replace(clock, status="breached", ended_at=ctx.now))
+            ctx.record("sla", f"{clock.name}: breached", actor=False)
+            for action in sla.breach:
+                action(ctx)
+            return
+        sla, warning = self._warnings[armed.key]
+        clock = case.slas[sla.definition.name]
+        index = sla.warnings.index(warning)
+        ctx.put(case.slas, clock.name, replace(clock, warned=clock.warned | (1 << index)))
+        ctx.record("sla", f"{clock.name}: warning", actor=False)
+        for action in warning.actions:
+            action(ctx)
+
+
+def _wall_rule(w: d.WallRule) -> WallRule:
+    if w.rule == "day":
+        return EveryDay()
+    if w.rule == "working_day":
+        return EveryWorkingDay()
+    if w.rule == "weekday":
+        assert w.weekday is not None
+        return OnWeekday(w.weekday)
+    assert w.month_day is not None
+    return OnMonthDay(w.month_day)

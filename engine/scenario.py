@@ -1,0 +1,324 @@
+"""Scenario files (§11): replay a case step by step in virtual time and check expectations.
+
+`load_scenario` validates the YAML into a `Scenario`; `run_scenario` drives an `Engine` on a
+`SimulatedClock` and returns a `ScenarioResult` (timeline entries and failed expectations)
+that the CLI renders. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine import definition as d
+from engine.calendar import Calendar
+from engine.case import Case
+from engine.clock import SimulatedClock
+from engine.engine import Engine
+from engine.errors import FlowdeskError
+from engine.expressions import add_duration, format_value
+from engine.loader import calendars_for, compile_flow_file, find_flow
+from engine.runtime import Step
+
+
+class ScenarioError(Exception):
+    """The scenario or its flow is invalid (exit code 2)."""
+
+
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d|w|分钟|个小时|小时|天|周|个工作小时|工作小时|个工作日|工作日"
+    r"|working\s+hours?|working\s+days?|minutes?|hours?|days?|weeks?)\s*$"
+)
+_UNIT_SECONDS = {"m": 60, "minute": 60, "minutes": 60, "分钟": 60, "h": 3600, "hour": 3600,
+                 "hours": 3600, "小时": 3600, "个小时": 3600, "d": 86400, "day": 86400,
+                 "days": 86400, "天": 86400, "w": 604800, "week": 604800, "weeks": 604800,
+                 "周": 604800}  # fmt: skip
+
+
+def parse_duration(text: str) -> d.Duration:
+    """`20m`, `3 working days`, `4工作小时` … as a compiled duration (same units as flows)."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(
+            f"`{text}` is not a duration; write e.g. `20m`, `3h`, `2d`, `4 working hours`, "
+            "`3 working days`, `30分钟`, `2个工作日`"
+        )
+    amount, unit = float(match.group(1)), re.sub(r"\s+", " ", match.group(2))
+    if unit in ("工作日", "个工作日") or unit.startswith("working day"):
+        if amount != int(amount):
+            raise ValueError(f"`{text}`: working days must be a whole number")
+        return d.Duration(unit="working_days", amount=int(amount), text=str(text))
+    if unit in ("工作小时", "个工作小时") or unit.startswith("working hour"):
+        return d.Duration(unit="working_seconds", amount=int(amount * 3600), text=str(text))
+    return d.Duration(unit="seconds", amount=int(amount * _UNIT_SECONDS[unit]), text=str(text))
+
+
+def _instant(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            return datetime.strptime(value.strip().replace("T", " "), "%Y-%m-%d %H:%M")
+        except ValueError:
+            pass
+    return value
+
+
+class Expect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: str | None = None
+    fields: dict[str, Any] | None = None
+    escalations: int | list[str] | None = None
+    sla: dict[str, str] | None = None
+    notified: list[str] | None = None
+    notifications: int | None = None
+    assignee: str | None = None
+    callbacks: dict[str, int] | None = None
+
+
+class ScenarioStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after: str | None = None
+    wait: str | None = None
+    at: datetime | None = None
+    fire: str | None = None
+    by: str | None = None
+    actor: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    expect: Expect | None = None
+    error: bool = False
+
+    _instant = field_validator("at", mode="before")(_instant)
+
+    @field_validator("after", "wait", mode="before")
+    @classmethod
+    def _duration_text(cls, value: Any) -> Any:
+        if value is not None:
+            parse_duration(str(value))
+            return str(value)
+        return value
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    flow: str
+    start: datetime
+    case: dict[str, Any] = Field(default_factory=dict)
+    role: str | None = None  # who opens the case
+    steps: list[ScenarioStep] = Field(default_factory=list)
+    name: str | None = None
+
+    _instant = field_validator("start", mode="before")(_instant)
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file; ScenarioError says what is wrong and where."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping with `flow`, `start` and `steps`")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"  {where}: {err['msg']}")
+        raise ScenarioError(f"{path}: invalid scenario:\n" + "\n".join(problems)) from None
+
+
+@dataclass
+class Event:
+    """One line of the timeline."""
+
+    at: datetime
+    text: str
+    kind: str  # open | event | timer | notify | escalate | state | error | expect | fail
+
+
+@dataclass
+class ScenarioResult:
+    path: Path
+    flow: str
+    timeline: list[Event] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    case: Case | None = None
+    engine: Engine | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def prepare(path: Path, calendars: Path | None = None) -> tuple[Scenario, Engine]:
+    """Load a scenario and an engine holding its flow, on a simulated clock at `start`."""
+    scenario = load_scenario(path)
+    try:
+        flow_path = find_flow(scenario.flow, path.parent)
+        loaded = calendars_for(flow_path, calendars)
+        definition = compile_flow_file(flow_path, loaded)
+    except FlowdeskError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    except Exception as exc:  # a calendar file problem
+        raise ScenarioError(f"{path}: {exc}") from None
+    calendar = loaded.get(definition.calendar, Calendar.always())
+    start = scenario.start
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=calendar.tz)
+    engine = Engine(loaded, SimulatedClock(start))
+    # hooks a scenario cannot provide are recorded, not run
+    for hook in definition.hooks:
+        engine.register_hook(hook, lambda *args: None)
+    engine.load(definition)
+    return scenario, engine
+
+
+def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
+    """Run every step of a scenario file; raises ScenarioError when it cannot run at all."""
+    scenario, engine = prepare(path, calendars)
+    flow = next(iter(engine.flows))
+    runtime = engine.flows[flow]
+    tz = runtime.calendar.tz
+    result = ScenarioResult(path, flow, engine=engine)
+    now = engine.clock.now
+    try:
+        case = engine.open(flow, scenario.case, scenario.role, scenario.role)
+    except FlowdeskError as exc:
+        raise ScenarioError(f"{path}: the case cannot be opened: {exc}") from None
+    result.case = case
+    _log_records(result, case, 0)
+    for number, step in enumerate(scenario.steps, 1):
+        seen = len(case.audit)
+        target = None
+        if step.after or step.wait:
+            duration = parse_duration(step.after or step.wait or "")
+            target = add_duration(runtime.calendar, now(), duration)
+        if step.at is not None:
+            target = step.at if step.at.tzinfo else step.at.replace(tzinfo=tz)
+            if target < now():
+                raise ScenarioError(
+                    f"{path}: step {number}: `at: {format_value(target)}` is before the "
+                    f"scenario's current time {format_value(now())}; time never goes backwards"
+                )
+        if target is not None:
+            engine.advance(target)
+            _log_records(result, case, seen)
+            seen = len(case.audit)
+        if step.fire:
+            _fire(engine, result, case, step, number)
+            _log_records(result, case, seen)
+        if step.expect is not None:
+            for problem in check_expectations(case, step.expect):
+                result.failures.append(f"step {number} ({format_value(now())}): {problem}")
+                result.timeline.append(Event(now(), problem, "fail"))
+    return result
+
+
+def _fire(engine: Engine, result: ScenarioResult, case: Case, step: ScenarioStep,
+          number: int) -> None:  # fmt: skip
+    before = case.snapshot()
+    actor = step.actor or step.by
+    try:
+        engine.fire(case.id, step.fire or "", actor, step.by, step.data)
+    except FlowdeskError as exc:
+        text = f"{step.fire} by {step.by or '—'} refused: {exc}"
+        result.timeline.append(Event(engine.clock.now(), text, "error"))
+        if not step.error:
+            result.failures.append(f"step {number}: {text}")
+        elif case.snapshot() != before:
+            result.failures.append(f"step {number}: the refused event changed the case")
+        return
+    if step.error:
+        result.failures.append(
+            f"step {number}: `{step.fire}` by {step.by or '—'} was expected to be refused, "
+            f"but it was taken (now in state `{case.state}`)"
+        )
+
+
+def _log_records(result: ScenarioResult, case: Case, start: int) -> None:
+    for record in case.audit[start:]:
+        if record.kind in ("opened", "event"):
+            who = f" by {record.role}" if record.role else ""
+            moved = f" → {record.after}" if record.after != record.before else ""
+            data = f" {record.data}" if record.data else ""
+            text = f"{record.what}{who}{data}{moved}"
+        elif record.kind == "timer":
+            moved = f" → {record.after}" if record.after != record.before else ""
+            text = f"timer {record.what}{moved}"
+        elif record.kind == "automatic":
+            text = f"automatic {record.what}"
+        else:
+            text = f"{record.kind}: {record.what}"
+        result.timeline.append(Event(record.at, text, record.kind))
+
+
+def check_expectations(case: Case, expect: Expect) -> list[str]:
+    """What differs between the case and an `expect:` block, one sentence per difference."""
+    problems = []
+    if expect.state is not None and case.state != expect.state:
+        problems.append(f"state is `{case.state}`, expected `{expect.state}`")
+    for name, wanted in (expect.fields or {}).items():
+        if name not in case.fields:
+            problems.append(f"field `{name}` does not exist")
+        elif not _same(case.fields[name], wanted):
+            shown = format_value(case.fields[name]) or "(not set)"
+            problems.append(f"field `{name}` is {shown!r}, expected {wanted!r}")
+    if expect.escalations is not None:
+        roles = [e.role for e in case.escalations]
+        if isinstance(expect.escalations, int):
+            if len(roles) != expect.escalations:
+                problems.append(f"{len(roles)} escalations {roles}, expected {expect.escalations}")
+        elif roles != expect.escalations:
+            problems.append(f"escalations went to {roles}, expected {expect.escalations}")
+    for name, wanted in (expect.sla or {}).items():
+        clock = case.slas.get(name)
+        status = clock.status if clock else "pending"
+        if not (status == wanted or (wanted == "running" and status == "paused")):
+            problems.append(f"SLA `{name}` is {status}, expected {wanted}")
+    if expect.notified is not None:
+        missing = [r for r in expect.notified if r not in case.notified]
+        if missing:
+            problems.append(f"not notified: {missing} (notified so far: {sorted(set(case.notified))})")
+    if expect.notifications is not None and len(case.notified) != expect.notifications:
+        problems.append(f"{len(case.notified)} notifications, expected {expect.notifications}")
+    if expect.assignee is not None and case.assignee != expect.assignee:
+        problems.append(f"assignee is {case.assignee!r}, expected {expect.assignee!r}")
+    if expect.callbacks is not None:
+        actual = {"opened": len(case.callbacks),
+                  "done": sum(c.done_at is not None for c in case.callbacks)}  # fmt: skip
+        for key, wanted_count in expect.callbacks.items():
+            if actual.get(key) != wanted_count:
+                problems.append(f"callbacks {key}: {actual.get(key)}, expected {wanted_count}")
+    return problems
+
+
+def _same(actual: Any, wanted: Any) -> bool:
+    if actual == wanted:
+        return True
+    if isinstance(wanted, str | date) or isinstance(actual, datetime | date):
+        return format_value(actual) == format_value(_instant(wanted))
+    return False
+
+
+def summarize(case: Case) -> Mapping[str, Any]:
+    """The case's end state in a few keys, for `--json` output."""
+    return {
+        "state": case.state,
+        "escalations": [e.role for e in case.escalations],
+        "notifications": len(case.notified),
+        "sla": {k: v.status for k, v in case.slas.items()},
+        "assignee": case.assignee,
+        "callbacks": {"opened": len(case.callbacks),
+                      "done": sum(c.done_at is not None for c in case.callbacks)},  # fmt: skip
+    }
