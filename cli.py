@@ -172,21 +172,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             status = EXIT_PROBLEMS
         if args.json:
             assert result.case is not None
-            reports.append({"scenario": str(path), "passed": result.passed,
-                            "failures": result.failures, "case": summarize(result.case)})  # fmt: skip
+            reports.append(
+                {
+                    "scenario": str(path),
+                    "passed": result.passed,
+                    "failures": result.failures,
+                    "case": summarize(result.case),
+                }
+            )
             continue
         _print_timeline(result, args.quiet)
     if args.json:
         print(json.dumps(reports, ensure_ascii=False, indent=2))
     elif len(files) > 1:
-        passed = sum(1 for r in reports if r["passed"]) if reports else None
-        del passed
         out.print(f"{len(files)} scenario(s) run")
     return status
 
 
-_STYLE = {"event": "bold", "opened": "bold", "timer": "cyan", "notify": "green",
-          "escalate": "yellow", "error": "magenta", "fail": "bold red", "sla": "blue"}  # fmt: skip
+_STYLE = {
+    "event": "bold",
+    "opened": "bold",
+    "timer": "cyan",
+    "notify": "green",
+    "escalate": "yellow",
+    "error": "magenta",
+    "fail": "bold red",
+    "sla": "blue",
+}
 
 
 def _print_timeline(result: object, quiet: bool) -> None:
@@ -201,7 +213,9 @@ def _print_timeline(result: object, quiet: bool) -> None:
     for event in result.timeline:
         style = _STYLE.get(event.kind, "")
         text = escape(event.text)
-        out.print(f"  [dim]{format_value(event.at)}[/]  " + (f"[{style}]{text}[/]" if style else text))
+        out.print(
+            f"  [dim]{format_value(event.at)}[/]  " + (f"[{style}]{text}[/]" if style else text)
+        )
     for failure in result.failures:
         out.print(f"  [bold red]✗ {escape(failure)}[/]")
 
@@ -211,25 +225,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flow",
         description="Check, format, compile, draw and simulate Flowdesk `.flow` files.",
-        epilog="Language reference: docs/language.md. Exit codes: 0 ok, 1 problems, 2 invalid input.",
+        epilog="Language reference: docs/language.md. "
+        "Exit codes: 0 ok, 1 problems found, 2 invalid input.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def calendars_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--calendars", type=Path, metavar="FILE",
-                       help="calendars.yaml to use (default: beside the flow, else the shipped one)")  # fmt: skip
+        p.add_argument(
+            "--calendars",
+            type=Path,
+            metavar="FILE",
+            help="calendars.yaml to use (default: beside the flow, else the shipped one)",
+        )
 
     p = sub.add_parser("check", help="report errors and warnings in flow files")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--format", choices=["full", "concise", "json"], default="full",
-                   help="full: with source and caret (default); concise: one line each; json")  # fmt: skip
+    p.add_argument(
+        "--format",
+        choices=["full", "concise", "json"],
+        default="full",
+        help="full: with source and caret (default); concise: one line each; json",
+    )
     calendars_option(p)
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("fmt", help="rewrite flow files in the canonical layout")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--check", action="store_true",
-                   help="change nothing; exit 1 if a file is not formatted (for CI)")  # fmt: skip
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a file is not formatted (for CI)",
+    )
     p.set_defaults(run=cmd_fmt)
 
     p = sub.add_parser("compile", help="print the compiled transition table")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal as Lit
-from typing import TypeVar, Union
+from typing import TypeVar
 
 from dsl.source import Span
 
@@ -111,7 +111,7 @@ class IsSet:
     span: Span
 
 
-Expr = Union[Literal, DurationLiteral, Ref, Call, Unary, Binary, ListExpr, IsSet]
+Expr = Literal | DurationLiteral | Ref | Call | Unary | Binary | ListExpr | IsSet
 
 
 # ---------------------------------------------------------------- actions
@@ -171,7 +171,7 @@ class HookCall:
     span: Span
 
 
-Action = Union[Set, Notify, Assign, Escalate, Callback, Record, Emit, HookCall]
+Action = Set | Notify | Assign | Escalate | Callback | Record | Emit | HookCall
 
 
 # ---------------------------------------------------------------- state members
@@ -254,7 +254,7 @@ class Hook:
     span: Span
 
 
-StateMember = Union[Hook, Transition, Automatic, Timer, Task]
+StateMember = Hook | Transition | Automatic | Timer | Task
 M = TypeVar("M", Hook, Transition, Automatic, Timer, Task)
 
 
@@ -358,4 +358,3 @@ class Flow:
     def header(self, keyword: str) -> Header | None:
         """The first header line of a kind (the checker reports repeats)."""
         return next((h for h in self.headers if h.keyword == keyword), None)
-

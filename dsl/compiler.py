@@ -6,6 +6,7 @@ just changes representation (and resolves which bare names in `notify`/`assign` 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from dsl import ast
@@ -37,9 +38,9 @@ class _Compiler:
         value = lit.value
         if isinstance(value, Decimal):
             return d.Lit(type="decimal", value=str(value))
-        if lit.type in ("date", "datetime"):
-            return d.Lit(type=lit.type, value=value.isoformat())  # type: ignore[attr-defined]
-        return d.Lit(type=lit.type, value=value)  # type: ignore[arg-type]
+        if isinstance(value, date):  # date or datetime
+            return d.Lit(type=lit.type, value=value.isoformat())
+        return d.Lit(type=lit.type, value=value)
 
     def expr(self, e: ast.Expr) -> d.Expr:
         if isinstance(e, ast.Literal):
@@ -54,7 +55,7 @@ class _Compiler:
             arg = self.expr(e.operand)
             return d.Not(arg=arg) if e.op == "not" else d.Neg(arg=arg)
         if isinstance(e, ast.Binary):
-            return d.BinOp(op=e.op, left=self.expr(e.left), right=self.expr(e.right))  # type: ignore[arg-type]
+            return d.BinOp(op=e.op, left=self.expr(e.left), right=self.expr(e.right))
         if isinstance(e, ast.ListExpr):
             return d.ListOf(items=tuple(self.expr(i) for i in e.items))
         return d.IsSet(op="is not set" if e.negated else "is set", arg=self.expr(e.operand))
@@ -166,7 +167,7 @@ class _Compiler:
             default = compiled.value if isinstance(compiled, d.Lit) else None
         return d.FieldDef(
             name=f.name.value,
-            type=f.type.value,  # type: ignore[arg-type]
+            type=f.type.value,
             choices=tuple(c.value for c in f.choices),
             optional=f.optional,
             default=default,

@@ -9,12 +9,12 @@ import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from dsl.source import Source, Span, display_width
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a problem is: errors stop a flow from running, warnings do not."""
 
     ERROR = "error"

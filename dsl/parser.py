@@ -106,7 +106,7 @@ def _parser() -> Lark:
         grammar,
         parser="lalr",
         lexer="contextual",
-        postlex=_Indenter(),  # type: ignore[arg-type]
+        postlex=_Indenter(),
         propagate_positions=True,
         maybe_placeholders=True,
         cache=False,
@@ -201,7 +201,7 @@ def _token_position(token: Token, source: Source) -> tuple[int, int]:
             # an unexpected line end: point just past the last character of the line
             line = token.line or 1
             return line, (token.column or 1)
-        line = (token.end_line or token.line or 1)
+        line = token.end_line or token.line or 1
         return line, _leading(source.line(line)) + (1 if source.line(line).strip() else 0)
     return token.line or 1, token.column or 1
 
@@ -233,5 +233,5 @@ def _expected_words(expected: set[str]) -> str:
     if not words:
         return "check the line against the language reference (docs/language.md)"
     if len(words) > 6:
-        words = words[:6] + ["…"]
+        words = [*words[:6], "…"]
     return "expected " + ", ".join(words)

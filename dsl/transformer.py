@@ -136,9 +136,7 @@ class ToAst(Transformer[Token, ast.Flow]):
 
     def flow_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
         label = _first(items, "STRING")
-        return ast.Header(
-            "flow", name(items[1]), text(label) if label else None, None, mspan(meta)
-        )
+        return ast.Header("flow", name(items[1]), text(label) if label else None, None, mspan(meta))
 
     def version_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
         return ast.Header("version", None, None, int(items[1]), mspan(meta))
@@ -175,9 +173,7 @@ class ToAst(Transformer[Token, ast.Flow]):
     def simple_type(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, tuple[()]]:
         return name(items[0]), ()
 
-    def choice_type(
-        self, meta: Meta, items: list[Token]
-    ) -> tuple[ast.Name, tuple[ast.Name, ...]]:
+    def choice_type(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, tuple[ast.Name, ...]]:
         span = mspan(meta)
         choices = tuple(
             text(t) if t.type == "STRING" else name(t) for t in items if isinstance(t, Token)
@@ -189,7 +185,9 @@ class ToAst(Transformer[Token, ast.Flow]):
     def state_decl(self, meta: Meta, items: list[Any]) -> ast.State:
         label = _first(items, "STRING")
         members = tuple(i for i in items[2:] if not isinstance(i, Token))
-        return ast.State(name(items[1]), text(label) if label else None, False, members, mspan(meta))
+        return ast.State(
+            name(items[1]), text(label) if label else None, False, members, mspan(meta)
+        )
 
     def empty_state(self, meta: Meta, items: list[Any]) -> ast.State:
         label = _first(items, "STRING")
@@ -445,8 +443,7 @@ class ToAst(Transformer[Token, ast.Flow]):
         return ast.Binary("not in", left, right, mspan(meta), tspan(op))
 
     def unary(self, meta: Meta, items: list[Any]) -> ast.Unary:
-        op = "not" if str(items[0]) == "not" else "-"
-        return ast.Unary(op, items[1], mspan(meta))
+        return ast.Unary("not" if str(items[0]) == "not" else "-", items[1], mspan(meta))
 
     def is_set(self, meta: Meta, items: list[Any]) -> ast.IsSet:
         return ast.IsSet(items[0], False, mspan(meta))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 ValueType = Literal[
     "text", "int", "decimal", "bool", "date", "datetime", "duration", "choice", "null"
 ]
-JsonScalar = Union[str, int, float, bool, None]
+JsonScalar = str | int | float | bool | None
 
 
 class Frozen(BaseModel):
@@ -93,7 +93,7 @@ class ListOf(Frozen):
 
 
 Expr = Annotated[
-    Union[Lit, DurationLit, Var, TableCall, Not, Neg, BinOp, IsSet, ListOf],
+    Lit | DurationLit | Var | TableCall | Not | Neg | BinOp | IsSet | ListOf,
     Field(discriminator="op"),
 ]
 
@@ -109,7 +109,7 @@ class SetField(Frozen):
 
 
 class Notify(Frozen):
-    """Targets are expressions: a role is `Lit(text)`, a field or table call names one at run time."""
+    """Targets are expressions: a role is a text literal; a field or table call names one."""
 
     kind: Literal["notify"] = "notify"
     targets: tuple[Expr, ...]
@@ -158,7 +158,7 @@ class CallHook(Frozen):
 
 
 Action = Annotated[
-    Union[SetField, Notify, Assign, Escalate, OpenCallback, Record, Emit, CallHook],
+    SetField | Notify | Assign | Escalate | OpenCallback | Record | Emit | CallHook,
     Field(discriminator="kind"),
 ]
 
@@ -215,7 +215,7 @@ class WallRule(Frozen):
 
 
 class TimerDef(Frozen):
-    """A timer armed on entering its state; `id` is stable (`STATE#N`, N its place in file order)."""
+    """A timer armed on entering its state; `id` is `STATE#N`, N its place in file order."""
 
     id: str
     kind: Literal["after", "every", "wall", "at"]
@@ -322,7 +322,8 @@ class FlowDefinition(Frozen):
 
 def _strip_lines(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k not in ("line", "content_hash")}
+        skip = ("line", "content_hash")
+        return {k: _strip_lines(v) for k, v in value.items() if k not in skip}
     if isinstance(value, list):
         return [_strip_lines(v) for v in value]
     return value
@@ -335,6 +336,6 @@ def content_hash(definition: FlowDefinition) -> str:
     return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
 
 
-for _model in (TableCall, Not, Neg, BinOp, IsSet, ListOf, SetField, Notify, Assign, CallHook,
-               TransitionDef, AutomaticDef, TimerDef, SlaDef, TableRowDef, SlaWarningDef):  # fmt: skip
+_RECURSIVE = (TableCall, Not, Neg, BinOp, IsSet, ListOf, SetField, Notify, Assign, CallHook)
+for _model in (*_RECURSIVE, TransitionDef, AutomaticDef, TimerDef, SlaDef, TableRowDef):
     _model.model_rebuild()

@@ -39,9 +39,7 @@ class UnknownEvent(EventRefused):
 class RoleNotAllowed(EventRefused):
     def __init__(self, event: str, role: str | None, allowed: Sequence[str]) -> None:
         who = f"role `{role}`" if role else "an actor without a role"
-        super().__init__(
-            f"{who} may not fire `{event}` here; allowed: {', '.join(allowed)}"
-        )
+        super().__init__(f"{who} may not fire `{event}` here; allowed: {', '.join(allowed)}")
         self.event, self.role, self.allowed = event, role, tuple(allowed)
 
 
