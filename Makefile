@@ -13,9 +13,11 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job on the shipped flows: check them, then replay every scenario suite.
 demo: $(STAMP)
 	$(VENV)/bin/flow check workflows/*.flow
-	$(VENV)/bin/flow simulate --scenario workflows/scenarios/complaint
+	$(VENV)/bin/flow simulate --quiet --scenario workflows/scenarios
+	$(VENV)/bin/flow simulate --scenario workflows/scenarios/complaint/01_reply_within_24h.yaml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engine dsl cli.py tests bench

@@ -160,14 +160,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     status = EXIT_OK
     reports = []
+    passed = failed = invalid = 0
     files = _scenario_files(target)
     for path in files:
         try:
             result = run_scenario(path, args.calendars)
         except ScenarioError as exc:
             err.print(f"[red]invalid[/] {escape(str(exc))}")
-            status = EXIT_INVALID
+            status, invalid = EXIT_INVALID, invalid + 1
             continue
+        passed, failed = passed + result.passed, failed + (not result.passed)
         if not result.passed and status == EXIT_OK:
             status = EXIT_PROBLEMS
         if args.json:
@@ -185,7 +187,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(reports, ensure_ascii=False, indent=2))
     elif len(files) > 1:
-        out.print(f"{len(files)} scenario(s) run")
+        out.print(f"{len(files)} scenarios: {passed} passed, {failed} failed, {invalid} invalid")
     return status
 
 

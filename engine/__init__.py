@@ -1,0 +1,43 @@
+"""Flowdesk's engine: run cases of compiled flows on business-hours calendars.
+
+The embedding API is `Engine`; `FlowRuntime` is the pure step function underneath.
+"""
+
+from engine.case import AuditRecord, Case, Notification
+from engine.clock import Clock, SimulatedClock, SystemClock
+from engine.engine import Engine
+from engine.errors import (
+    EventRefused,
+    FlowdeskError,
+    FlowLoadError,
+    FlowRuntimeError,
+    InvalidData,
+    NoGuardHolds,
+    RoleNotAllowed,
+    UnknownCase,
+    UnknownEvent,
+    UnknownFlow,
+)
+from engine.runtime import FlowRuntime, Step
+
+__all__ = [
+    "AuditRecord",
+    "Case",
+    "Clock",
+    "Engine",
+    "EventRefused",
+    "FlowLoadError",
+    "FlowRuntime",
+    "FlowRuntimeError",
+    "FlowdeskError",
+    "InvalidData",
+    "NoGuardHolds",
+    "Notification",
+    "RoleNotAllowed",
+    "SimulatedClock",
+    "Step",
+    "SystemClock",
+    "UnknownCase",
+    "UnknownEvent",
+    "UnknownFlow",
+]

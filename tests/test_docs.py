@@ -1,0 +1,67 @@
+"""The language reference's examples are executed, so the docs cannot drift from the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dsl.frontend import compile_file
+from engine.scenario import run_scenario
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
+BLOCK = re.compile(r"```(flow|yaml)\n(.*?)```", re.S)
+
+
+def _blocks() -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in BLOCK.finditer(DOC.read_text(encoding="utf-8"))]
+
+
+@pytest.fixture(scope="module")
+def doc_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every flow of the page as `NAME.flow`, beside the page's own calendars.yaml."""
+    folder = tmp_path_factory.mktemp("docs")
+    for kind, text in _blocks():
+        if kind == "flow":
+            name = re.match(r"flow (\w+)", text)
+            assert name, "every flow example starts with its `flow NAME` line"
+            (folder / f"{name.group(1)}.flow").write_text(text, encoding="utf-8")
+        elif "flow" not in yaml.safe_load(text):
+            (folder / "calendars.yaml").write_text(text, encoding="utf-8")
+    assert (folder / "calendars.yaml").exists(), "the page shows a calendars.yaml"
+    return folder
+
+
+def _flow_names() -> list[str]:
+    names = []
+    for kind, text in _blocks():
+        match = re.match(r"flow (\w+)", text)
+        if kind == "flow" and match:
+            names.append(match.group(1))
+    return names
+
+
+def _scenarios() -> list[str]:
+    return [text for kind, text in _blocks() if kind == "yaml" and "flow:" in text]
+
+
+def test_the_page_has_examples() -> None:
+    assert len(_flow_names()) >= 6
+    assert len(_scenarios()) >= 6
+
+
+@pytest.mark.parametrize("name", _flow_names())
+def test_flow_example_compiles_without_errors(doc_folder: Path, name: str) -> None:
+    result = compile_file(doc_folder / f"{name}.flow")
+    assert result.errors == [], result.errors
+    assert result.definition is not None
+
+
+@pytest.mark.parametrize("index", range(len(_scenarios())))
+def test_scenario_example_passes(doc_folder: Path, index: int) -> None:
+    path = doc_folder / f"scenario_{index}.yaml"
+    path.write_text(_scenarios()[index], encoding="utf-8")
+    result = run_scenario(path)
+    assert result.passed, result.failures

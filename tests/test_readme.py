@@ -1,0 +1,34 @@
+"""The README's embedding example runs as written, and its example flow matches the docs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_embedding_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert code, "the README shows an embedding example"
+    run = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "to 业主服务主管: 未接来电3小时未回复" in run.stdout
+    assert "event call_back" in run.stdout
+
+
+def test_example_flow_is_the_one_the_docs_show() -> None:
+    doc = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    example = (ROOT / "docs" / "examples" / "hotline.flow").read_text(encoding="utf-8")
+    assert f"```flow\n{example}```" in doc
