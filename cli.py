@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from dsl.diagnostics import render_concise, render_full, summary, to_json
 from dsl.frontend import FrontendResult, compile_file
+from engine.coverage import FlowCoverage
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID = 0, 1, 2
 
@@ -161,6 +162,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     reports = []
     passed = failed = invalid = 0
+    coverage: dict[str, FlowCoverage] = {}
     files = _scenario_files(target)
     for path in files:
         try:
@@ -170,6 +172,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             status, invalid = EXIT_INVALID, invalid + 1
             continue
         passed, failed = passed + result.passed, failed + (not result.passed)
+        if args.coverage and result.case is not None and result.engine is not None:
+            definition = result.engine.runtime_of(result.case).definition
+            key = f"{definition.name}@{definition.content_hash}"
+            coverage.setdefault(key, FlowCoverage(definition)).add(result.case.audit)
         if not result.passed and status == EXIT_OK:
             status = EXIT_PROBLEMS
         if args.json:
@@ -185,10 +191,40 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             continue
         _print_timeline(result, args.quiet)
     if args.json:
-        print(json.dumps(reports, ensure_ascii=False, indent=2))
-    elif len(files) > 1:
+        document: object = reports
+        if args.coverage:
+            document = {"scenarios": reports, "coverage": [c.to_json() for c in coverage.values()]}
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return status
+    if len(files) > 1:
         out.print(f"{len(files)} scenarios: {passed} passed, {failed} failed, {invalid} invalid")
+    if args.coverage:
+        _print_coverage(list(coverage.values()))
     return status
+
+
+def _print_coverage(flows: list[FlowCoverage]) -> None:
+    from rich.table import Table
+
+    from engine.coverage import CATEGORIES
+
+    table = Table(title="scenario coverage", title_justify="left")
+    table.add_column("flow", no_wrap=True)
+    for category in CATEGORIES:
+        table.add_column(category, justify="right")
+    for flow in sorted(flows, key=lambda f: f.definition.name):
+        cells = []
+        for hit, total in flow.counts().values():
+            percent = f"{100 * hit // total}%" if total else "—"
+            style = "green" if hit == total else "yellow"
+            cells.append(f"[{style}]{hit}/{total} {percent}[/]" if total else "—")
+        table.add_row(flow.definition.name, *cells)
+    out.print(table)
+    for flow in flows:
+        for item in flow.missed():
+            out.print(
+                f"  [yellow]not exercised[/] {escape(flow.definition.name)}: {escape(item.label)}"
+            )
 
 
 _STYLE = {
@@ -277,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", metavar="FILE|DIR", help="a scenario file, or a folder of them")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.add_argument("-q", "--quiet", action="store_true", help="no timeline for passing scenarios")
+    p.add_argument(
+        "--coverage",
+        action="store_true",
+        help="report which transitions, timers, SLA warnings/breaches and "
+        "task-overdue branches the scenarios exercised, per flow",
+    )
     calendars_option(p)
     p.set_defaults(run=cmd_simulate)
     return parser

@@ -31,6 +31,7 @@ class AuditRecord:
     before: str | None
     after: str | None
     data: dict[str, Any] | None = None
+    line: int = 0  # the flow line that did it (which `on`/`when` was taken), for coverage
 
 
 @dataclass(slots=True)
