@@ -1,12 +1,83 @@
-"""Semantic checks (placeholder until the checker lands)."""
+"""Semantic checks of a parsed flow (language reference §10).
+
+`check` builds one symbol table (`_Scope`) and runs small passes over the AST — headers,
+declarations, references, types, the state graph, domain warnings — each returning
+diagnostics that point at the offending name or token and say what to do about it.
+The checker is total: any AST the transformer can build gives diagnostics, never an exception.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
+from typing import TypeVar
 
 from dsl import ast
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import Diagnostic, did_you_mean, error, warning
+from dsl.source import Span
+
+# Every code the checker can report, with its severity (stable: tools and docs rely on them).
+CODES: dict[str, str] = {
+    # headers and declarations
+    "missing-flow-header": "error",
+    "duplicate-header": "error",
+    "invalid-version": "error",
+    "unknown-calendar": "error",
+    "calendar-data-ending": "warning",
+    "no-states": "error",
+    "no-final-state": "error",
+    "initial-state-final": "error",
+    "duplicate-name": "error",
+    "duplicate-block": "error",
+    "reserved-name": "error",
+    "ambiguous-name": "warning",
+    "unknown-type": "error",
+    "table-row-width": "error",
+    # references
+    "unknown-state": "error",
+    "unknown-field": "error",
+    "unknown-param": "error",
+    "unknown-role": "error",
+    "unknown-table": "error",
+    "wrong-arity": "error",
+    "recursive-table": "error",
+    # types
+    "type-mismatch": "error",
+    "unknown-choice-value": "error",
+    "non-constant-default": "error",
+    "table-result-not-role": "warning",
+    # the state graph
+    "dead-end-state": "error",
+    "no-path-to-final": "error",
+    "unreachable-state": "warning",
+    "overlapping-transitions": "error",
+    "shadowed-transition": "warning",
+    "final-state-member": "error",
+    "tasks-done-without-tasks": "error",
+    "task-event-clash": "error",
+    # domain checks
+    "warn-before-too-long": "error",
+    "zero-interval": "error",
+    "working-on-always": "warning",
+    "unused-field": "warning",
+    "unused-table": "warning",
+    "table-without-else": "warning",
+    "unreachable-row": "warning",
+    "unchased-state": "warning",
+    "unbounded-escalation": "warning",
+    "unknown-emitted-event": "warning",
+}
+
+_T = TypeVar("_T")
+DATA_ENDING_DAYS = 60
+CALLBACK_DONE = "callback_done"
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")  # the same pattern the engine renders with
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
+_FIELD_TYPES = ("text", "int", "decimal", "bool", "date", "datetime", "duration", "choice")
+_RESERVED = {"now": "the current time", "state": "the current state", "id": "the case id"}
 
 
 def check(
@@ -14,5 +85,1718 @@ def check(
     calendars: Mapping[str, date | None] | None = None,
     today: date | None = None,
 ) -> list[Diagnostic]:
-    """Every semantic problem of a parsed flow, as diagnostics."""
+    """Every semantic problem of a parsed flow, as diagnostics sorted by position.
+
+    `calendars` maps each known calendar name to the last day its official holiday data
+    covers (None: no official data needed); None skips the unknown-calendar check.
+    """
+    scope = _Scope.build(flow)
+    found = [
+        *_header_pass(flow, calendars, today),
+        *_declaration_pass(flow, scope),
+        *_reference_pass(flow, scope),
+        *_type_pass(flow, scope),
+        *_graph_pass(flow, scope),
+        *_domain_pass(flow, scope),
+    ]
+    return _unique_sorted(found)
+
+
+def _unique_sorted(found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen: dict[tuple[str, Span, str], Diagnostic] = {}
+    for d in found:
+        seen.setdefault((d.code, d.span, d.message), d)
+    return sorted(seen.values(), key=lambda d: (d.span.line, d.span.column, d.code, d.message))
+
+
+# ================================================================ symbol table
+
+
+@dataclass(frozen=True, slots=True)
+class _Type:
+    """The type of an expression; `choices`/`field` for choice values, `working` for durations."""
+
+    kind: str  # text int decimal bool date datetime duration choice null list unknown
+    choices: tuple[str, ...] = ()
+    field: str | None = None
+    working: bool = False
+
+    def __str__(self) -> str:
+        return "text" if self.field == "state" else self.kind
+
+
+UNKNOWN = _Type("unknown")
+TEXT, INT, DECIMAL, BOOL = _Type("text"), _Type("int"), _Type("decimal"), _Type("bool")
+DATE, DATETIME, DURATION, LIST = _Type("date"), _Type("datetime"), _Type("duration"), _Type("list")
+_BUILTINS = {"now": DATETIME, "state": TEXT, "id": TEXT}
+_NUMBERS = ("int", "decimal")
+_STRINGS = ("text", "choice")
+_MOMENTS = ("date", "datetime")
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Names declared once (first declaration wins) and the state graph, built once per check."""
+
+    flow: ast.Flow
+    roles: dict[str, ast.Name]
+    fields: dict[str, ast.Field]
+    states: dict[str, ast.State]
+    tables: dict[str, ast.Table]
+    calendar: str
+    edges: dict[str, set[str]]  # known targets of each (first-declared) non-final state
+    auto_edges: dict[str, set[str]]  # the same, through timers and automatic steps only
+
+    @staticmethod
+    def build(flow: ast.Flow) -> _Scope:
+        """Index the flow's declarations and its graph."""
+        states = _first_by_name((s.name, s) for s in flow.states)
+        edges: dict[str, set[str]] = {}
+        auto_edges: dict[str, set[str]] = {}
+        for state in states.values():
+            exits = [] if state.final else _exits(state)
+            edges[state.name.value] = {t.value for t, _ in exits if t.value in states}
+            auto_edges[state.name.value] = {t.value for t, a in exits if a and t.value in states}
+        calendar = flow.header("calendar")
+        return _Scope(
+            flow=flow,
+            roles=_first_by_name((r, r) for r in flow.roles),
+            fields=_first_by_name((f.name, f) for f in flow.fields),
+            states=states,
+            tables=_first_by_name((t.name, t) for t in flow.tables),
+            calendar=calendar.name.value if calendar and calendar.name else "always",
+            edges=edges,
+            auto_edges=auto_edges,
+        )
+
+    @property
+    def initial(self) -> ast.State | None:
+        return self.flow.states[0] if self.flow.states else None
+
+    def is_first(self, state: ast.State) -> bool:
+        """False for a repeated declaration of a state name (reported as a duplicate)."""
+        return self.states.get(state.name.value) is state
+
+    def field_type(self, name: str) -> _Type | None:
+        """The declared type of a field, UNKNOWN if its type is wrong, None if no such field."""
+        f = self.fields.get(name)
+        if f is None:
+            return None
+        kind = f.type.value
+        if kind == "choice":
+            values = tuple(c.value for c in f.choices)
+            return _Type("choice", values, name) if values else UNKNOWN
+        return _Type(kind) if kind in _FIELD_TYPES else UNKNOWN
+
+    def dead_end(self, state: ast.State) -> bool:
+        """A non-final state with no transition, automatic step or timer to another state."""
+        return not state.final and all(t.value == state.name.value for t, _ in _exits(state))
+
+
+def _first_by_name(pairs: Iterable[tuple[ast.Name, _T]]) -> dict[str, _T]:
+    found: dict[str, _T] = {}
+    for name, item in pairs:
+        found.setdefault(name.value, item)
+    return found
+
+
+def _exits(state: ast.State) -> list[tuple[ast.Name, bool]]:
+    """Every target written in a state, with True when no person acts (timer, automatic)."""
+    exits: list[tuple[ast.Name, bool]] = []
+    for m in state.members:
+        if isinstance(m, ast.Transition) and m.target is not None:
+            exits.append((m.target, False))
+        elif isinstance(m, ast.Automatic | ast.Timer) and m.target is not None:
+            exits.append((m.target, True))
+    return exits
+
+
+def _reach(
+    start: Iterable[str], edges: Mapping[str, set[str]], stop: Iterable[str] = ()
+) -> set[str]:
+    """States reachable from `start` (included) without entering a `stop` state."""
+    blocked = set(stop)
+    todo = [s for s in start if s not in blocked]
+    seen = set(todo)
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen and nxt not in blocked:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+# ================================================================ walking the AST
+
+
+def _state_actions(state: ast.State) -> Iterator[ast.Action]:
+    for m in state.members:
+        if isinstance(m, ast.Task):
+            yield from m.overdue
+        elif not isinstance(m, ast.Automatic):
+            yield from m.actions
+
+
+def _flow_actions(flow: ast.Flow) -> Iterator[ast.Action]:
+    """Every action of the flow: state members, task overdue blocks, SLA warnings and breaches."""
+    for state in flow.states:
+        yield from _state_actions(state)
+    for sla in flow.slas:
+        for w in sla.warnings:
+            yield from w.actions
+        yield from sla.breach
+
+
+def _action_exprs(action: ast.Action) -> tuple[ast.Expr, ...]:
+    if isinstance(action, ast.Set):
+        return (action.value,)
+    if isinstance(action, ast.Notify):
+        return action.targets
+    if isinstance(action, ast.Assign):
+        return (action.target,)
+    if isinstance(action, ast.HookCall):
+        return action.args
+    return ()
+
+
+def _action_texts(action: ast.Action) -> tuple[ast.Text, ...]:
+    """The messages of an action that may hold `{field}` placeholders."""
+    if isinstance(action, ast.Notify):
+        return (action.message,)
+    if isinstance(action, ast.Record):
+        return (action.text,)
+    if isinstance(action, ast.Callback):
+        return (action.label,)
+    if isinstance(action, ast.Escalate) and action.reason is not None:
+        return (action.reason,)
+    return ()
+
+
+def _flow_exprs(flow: ast.Flow) -> Iterator[tuple[ast.Expr, ast.Table | None]]:
+    """Every top-level expression, with the table whose row holds it (if any)."""
+    for f in flow.fields:
+        if f.default is not None:
+            yield f.default, None
+    for state in flow.states:
+        for m in state.members:
+            if isinstance(m, ast.Transition | ast.Automatic) and m.guard is not None:
+                yield m.guard, None
+            if isinstance(m, ast.Timer) and m.at is not None:
+                yield m.at, None
+    for table in flow.tables:
+        for row in table.rows:
+            yield row.result, table
+    for action in _flow_actions(flow):
+        for e in _action_exprs(action):
+            yield e, None
+
+
+def _walk(e: ast.Expr) -> Iterator[ast.Expr]:
+    """An expression and all its sub-expressions."""
+    todo = [e]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.Call):
+            todo.extend(node.args)
+        elif isinstance(node, ast.Unary | ast.IsSet):
+            todo.append(node.operand)
+        elif isinstance(node, ast.Binary):
+            todo.extend((node.left, node.right))
+        elif isinstance(node, ast.ListExpr):
+            todo.extend(node.items)
+
+
+def _placeholders(message: ast.Text) -> Iterator[tuple[str, Span]]:
+    """The `{name}` placeholders of a message, each with the span of the name in the file."""
+    raw_width = message.span.end_column - message.span.column - 2
+    exact = message.span.line == message.span.end_line and raw_width == len(_escaped(message.value))
+    for match in _PLACEHOLDER.finditer(message.value):
+        name = match.group(1).strip()
+        if not exact:
+            yield name, message.span
+            continue
+        start = match.start(1) + match.group(1).index(name[:1]) if name else match.start(1)
+        column = message.span.column + 1 + len(_escaped(message.value[:start]))
+        yield name, Span.point(message.span.line, column, len(_escaped(name)))
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _keyword(span: Span, word: str) -> Span:
+    """The span of the keyword a member or header starts with."""
+    return Span.point(span.line, span.column, len(word))
+
+
+def _member_keyword(m: ast.StateMember) -> str:
+    if isinstance(m, ast.Hook):
+        return m.kind
+    if isinstance(m, ast.Transition):
+        return "on"
+    if isinstance(m, ast.Automatic):
+        return "when"
+    if isinstance(m, ast.Task):
+        return "task"
+    return {"after": "after", "every": "every", "wall": "every", "at": "at"}[m.kind]
+
+
+def _hint(name: str, known: Iterable[str], otherwise: str) -> str:
+    """`did you mean …?` when a known name is close, else the fallback advice."""
+    return did_you_mean(name, known) or otherwise
+
+
+def _listing(names: Iterable[str], none: str = "none yet") -> str:
+    shown = [f"`{n}`" for n in names]
+    return ", ".join(shown) if shown else none
+
+
+# ================================================================ headers
+
+
+def _header_pass(
+    flow: ast.Flow, calendars: Mapping[str, date | None] | None, today: date | None
+) -> list[Diagnostic]:
+    """The `flow`, `version` and `calendar` lines: present once, valid, calendar known."""
+    out: list[Diagnostic] = []
+    if flow.header("flow") is None:
+        out.append(
+            error(
+                "missing-flow-header",
+                "the file does not start with `flow NAME`",
+                Span.point(1, 1),
+                'add a first line like `flow complaint "业主投诉处理"` (a name, then a label)',
+            )
+        )
+    first: dict[str, ast.Header] = {}
+    for h in flow.headers:
+        earlier = first.setdefault(h.keyword, h)
+        if earlier is not h:
+            out.append(
+                error(
+                    "duplicate-header",
+                    f"`{h.keyword}` is given twice (first on line {earlier.span.line})",
+                    _keyword(h.span, h.keyword),
+                    f"keep one `{h.keyword}` line and delete the other",
+                )
+            )
+    version = flow.header("version")
+    if version is not None and version.number is not None and version.number < 1:
+        out.append(
+            error(
+                "invalid-version",
+                f"version {version.number} is not a version number",
+                _keyword(version.span, "version"),
+                "versions count from 1: write `version 1`, `version 2`, …",
+            )
+        )
+    return out + _calendar_checks(flow, calendars, today)
+
+
+def _calendar_checks(
+    flow: ast.Flow, calendars: Mapping[str, date | None] | None, today: date | None
+) -> list[Diagnostic]:
+    header = flow.header("calendar")
+    if header is None or header.name is None or calendars is None:
+        return []
+    name = header.name
+    if name.value not in calendars:
+        if name.value == "always":
+            return []
+        known = sorted({*calendars, "always"})
+        return [
+            error(
+                "unknown-calendar",
+                f"unknown calendar `{name.value}`",
+                name.span,
+                _hint(
+                    name.value,
+                    known,
+                    f"use one of {_listing(known)}, or add `{name.value}:` to calendars.yaml",
+                ),
+            )
+        ]
+    ends = calendars[name.value]
+    if ends is None:
+        return []
+    return _data_ending(name, ends, today or date.today())
+
+
+def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
+    advice = (
+        "add `extra_holidays`/`extra_workdays` to calendars.yaml or upgrade the holiday package"
+    )
+    if ends < today:
+        return [
+            warning(
+                "calendar-data-ending",
+                f"the official holiday data of calendar `{name.value}` ended on "
+                f"{ends.isoformat()}, before today ({today.isoformat()})",
+                name.span,
+                f"working-day deadlines are now estimated from weekdays; {advice}",
+            )
+        ]
+    if (ends - today).days <= DATA_ENDING_DAYS:
+        return [
+            warning(
+                "calendar-data-ending",
+                f"the official holiday data of calendar `{name.value}` ends on {ends.isoformat()}",
+                name.span,
+                f"after that date working-day deadlines are estimated from weekdays; {advice}",
+            )
+        ]
     return []
+
+
+# ================================================================ declarations
+
+
+def _declaration_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """Each name declared once, field types valid, states present and well placed."""
+    out = [
+        *_duplicates("role", flow.roles),
+        *_duplicates("field", [f.name for f in flow.fields]),
+        *_duplicates("state", [s.name for s in flow.states]),
+        *_duplicates("table", [t.name for t in flow.tables]),
+        *_duplicates("SLA", [s.name for s in flow.slas]),
+        *_state_presence(flow),
+    ]
+    for f in flow.fields:
+        out += _field_declaration(f, scope)
+    for state in flow.states:
+        out += _state_declarations(state)
+    for table in flow.tables:
+        out += _duplicates("input", table.params, f" of table `{table.name.value}`")
+        out += _row_widths(table)
+    return out
+
+
+def _duplicates(kind: str, names: Sequence[ast.Name], where: str = "") -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    first: dict[str, ast.Name] = {}
+    for n in names:
+        earlier = first.setdefault(n.value, n)
+        if earlier is not n:
+            out.append(
+                error(
+                    "duplicate-name",
+                    f"{kind} `{n.value}`{where} is declared twice "
+                    f"(first on line {earlier.span.line})",
+                    n.span,
+                    f"each {kind} name may be used once: rename or delete this one",
+                )
+            )
+    return out
+
+
+def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
+    header = flow.header("flow")
+    at = header.name.span if header and header.name else Span.point(1, 1)
+    if not flow.states:
+        return [
+            error(
+                "no-states",
+                "the flow declares no states",
+                at,
+                "add the state cases start in, e.g. `state received:` with a line "
+                "`on close -> closed`, and a `final closed`",
+            )
+        ]
+    out: list[Diagnostic] = []
+    if not any(s.final for s in flow.states):
+        out.append(
+            error(
+                "no-final-state",
+                "the flow has no final state, so no case can ever be finished",
+                at,
+                "add a `final NAME` line (e.g. `final closed`) and a transition to it",
+            )
+        )
+    first = flow.states[0]
+    if first.final:
+        out.append(
+            error(
+                "initial-state-final",
+                f"the first state `{first.name.value}` is final, so every case is finished "
+                "the moment it opens",
+                first.name.span,
+                "put the state where cases start first; `final` states come after it",
+            )
+        )
+    return out
+
+
+def _field_declaration(f: ast.Field, scope: _Scope) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    name = f.name.value
+    if name in _RESERVED:
+        out.append(
+            error(
+                "reserved-name",
+                f"`{name}` is a built-in name ({_RESERVED[name]}) and cannot be a field",
+                f.name.span,
+                f"rename the field, e.g. `{name}_note`",
+            )
+        )
+    if name in scope.roles:
+        out.append(
+            warning(
+                "ambiguous-name",
+                f"`{name}` is both a role and a field; in `notify` and `assign to` it means "
+                "the field",
+                f.name.span,
+                "rename the field or the role so that each name means one thing",
+            )
+        )
+    kind = f.type.value
+    if kind not in _FIELD_TYPES:
+        out.append(
+            error(
+                "unknown-type",
+                f"`{kind}` is not a field type",
+                f.type.span,
+                _hint(
+                    kind,
+                    _FIELD_TYPES,
+                    "use one of text, int, decimal, bool, date, datetime, duration, "
+                    "or choice(a, b, …)",
+                ),
+            )
+        )
+    return out + _duplicates("value", f.choices, f" in the choices of `{name}`")
+
+
+def _state_declarations(state: ast.State) -> list[Diagnostic]:
+    where = f" in state `{state.name.value}`"
+    out = _duplicates("task", [t.name for t in state.of(ast.Task)], where)
+    for t in state.of(ast.Transition):
+        out += _duplicates("parameter", [p.name for p in t.params], f" of `on {t.event.value}`")
+    first: dict[str, ast.Hook] = {}
+    for hook in state.of(ast.Hook):
+        earlier = first.setdefault(hook.kind, hook)
+        if earlier is not hook:
+            out.append(
+                error(
+                    "duplicate-block",
+                    f"state `{state.name.value}` has a second `{hook.kind}:` block "
+                    f"(the first is on line {earlier.span.line})",
+                    _keyword(hook.span, hook.kind),
+                    f"merge the actions of both into one `{hook.kind}:` block",
+                )
+            )
+    return out
+
+
+def _row_widths(table: ast.Table) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    width = len(table.params)
+    for row in table.rows:
+        if row.is_else or len(row.patterns) == width or not row.patterns:
+            continue
+        first, last = row.patterns[0].span, row.patterns[-1].span
+        out.append(
+            error(
+                "table-row-width",
+                f"this row has {_count(len(row.patterns), 'column')} but table "
+                f"`{table.name.value}` takes {_count(width, 'input')} "
+                f"({', '.join(p.value for p in table.params)})",
+                Span(first.line, first.column, last.end_line, last.end_column),
+                "give one pattern per input, separated by commas (`_` matches anything)",
+            )
+        )
+    return out
+
+
+def _a(t: _Type | str) -> str:
+    """`an int`, `a text`: the type with its article."""
+    return f"{'an' if str(t)[:1] in 'aeiou' else 'a'} {t}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+# ================================================================ references outside expressions
+
+
+def _reference_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """State, role, field and parameter names used outside expressions must be declared."""
+    out: list[Diagnostic] = []
+    for state in flow.states:
+        for m in state.members:
+            out += _member_references(m, scope)
+    for sla in flow.slas:
+        for n in (sla.start, *sla.until, *sla.pause):
+            out += _state_ref(n, scope)
+    for action in _flow_actions(flow):
+        out += _action_references(action, scope)
+    return out
+
+
+def _member_references(m: ast.StateMember, scope: _Scope) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    if isinstance(m, ast.Transition | ast.Automatic | ast.Timer) and m.target is not None:
+        out += _state_ref(m.target, scope)
+    if isinstance(m, ast.Transition | ast.Task):
+        for role in m.roles:
+            out += _role_ref(role, scope)
+    if isinstance(m, ast.Transition):
+        for p in m.params:
+            if p.name.value not in scope.fields:
+                out.append(
+                    error(
+                        "unknown-param",
+                        f"unknown event parameter `{p.name.value}`: event data can only set "
+                        "declared fields",
+                        p.name.span,
+                        _hint(
+                            p.name.value,
+                            scope.fields,
+                            f"declare `{p.name.value}` under `fields:` or fix the name",
+                        ),
+                    )
+                )
+    return out
+
+
+def _state_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
+    if n.value in scope.states:
+        return []
+    return [
+        error(
+            "unknown-state",
+            f"unknown state `{n.value}`",
+            n.span,
+            _hint(
+                n.value,
+                scope.states,
+                f"declare it with `state {n.value}:` or `final {n.value}`, or use one of "
+                f"{_listing(scope.states)}",
+            ),
+        )
+    ]
+
+
+def _role_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
+    if n.value in scope.roles:
+        return []
+    return [
+        error(
+            "unknown-role",
+            f"unknown role `{n.value}`",
+            n.span,
+            _hint(
+                n.value,
+                scope.roles,
+                f"add `{n.value}` to the `roles:` line (roles so far: {_listing(scope.roles)})",
+            ),
+        )
+    ]
+
+
+def _action_references(action: ast.Action, scope: _Scope) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    if isinstance(action, ast.Set) and action.field.value not in scope.fields:
+        out.append(_unknown_field(action.field.value, action.field.span, scope))
+    if isinstance(action, ast.Escalate | ast.Callback):
+        out += _role_ref(action.role, scope)
+    if isinstance(action, ast.Notify | ast.Assign):
+        targets = action.targets if isinstance(action, ast.Notify) else (action.target,)
+        for target in targets:
+            if isinstance(target, ast.Ref):
+                out += _who_ref(target, scope)
+    for message in _action_texts(action):
+        for name, span in _placeholders(message):
+            if name not in scope.fields and name not in _BUILTINS:
+                out.append(_unknown_placeholder(name, span, scope))
+    return out
+
+
+def _unknown_field(name: str, span: Span, scope: _Scope) -> Diagnostic:
+    return error(
+        "unknown-field",
+        f"unknown field `{name}`",
+        span,
+        _hint(name, scope.fields, f"declare it under `fields:` (e.g. `{name}: text?`)"),
+    )
+
+
+def _unknown_placeholder(name: str, span: Span, scope: _Scope) -> Diagnostic:
+    if not _IDENTIFIER.fullmatch(name):
+        return error(
+            "unknown-field",
+            f"a `{{…}}` placeholder holds one field name, not `{name}`",
+            span,
+            "store the value in a field first (`set FIELD = …`), then write `{FIELD}`",
+        )
+    return error(
+        "unknown-field",
+        f"unknown field `{name}` in a `{{…}}` placeholder",
+        span,
+        _hint(
+            name,
+            [*scope.fields, *_BUILTINS],
+            "a placeholder names a field, `id`, `state` or `now`; declare the field under "
+            "`fields:` or fix the name",
+        ),
+    )
+
+
+def _who_ref(target: ast.Ref, scope: _Scope) -> list[Diagnostic]:
+    """A bare `notify`/`assign to` target: a role, or a text/choice field holding one."""
+    name = target.name
+    field_type = scope.field_type(name)
+    if name in scope.roles or (
+        field_type is not None and field_type.kind in (*_STRINGS, "unknown")
+    ):
+        return []
+    if field_type is not None:
+        return [
+            error(
+                "type-mismatch",
+                f"`{name}` is {_a(field_type)} field, so it cannot name whom to notify or assign",
+                target.span,
+                "use a role, or a text or choice field that holds a role's name",
+            )
+        ]
+    text_fields = [n for n in scope.fields if (scope.field_type(n) or UNKNOWN).kind in _STRINGS]
+    return [
+        error(
+            "unknown-role",
+            f"unknown role `{name}`: it is neither a role nor a field",
+            target.span,
+            _hint(
+                name,
+                [*scope.roles, *text_fields],
+                f"add `{name}` to the `roles:` line, or use a text field that holds a role's name",
+            ),
+        )
+    ]
+
+
+# ================================================================ types
+
+
+def _type_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """Infer a type for every expression; report misfits where the value is used."""
+    typer = _Typer(scope)
+    for f in flow.fields:
+        typer.field_default(f)
+    for table in flow.tables:
+        typer.table_type(table.name.value, None)
+    for state in flow.states:
+        for m in state.members:
+            typer.member(m)
+    for sla in flow.slas:
+        for w in sla.warnings:
+            typer.actions(w.actions)
+        typer.actions(sla.breach)
+    return typer.out
+
+
+class _Typer:
+    """Type inference over expressions; collects diagnostics in `out`."""
+
+    def __init__(self, scope: _Scope) -> None:
+        self.scope = scope
+        self.out: list[Diagnostic] = []
+        self._tables: dict[str, _Type] = {}
+        self._busy: set[str] = set()
+
+    # ------------------------------------------------------------ contexts
+    def member(self, m: ast.StateMember) -> None:
+        """Guards are conditions, `at` gives a moment, actions are typed one by one."""
+        if isinstance(m, ast.Transition | ast.Automatic) and m.guard is not None:
+            self.condition(m.guard)
+        if isinstance(m, ast.Timer) and m.at is not None:
+            self.moment(m.at)
+        if isinstance(m, ast.Task):
+            self.actions(m.overdue)
+        elif not isinstance(m, ast.Automatic):
+            self.actions(m.actions)
+
+    def actions(self, actions: Iterable[ast.Action]) -> None:
+        for a in actions:
+            self.action(a)
+
+    def action(self, a: ast.Action) -> None:
+        if isinstance(a, ast.Set):
+            value = self.infer(a.value)
+            f = self.scope.fields.get(a.field.value)
+            if f is not None:
+                self.fit(f, a.value, value, "be set to")
+        elif isinstance(a, ast.Notify | ast.Assign):
+            targets = a.targets if isinstance(a, ast.Notify) else (a.target,)
+            for t in targets:
+                if not isinstance(t, ast.Ref):
+                    self.who_call(t, a.span.line)
+        elif isinstance(a, ast.HookCall):
+            for arg in a.args:
+                self.infer(arg)
+
+    def condition(self, e: ast.Expr) -> None:
+        t = self.infer(e)
+        if t.kind not in ("bool", "unknown"):
+            self._report(
+                "type-mismatch",
+                f"the condition after `when` must be true or false, but {_desc(e, t)} is not",
+                e.span,
+                _bool_help(e, t),
+            )
+
+    def moment(self, e: ast.Expr) -> None:
+        t = self.infer(e)
+        if t.kind not in (*_MOMENTS, "unknown"):
+            self._report(
+                "type-mismatch",
+                f"`at` needs a date-time, but {_desc(e, t)} is not one",
+                e.span,
+                "use a datetime field, maybe shifted: `at appointment - 10m`",
+            )
+
+    def who_call(self, e: ast.Expr, line: int) -> None:
+        """A table call as a notify/assign target: it must give text, ideally role names."""
+        t = self.infer(e)
+        if t.kind not in (*_STRINGS, "unknown"):
+            self._report(
+                "type-mismatch",
+                f"{_desc(e, t)} cannot name whom to notify or assign",
+                e.span,
+                'use a table whose rows give role names as texts, like `"工程部"`',
+            )
+        elif isinstance(e, ast.Call) and e.func.value in self.scope.tables:
+            self._role_results(self.scope.tables[e.func.value], line)
+
+    def _role_results(self, table: ast.Table, line: int) -> None:
+        for row in table.rows:
+            r = row.result
+            if isinstance(r, ast.Literal) and r.type == "text" and r.value not in self.scope.roles:
+                self.out.append(
+                    warning(
+                        "table-result-not-role",
+                        f'`"{r.value}"` is not a role, but table `{table.name.value}` is used on '
+                        f"line {line} to name whom to notify or assign",
+                        r.span,
+                        _hint(str(r.value), self.scope.roles, "give a role from the `roles:` line"),
+                    )
+                )
+
+    def field_default(self, f: ast.Field) -> None:
+        """A default is a plain value of the field's type."""
+        if f.default is None:
+            return
+        value = self.infer(f.default)
+        if value.kind == "unknown":
+            return  # already reported (e.g. `= fee` written without quotes)
+        if not _constant(f.default):
+            self._report(
+                "non-constant-default",
+                f"the default of `{f.name.value}` must be a plain value, not a computation",
+                f.default.span,
+                'write a value like `0`, `false` or `"fee"`; compute values in the first '
+                "state's `enter:` block instead (`set …`)",
+            )
+            return
+        self.fit(f, f.default, value, "default to")
+
+    def fit(self, f: ast.Field, e: ast.Expr, value: _Type, verb: str) -> None:
+        """A value stored in a field must fit its type (int fits decimal, null needs `?`)."""
+        target = self.scope.field_type(f.name.value) or UNKNOWN
+        name = f.name.value
+        if "unknown" in (target.kind, value.kind):
+            return
+        if value.kind == "null":
+            if not f.optional:
+                self._report(
+                    "type-mismatch",
+                    f"`{name}` is not optional, so it cannot {verb} null",
+                    e.span,
+                    f"declare it optional (`{name}: {f.type.value}?`) or give a value",
+                )
+            return
+        if target.kind == "choice" and isinstance(e, ast.Literal) and e.type == "text":
+            self.choice_value(target, e)
+            return
+        if _fits(target, value):
+            return
+        self._report(
+            "type-mismatch",
+            f"`{name}` is {_a(target)} field, but {_desc(e, value)} is not {_a(target)}",
+            e.span,
+            f"give `{name}` a {target} value, like {_example(target)}",
+        )
+
+    def choice_value(self, choice: _Type, lit: ast.Literal) -> None:
+        """A string literal compared with or stored in a choice must be one of its values."""
+        if str(lit.value) in choice.choices:
+            return
+        quoted = [f'"{c}"' for c in choice.choices]
+        if choice.field == "state":
+            self._report(
+                "unknown-state",
+                f'`"{lit.value}"` is not a state of this flow ({", ".join(choice.choices)})',
+                lit.span,
+                _hint(f'"{lit.value}"', quoted, "compare `state` with one of the state names"),
+            )
+            return
+        self._report(
+            "unknown-choice-value",
+            f'`"{lit.value}"` is not a value of `{choice.field}` ({", ".join(choice.choices)})',
+            lit.span,
+            _hint(f'"{lit.value}"', quoted, f"use one of {', '.join(quoted)}"),
+        )
+
+    # ------------------------------------------------------------ inference
+    def infer(self, e: ast.Expr) -> _Type:
+        """The type of an expression; UNKNOWN after a reported error (no cascades)."""
+        if isinstance(e, ast.Literal):
+            return _Type(e.type)
+        if isinstance(e, ast.DurationLiteral):
+            return _Type("duration", working=e.duration.working)
+        if isinstance(e, ast.Ref):
+            return self.ref(e)
+        if isinstance(e, ast.Call):
+            return self.call(e)
+        if isinstance(e, ast.Unary):
+            return self.unary(e)
+        if isinstance(e, ast.Binary):
+            return self.binary(e)
+        if isinstance(e, ast.ListExpr):
+            for item in e.items:
+                self.infer(item)
+            return LIST
+        self.infer(e.operand)
+        return BOOL
+
+    def ref(self, e: ast.Ref) -> _Type:
+        if e.name == "state" and self.scope.states:
+            return _Type("choice", tuple(self.scope.states), "state")  # checks "state names"
+        if e.name in _BUILTINS:
+            return _BUILTINS[e.name]
+        known = self.scope.field_type(e.name)
+        if known is not None:
+            return known
+        self._report("unknown-field", f"unknown field `{e.name}`", e.span, self._ref_help(e.name))
+        return UNKNOWN
+
+    def _ref_help(self, name: str) -> str:
+        scope = self.scope
+        if name in scope.states:
+            return f'state names are texts in conditions: write `state == "{name}"`'
+        if any(name in (c.value for c in f.choices) for f in scope.fields.values()):
+            return f'choice values are written in quotes: `"{name}"`'
+        if name in scope.tables:
+            return f"`{name}` is a table: call it with its inputs, `{name}(…)`"
+        if name in scope.roles:
+            return f"`{name}` is a role; conditions can read fields, `now`, `state` and `id`"
+        return _hint(
+            name, [*scope.fields, *_BUILTINS], f"declare it under `fields:` (e.g. `{name}: text?`)"
+        )
+
+    def call(self, e: ast.Call) -> _Type:
+        args = [self.infer(a) for a in e.args]
+        name = e.func.value
+        table = self.scope.tables.get(name)
+        if table is None:
+            self._report(
+                "unknown-table",
+                f"unknown table `{name}`",
+                e.func.span,
+                _hint(name, self.scope.tables, f"declare it with `table {name}(INPUT):` and rows"),
+            )
+            return UNKNOWN
+        if len(args) != len(table.params):
+            inputs = ", ".join(p.value for p in table.params)
+            self._report(
+                "wrong-arity",
+                f"table `{name}` takes {_count(len(table.params), 'input')} ({inputs}), "
+                f"but {len(args)} {'is' if len(args) == 1 else 'are'} given",
+                e.func.span,
+                f"call it as `{name}({inputs})`",
+            )
+        else:
+            self.patterns(table, e.args, args)
+        return self.table_type(name, e.func.span)
+
+    def table_type(self, name: str, call: Span | None) -> _Type:
+        """The common type of a table's row results (its rows are typed once)."""
+        if name in self._tables:
+            return self._tables[name]
+        if name in self._busy:
+            if call is not None:
+                self._report(
+                    "recursive-table",
+                    f"table `{name}` calls itself through its rows, so it would never finish",
+                    call,
+                    "give the rows plain values, or compute the value in an action",
+                )
+            return UNKNOWN
+        self._busy.add(name)
+        result = self._rows_type(self.scope.tables[name])
+        self._busy.discard(name)
+        self._tables[name] = result
+        return result
+
+    def _rows_type(self, table: ast.Table) -> _Type:
+        common: _Type | None = None
+        for row in table.rows:
+            t = self.infer(row.result)
+            joined = t if common is None else _join(common, t)
+            if joined is None and common is not None:
+                self._report(
+                    "type-mismatch",
+                    f"this row gives {_desc(row.result, t)}, but the rows above give {common}",
+                    row.result.span,
+                    f"make every row of table `{table.name.value}` give the same kind of value",
+                )
+                continue
+            common = joined
+        return common if common is not None and common.kind != "null" else UNKNOWN
+
+    def patterns(self, table: ast.Table, args: Sequence[ast.Expr], types: list[_Type]) -> None:
+        """Row patterns must be able to match the call's inputs (choice values checked)."""
+        for row in table.rows:
+            if len(row.patterns) != len(types):
+                continue
+            for pattern, arg, t in zip(row.patterns, args, types, strict=True):
+                for lit in pattern.alternatives:
+                    self._pattern(lit, arg, t)
+
+    def _pattern(self, lit: ast.Literal, arg: ast.Expr, t: _Type) -> None:
+        if t.kind == "choice" and lit.type == "text":
+            self.choice_value(t, lit)
+        elif not _comparable(t, _Type(lit.type), ordered=False):
+            self._report(
+                "type-mismatch",
+                f"the pattern {_desc(lit, _Type(lit.type))} can never match the input "
+                f"{_desc(arg, t)}",
+                lit.span,
+                f"write patterns of the input's type, like {_example(t)}",
+            )
+
+    def unary(self, e: ast.Unary) -> _Type:
+        t = self.infer(e.operand)
+        if t.kind == "unknown":
+            return BOOL if e.op == "not" else UNKNOWN
+        if e.op == "not":
+            if t.kind != "bool":
+                self._report(
+                    "type-mismatch",
+                    f"`not` needs true or false, but {_desc(e.operand, t)} is not",
+                    e.operand.span,
+                    _bool_help(e.operand, t),
+                )
+            return BOOL
+        if t.kind in _NUMBERS or (t.kind == "duration" and not t.working):
+            return t
+        self._report(
+            "type-mismatch",
+            f"cannot use `-` on {_desc(e.operand, t)}",
+            _keyword(e.span, "-"),
+            "`-` in front of a value negates a number or an elapsed duration",
+        )
+        return UNKNOWN
+
+    def binary(self, e: ast.Binary) -> _Type:
+        if e.op in ("in", "not in"):
+            return self.membership(e)
+        left, right = self.infer(e.left), self.infer(e.right)
+        if e.op in ("and", "or"):
+            for side, t in ((e.left, left), (e.right, right)):
+                if t.kind not in ("bool", "unknown"):
+                    self._report(
+                        "type-mismatch",
+                        f"`{e.op}` needs true or false on both sides, but {_desc(side, t)} is not",
+                        side.span,
+                        _bool_help(side, t),
+                    )
+            return BOOL
+        if e.op in ("==", "!=", "<", "<=", ">", ">="):
+            self.compare(e.op, e.left, left, e.right, right, e.op_span)
+            return BOOL
+        return self.arithmetic(e, left, right)
+
+    def compare(self, op: str, le: ast.Expr, lt: _Type, re_: ast.Expr, rt: _Type, at: Span) -> None:
+        """`==`-like and ordering comparisons need comparable types; choices need their values."""
+        if "unknown" in (lt.kind, rt.kind):
+            return
+        ordered = op in ("<", "<=", ">", ">=")
+        for choice, other in ((lt, re_), (rt, le)):
+            if choice.kind == "choice" and isinstance(other, ast.Literal) and other.type == "text":
+                self.choice_value(choice, other)
+                if not ordered:
+                    return
+        if _comparable(lt, rt, ordered):
+            return
+        if op == "in":
+            message = f"the list holds {_desc(re_, rt)}, which can never equal {_desc(le, lt)}"
+        else:
+            message = f"cannot compare {_desc(le, lt)} with {_desc(re_, rt)} using `{op}`"
+        self._report("type-mismatch", message, at, _compare_help(lt, rt, ordered))
+
+    def membership(self, e: ast.Binary) -> _Type:
+        left = self.infer(e.left)
+        if isinstance(e.right, ast.ListExpr):
+            for item in e.right.items:
+                self.compare("in", e.left, left, item, self.infer(item), item.span)
+            return BOOL
+        right = self.infer(e.right)
+        if right.kind not in ("list", "unknown"):
+            self._report(
+                "type-mismatch",
+                f"`{e.op}` needs a list on its right, but {_desc(e.right, right)} is not one",
+                e.right.span,
+                'write the values in brackets: `category in ["fee", "facility"]`',
+            )
+        return BOOL
+
+    def arithmetic(self, e: ast.Binary, left: _Type, right: _Type) -> _Type:
+        if "unknown" in (left.kind, right.kind):
+            return UNKNOWN
+        result = _arith(e.op, left, right)
+        if result is not None:
+            return result
+        working = left.working or right.working
+        self._report(
+            "type-mismatch",
+            f"cannot use `{e.op}` on {_desc(e.left, left)} and {_desc(e.right, right)}",
+            e.op_span,
+            "working time can only be added to a date-time, e.g. `now + 2 working days`"
+            if working
+            else _ARITH_HELP.get(e.op, "check the operator and the values on both sides"),
+        )
+        return UNKNOWN
+
+    # ------------------------------------------------------------ reporting
+    def _report(self, code: str, message: str, span: Span, help: str) -> None:
+        self.out.append(error(code, message, span, help))
+
+
+_ARITH_HELP = {
+    "+": "`+` adds numbers, joins texts, or adds a duration to a date or date-time",
+    "-": "`-` subtracts numbers, a duration from a date or date-time, or two date-times "
+    "(giving a duration)",
+    "*": "`*` multiplies numbers, or an elapsed duration by a whole number",
+    "/": "`/` divides numbers, or an elapsed duration by a whole number",
+}
+
+
+def _arith(op: str, a: _Type, b: _Type) -> _Type | None:
+    """The result type of `a op b`, or None when the operator does not apply."""
+    kinds = (a.kind, b.kind)
+    if a.kind in _NUMBERS and b.kind in _NUMBERS:
+        return DECIMAL if op == "/" or "decimal" in kinds else INT
+    if a.working or b.working:
+        return DATETIME if op == "+" and "datetime" in kinds and "duration" in kinds else None
+    results: dict[tuple[str, str, str], _Type] = {
+        ("+", "datetime", "duration"): DATETIME,
+        ("+", "duration", "datetime"): DATETIME,
+        ("+", "date", "duration"): DATE,
+        ("+", "duration", "date"): DATE,
+        ("+", "duration", "duration"): DURATION,
+        ("-", "datetime", "duration"): DATETIME,
+        ("-", "date", "duration"): DATE,
+        ("-", "datetime", "datetime"): DURATION,
+        ("-", "date", "date"): DURATION,
+        ("-", "duration", "duration"): DURATION,
+        ("*", "duration", "int"): DURATION,
+        ("*", "int", "duration"): DURATION,
+        ("/", "duration", "int"): DURATION,
+    }
+    if op == "+" and a.kind in _STRINGS and b.kind in _STRINGS:
+        return TEXT
+    return results.get((op, a.kind, b.kind))
+
+
+def _comparable(a: _Type, b: _Type, ordered: bool) -> bool:
+    """Whether `a` and `b` can be compared (with `<`… when `ordered`, else with `==`)."""
+    kinds = {a.kind, b.kind}
+    if "unknown" in kinds:
+        return True
+    if "null" in kinds:
+        return not ordered
+    if kinds <= set(_NUMBERS) or kinds <= set(_MOMENTS):
+        return True
+    if ordered:
+        return len(kinds) == 1 and a.kind in ("text", "duration")
+    return kinds <= set(_STRINGS) or len(kinds) == 1
+
+
+def _fits(target: _Type, value: _Type) -> bool:
+    if target.kind == "duration" and value.working:
+        return False
+    if target.kind == value.kind:
+        return True
+    return (target.kind, value.kind) in {
+        ("decimal", "int"),
+        ("text", "choice"),
+        ("choice", "text"),
+    }
+
+
+def _join(a: _Type, b: _Type) -> _Type | None:
+    """The common type of two table results, or None when they do not mix."""
+    if a.kind in ("unknown", "null"):
+        return b
+    if b.kind in ("unknown", "null") or a == b:
+        return a
+    kinds = {a.kind, b.kind}
+    if kinds <= set(_NUMBERS):
+        return DECIMAL
+    if kinds <= set(_STRINGS):
+        return TEXT
+    if a.kind == b.kind:
+        return _Type(a.kind)
+    return None
+
+
+def _constant(e: ast.Expr) -> bool:
+    if isinstance(e, ast.Literal | ast.DurationLiteral):
+        return True
+    return (
+        isinstance(e, ast.Unary)
+        and e.op == "-"
+        and isinstance(e.operand, ast.Literal)
+        and e.operand.type in _NUMBERS
+    )
+
+
+def _show(e: ast.Expr) -> str | None:
+    """How an expression was (roughly) written, for messages; None when it is too big."""
+    if isinstance(e, ast.Ref):
+        return e.name
+    if isinstance(e, ast.DurationLiteral):
+        return e.duration.text
+    if isinstance(e, ast.Call):
+        return f"{e.func.value}(…)"
+    if not isinstance(e, ast.Literal):
+        return None
+    if e.type == "text":
+        return f'"{e.value}"'
+    if e.type == "null" or e.value is None:
+        return "null"
+    if isinstance(e.value, bool):
+        return "true" if e.value else "false"
+    if isinstance(e.value, date) and e.type == "datetime":
+        return e.value.strftime("%Y-%m-%d %H:%M")
+    return str(e.value)
+
+
+def _desc(e: ast.Expr, t: _Type) -> str:
+    """`major` (bool), `"fee"` (text), or just the type when the expression is too big."""
+    shown = _show(e)
+    return f"`{shown}` ({t})" if shown is not None else f"this {t} value"
+
+
+def _example(t: _Type) -> str:
+    if t.kind == "choice" and t.choices:
+        return f'`"{t.choices[0]}"`'
+    examples = {
+        "text": '`"…"`',
+        "int": "`0`",
+        "decimal": "`1.5`",
+        "bool": "`true`",
+        "date": "`2026-03-06`",
+        "datetime": "`2026-03-06 16:30` or `now`",
+        "duration": "`24h`",
+    }
+    return examples.get(t.kind, "a plain value")
+
+
+def _bool_help(e: ast.Expr, t: _Type) -> str:
+    shown = _show(e) if isinstance(e, ast.Ref) else None
+    if shown and t.kind in _NUMBERS:
+        return f"compare it, e.g. `{shown} > 0`"
+    if shown and t.kind in _STRINGS:
+        return f'compare it, e.g. `{shown} == "…"`, or test `{shown} is set`'
+    if shown and t.kind in _MOMENTS:
+        return f"compare it, e.g. `{shown} < now`"
+    return "write a comparison like `x == y`, or a test like `x is set`"
+
+
+def _compare_help(a: _Type, b: _Type, ordered: bool) -> str:
+    kinds = {a.kind, b.kind}
+    if ordered and "null" in kinds:
+        return "an unset value has no order; test it with `is set` / `is not set`"
+    if ordered and kinds & {"choice", "bool"}:
+        return "choices and true/false have no order; compare them with `==`, `!=` or `in [...]`"
+    return (
+        "compare values of the same kind: numbers with numbers, texts with texts, dates with dates"
+    )
+
+
+# ================================================================ the state graph
+
+
+def _graph_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """Final states are final, every state has a way out and on to a final state, …"""
+    return [
+        *_final_members(flow),
+        *_dead_ends(flow, scope),
+        *_no_path_to_final(flow, scope),
+        *_unreachable(flow, scope),
+        *_transition_order(flow),
+        *_task_checks(flow),
+    ]
+
+
+def _final_members(flow: ast.Flow) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for state in flow.states:
+        if not state.final:
+            continue
+        for m in state.members:
+            if isinstance(m, ast.Hook) and m.kind == "enter":
+                continue
+            word = _member_keyword(m)
+            out.append(
+                error(
+                    "final-state-member",
+                    f"final state `{state.name.value}` cannot have `{word}`: final states take "
+                    "no transitions, timers or tasks (only `enter:`)",
+                    _keyword(m.span, word),
+                    f"move it to a non-final state, or make `{state.name.value}` a normal "
+                    "`state` if cases go on from it",
+                )
+            )
+    return out
+
+
+def _dead_ends(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    return [
+        error(
+            "dead-end-state",
+            f"state `{s.name.value}` is not final and has no way out",
+            s.name.span,
+            "add a transition (`on EVENT -> STATE`), a timer (`after 24h -> STATE`) "
+            "or make it `final`",
+        )
+        for s in flow.states
+        if scope.is_first(s) and scope.dead_end(s)
+    ]
+
+
+def _no_path_to_final(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """States from which no final state can be reached (dead ends and broken targets aside)."""
+    if not any(s.final for s in flow.states):
+        return []
+    reverse: dict[str, set[str]] = {}
+    for source, targets in scope.edges.items():
+        for target in targets:
+            reverse.setdefault(target, set()).add(source)
+    settled = {
+        s.name.value
+        for s in scope.states.values()
+        if s.final or scope.dead_end(s) or any(t.value not in scope.states for t, _ in _exits(s))
+    }
+    good = _reach(settled, reverse)
+    return [
+        error(
+            "no-path-to-final",
+            f"no final state can be reached from state `{s.name.value}`: its cases go round "
+            "without end",
+            s.name.span,
+            f"add a way from `{s.name.value}` (or a state it leads to) to a final state, "
+            "e.g. `on close -> closed`",
+        )
+        for s in flow.states
+        if scope.is_first(s) and s.name.value not in good
+    ]
+
+
+def _unreachable(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    initial = scope.initial
+    if initial is None:
+        return []
+    reached = _reach([initial.name.value], scope.edges)
+    return [
+        warning(
+            "unreachable-state",
+            f"state `{s.name.value}` can never be reached from the first state "
+            f"`{initial.name.value}`",
+            s.name.span,
+            f"add a transition to it (e.g. `on EVENT -> {s.name.value}`) or delete it",
+        )
+        for s in flow.states
+        if scope.is_first(s) and s.name.value not in reached
+    ]
+
+
+def _transition_order(flow: ast.Flow) -> list[Diagnostic]:
+    """An `on E` without `when` hides every later `on E` for the same roles."""
+    out: list[Diagnostic] = []
+    for state in flow.states:
+        transitions = state.of(ast.Transition)
+        for j, later in enumerate(transitions):
+            for earlier in transitions[:j]:
+                found = _hidden_by(earlier, later)
+                if found is not None:
+                    out.append(found)
+                    break
+    return out
+
+
+def _hidden_by(earlier: ast.Transition, later: ast.Transition) -> Diagnostic | None:
+    if earlier.event.value != later.event.value or earlier.guard is not None:
+        return None
+    event, line = later.event.value, earlier.span.line
+    first, second = {r.value for r in earlier.roles}, {r.value for r in later.roles}
+    if later.guard is None and (not first or not second or first & second):
+        shared = sorted(first & second) if first and second else sorted(first or second)
+        who = f"for {', '.join(f'`{r}`' for r in shared)}" if shared else "for any role"
+        never = "never taken" if _covers(first, second) else "never taken for them"
+        return error(
+            "overlapping-transitions",
+            f"`on {event}` is already handled {who} without `when` on line {line}, "
+            f"so this line is {never}",
+            later.event.span,
+            "add a `when …` condition to tell them apart, give them different `by` roles, "
+            "or delete one",
+        )
+    if later.guard is not None and _covers(first, second):
+        return warning(
+            "shadowed-transition",
+            f"this `on {event}` is never taken: the `on {event}` on line {line} has no `when` "
+            "and comes first",
+            later.event.span,
+            f"move this line above line {line}, or give line {line} a `when` condition",
+        )
+    return None
+
+
+def _covers(first: set[str], second: set[str]) -> bool:
+    """Whether roles `first` include all of `second` (an empty set is every role)."""
+    return not first or (bool(second) and second <= first)
+
+
+def _task_checks(flow: ast.Flow) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for state in flow.states:
+        tasks = state.of(ast.Task)
+        events = {t.event.value: t for t in state.of(ast.Transition)}
+        for auto in state.of(ast.Automatic):
+            if auto.guard is None and not tasks:
+                out.append(
+                    error(
+                        "tasks-done-without-tasks",
+                        f"`when all tasks done` in state `{state.name.value}`, which has no tasks",
+                        _keyword(auto.span, "when"),
+                        "add `task NAME by ROLE` lines to the state, or use "
+                        "`when CONDITION -> STATE`",
+                    )
+                )
+        for task in tasks:
+            clash = events.get(task.name.value)
+            if clash is not None:
+                out.append(
+                    error(
+                        "task-event-clash",
+                        f"task `{task.name.value}` can never be completed: `on "
+                        f"{task.name.value}` on line {clash.span.line} takes its event first",
+                        task.name.span,
+                        "rename the task or the event (a task is completed by the event "
+                        "with its name)",
+                    )
+                )
+    return out
+
+
+# ================================================================ domain checks
+
+
+def _domain_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """What runs but is probably not what the process owner meant."""
+    return [
+        *_durations(flow, scope),
+        *_sla_warnings(flow),
+        *_unused(flow, scope),
+        *_table_rows(flow),
+        *_unchased(flow, scope),
+        *_unbounded_escalation(flow, scope),
+        *_emitted_events(flow),
+    ]
+
+
+def _all_durations(flow: ast.Flow) -> Iterator[ast.Duration]:
+    for state in flow.states:
+        for m in state.members:
+            if isinstance(m, ast.Timer) and m.duration is not None:
+                yield m.duration
+            if isinstance(m, ast.Task) and m.within is not None:
+                yield m.within
+    for sla in flow.slas:
+        yield sla.within
+        yield from (w.before for w in sla.warnings if w.before is not None)
+    for action in _flow_actions(flow):
+        if isinstance(action, ast.Callback) and action.within is not None:
+            yield action.within
+
+
+def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """`working` units on the 24/7 calendar, and `every` with a zero interval."""
+    out: list[Diagnostic] = []
+    help = "add `calendar office` (see calendars.yaml) or write elapsed units like `24h`"
+    message = "on the 24/7 calendar `always`, working time is elapsed time"
+    if scope.calendar == "always":
+        out += [warning("working-on-always", message, d.span, help)
+                for d in _all_durations(flow) if d.working]  # fmt: skip
+        for state in flow.states:
+            for t in state.of(ast.Timer):
+                if t.wall is not None and t.wall.rule == "working_day":
+                    out.append(
+                        warning(
+                            "working-on-always",
+                            "on the 24/7 calendar `always`, every day is a working day",
+                            _keyword(t.span, "every"),
+                            help,
+                        )
+                    )
+    for state in flow.states:
+        for t in state.of(ast.Timer):
+            if t.kind == "every" and t.duration is not None and t.duration.amount <= 0:
+                out.append(
+                    error(
+                        "zero-interval",
+                        f"`every {t.duration.text}` would fire over and over without a pause",
+                        t.duration.span,
+                        "use a positive interval, e.g. `every 1h`",
+                    )
+                )
+    return out
+
+
+def _hours(d: ast.Duration) -> Decimal | None:
+    """Elapsed or working hours of a duration; None for working days."""
+    per_unit = {"m": Decimal(1) / 60, "h": Decimal(1), "d": Decimal(24), "w": Decimal(168)}
+    per_unit["working_hours"] = Decimal(1)
+    factor = per_unit.get(d.unit)
+    return None if factor is None else d.amount * factor
+
+
+def _sla_warnings(flow: ast.Flow) -> list[Diagnostic]:
+    """`warn D before` must leave time before it: D shorter than the SLA itself."""
+    out: list[Diagnostic] = []
+    for sla in flow.slas:
+        for w in sla.warnings:
+            if w.before is None or not _not_shorter(w.before, sla.within):
+                continue
+            out.append(
+                error(
+                    "warn-before-too-long",
+                    f"`warn {w.before.text} before` is not shorter than the SLA "
+                    f"`{sla.name.value}` itself ({sla.within.text}), so it would fire at once",
+                    w.before.span,
+                    f"use a duration shorter than {sla.within.text}, or `warn at 75%`",
+                )
+            )
+    return out
+
+
+def _not_shorter(before: ast.Duration, within: ast.Duration) -> bool:
+    if within.unit == "working_days":
+        return before.unit == "working_days" and before.amount >= within.amount
+    if before.working and not within.working:
+        return False  # working time against elapsed time: depends on the calendar
+    b, w = _hours(before), _hours(within)
+    return b is not None and w is not None and b >= w
+
+
+def _usage(flow: ast.Flow) -> tuple[set[str], set[str], set[str]]:
+    """Fields read (expressions, placeholders, params), fields set, and tables called."""
+    reads: set[str] = set()
+    tables: set[str] = set()
+    for top, owner in _flow_exprs(flow):
+        for e in _walk(top):
+            if isinstance(e, ast.Ref):
+                reads.add(e.name)
+            elif isinstance(e, ast.Call) and (owner is None or e.func.value != owner.name.value):
+                tables.add(e.func.value)
+    for action in _flow_actions(flow):
+        for message in _action_texts(action):
+            reads.update(name for name, _ in _placeholders(message))
+    for state in flow.states:
+        for t in state.of(ast.Transition):
+            reads.update(p.name.value for p in t.params)
+    sets = {a.field.value for a in _flow_actions(flow) if isinstance(a, ast.Set)}
+    return reads, sets, tables
+
+
+def _unused(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    reads, sets, called = _usage(flow)
+    out: list[Diagnostic] = []
+    for f in scope.fields.values():
+        name = f.name.value
+        required = not f.optional and f.default is None
+        if name in reads or (name in sets and not required):
+            continue
+        what = (
+            f"field `{name}` must be given when a case is opened, but nothing in the flow reads it"
+            if required
+            else f"field `{name}` is never used"
+        )
+        out.append(
+            warning(
+                "unused-field",
+                what,
+                f.name.span,
+                f'use it in a condition, a table call or a message like "{{{name}}}", or delete it',
+            )
+        )
+    for table in scope.tables.values():
+        if table.name.value not in called:
+            out.append(
+                warning(
+                    "unused-table",
+                    f"table `{table.name.value}` is never used",
+                    table.name.span,
+                    f"call it, e.g. `set FIELD = {table.name.value}(…)`, or delete it",
+                )
+            )
+    return out
+
+
+def _catch_all(row: ast.TableRow) -> bool:
+    return row.is_else or (bool(row.patterns) and all(p.wildcard for p in row.patterns))
+
+
+def _table_rows(flow: ast.Flow) -> list[Diagnostic]:
+    """Tables without `else`, and rows after a row that matches everything."""
+    out: list[Diagnostic] = []
+    for table in flow.tables:
+        catch = next((r for r in table.rows if _catch_all(r)), None)
+        if catch is None:
+            out.append(
+                warning(
+                    "table-without-else",
+                    f"table `{table.name.value}` has no `else` row: a case that matches no row "
+                    "stops with an error",
+                    table.name.span,
+                    "add a last row `else -> VALUE`",
+                )
+            )
+            continue
+        for row in table.rows[table.rows.index(catch) + 1 :]:
+            first = row.patterns[0].span if row.patterns else row.span
+            out.append(
+                warning(
+                    "unreachable-row",
+                    f"this row is never used: the row on line {catch.span.line} above matches "
+                    "everything",
+                    Span.point(first.line, first.column, 4 if row.is_else else 1),
+                    f"move it above line {catch.span.line}, or delete it",
+                )
+            )
+    return out
+
+
+def _sla_covered(flow: ast.Flow, scope: _Scope) -> set[str]:
+    """States some SLA clock runs in: reachable from `from` before an `until`, not paused."""
+    covered: set[str] = set()
+    for sla in flow.slas:
+        stop = [n.value for n in sla.until]
+        running = _reach([sla.start.value], scope.edges, stop) & set(scope.states)
+        covered |= running - {n.value for n in sla.pause}
+    return covered
+
+
+def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """A non-final state where a case can wait forever without any timer, deadline or SLA."""
+    covered = _sla_covered(flow, scope)
+    out: list[Diagnostic] = []
+    for s in flow.states:
+        if s.final or not scope.is_first(s) or scope.dead_end(s) or s.name.value in covered:
+            continue
+        if s.of(ast.Timer) or any(t.within is not None for t in s.of(ast.Task)):
+            continue
+        out.append(
+            warning(
+                "unchased-state",
+                f"nothing chases state `{s.name.value}`: a case can wait here forever and "
+                "nobody is reminded",
+                s.name.span,
+                'add a timer such as `after 24h: notify ROLE "…"`, or an '
+                f"`sla NAME within 24h from {s.name.value} until STATE` that covers it",
+            )
+        )
+    return out
+
+
+def _escalates(actions: Iterable[ast.Action]) -> bool:
+    return any(isinstance(a, ast.Escalate) for a in actions)
+
+
+def _unbounded_escalation(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    """Repeating timers that escalate without a bound; timer/automatic loops that escalate."""
+    out: list[Diagnostic] = []
+    for state in flow.states:
+        for t in state.of(ast.Timer):
+            if t.kind in ("every", "wall") and t.max_times is None and _escalates(t.actions):
+                bound = (
+                    "add `at most N times` (e.g. `every 1 working day at most 3 times: …`)"
+                    if t.kind == "every"
+                    else "escalate once with `after D: escalate …`"
+                )
+                out.append(
+                    warning(
+                        "unbounded-escalation",
+                        "this repeating timer escalates every time it fires, without a limit",
+                        _keyword(t.span, "every"),
+                        f"{bound}, or notify instead of escalating",
+                    )
+                )
+    return out + _escalation_loops(flow, scope)
+
+
+def _escalation_loops(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    reported: set[str] = set()
+    for s in flow.states:
+        name = s.name.value
+        if s.final or not scope.is_first(s) or name in reported:
+            continue
+        ahead = _reach(scope.auto_edges.get(name, set()), scope.auto_edges)
+        if name not in ahead:
+            continue
+        loop = [x for x in scope.states if x in ahead and name in _reach([x], scope.auto_edges)]
+        reported.update(loop)
+        if not any(_escalates(_state_actions(scope.states[x])) for x in loop):
+            continue
+        names = ", ".join(f"`{x}`" for x in loop)
+        out.append(
+            warning(
+                "unbounded-escalation",
+                f"states {names} loop through timers and automatic steps, escalating each "
+                "time round with nobody acting"
+                if len(loop) > 1
+                else f"state `{name}` re-enters itself through a timer and escalates each time, "
+                "with nobody acting",
+                s.name.span,
+                "bound it (`every D at most N times: escalate …`), or leave the loop to a "
+                "final state or a step a person takes",
+            )
+        )
+    return out
+
+
+def _emitted_events(flow: ast.Flow) -> list[Diagnostic]:
+    handled = {t.event.value for s in flow.states for t in s.of(ast.Transition)}
+    handled |= {t.name.value for s in flow.states for t in s.of(ast.Task)}
+    actions = list(_flow_actions(flow))
+    if any(isinstance(a, ast.Callback) for a in actions):
+        handled.add(CALLBACK_DONE)
+    return [
+        warning(
+            "unknown-emitted-event",
+            f"no state handles the event `{a.event.value}`, so `emit {a.event.value}` does nothing",
+            a.event.span,
+            _hint(
+                a.event.value,
+                handled,
+                f"add `on {a.event.value} -> STATE` to the state that should react, "
+                "or fix the name",
+            ),
+        )
+        for a in actions
+        if isinstance(a, ast.Emit) and a.event.value not in handled
+    ]

@@ -161,10 +161,7 @@ class _Compiler:
 
     # ------------------------------------------------------------ flow-level
     def field(self, f: ast.Field) -> d.FieldDef:
-        default: d.JsonScalar = None
-        if f.default is not None:
-            compiled = self.expr(f.default)
-            default = compiled.value if isinstance(compiled, d.Lit) else None
+        default = _constant(f.default) if f.default is not None else None
         return d.FieldDef(
             name=f.name.value,
             type=f.type.value,
@@ -236,6 +233,24 @@ class _Compiler:
             hooks=tuple(self.hooks),
         )
         return definition.with_hash()
+
+
+def _constant(e: ast.Expr) -> d.JsonScalar:
+    """A field default's value (the checker allows literals, negated numbers, durations)."""
+    if isinstance(e, ast.Unary) and e.op == "-":
+        value = _constant(e.operand)
+        return -value if isinstance(value, int | float) else f"-{value}"
+    if isinstance(e, ast.DurationLiteral):
+        return compile_duration(e.duration).amount  # seconds; working units are elapsed here
+    if isinstance(e, ast.Literal):
+        literal = e.value
+        if isinstance(literal, Decimal):
+            return str(literal)
+        if isinstance(literal, date):
+            return literal.isoformat()
+        if literal is None or isinstance(literal, str | int | float | bool):
+            return literal
+    return None
 
 
 def compile_flow(flow: ast.Flow) -> d.FlowDefinition:

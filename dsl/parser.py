@@ -7,11 +7,13 @@ import functools
 from collections.abc import Iterator
 from importlib import resources
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from dsl.diagnostics import Diagnostic, error
+from dsl import ast
+from dsl.diagnostics import Diagnostic, did_you_mean, error
 from dsl.source import Source, Span
+from dsl.transformer import ToAst
 
 TAB_STOP = 4
 
@@ -107,7 +109,7 @@ def _parser() -> Lark:
         parser="lalr",
         lexer="contextual",
         postlex=_Indenter(),
-        propagate_positions=True,
+        transformer=ToAst(),  # builds the AST while parsing: no intermediate tree
         maybe_placeholders=True,
         cache=False,
     )
@@ -121,12 +123,14 @@ class SyntaxProblem(Exception):
         self.diagnostic = diagnostic
 
 
-def parse_tree(source: Source) -> Tree[Token]:
-    """Parse flow text into lark's tree, or raise SyntaxProblem with one clear diagnostic."""
+def parse_flow(source: Source) -> ast.Flow:
+    """Parse flow text into the AST, or raise SyntaxProblem/NodeProblem with one diagnostic."""
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     text = text.lstrip("\ufeff")
     try:
-        return _parser().parse(text)
+        flow = _parser().parse(text)
+        assert isinstance(flow, ast.Flow)
+        return flow
     except IndentationError_ as exc:
         line = exc.token.end_line or exc.token.line or 1
         raise SyntaxProblem(
@@ -150,6 +154,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         line, column = exc.line, exc.column
         char = source.line(line)[column - 1 : column] or "?"
         hint = "check for a missing quote or a character that does not belong here"
+        if char == '"':
+            return error(
+                "unterminated-text",
+                "this text has no closing quote",
+                Span.point(line, column),
+                'end the text with " on the same line (write \\" for a quote inside it)',
+            )
         if char == "'":
             hint = 'texts are written in double quotes: "…"'
         elif char in "“”":
@@ -186,11 +197,17 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
             "remove the indentation, or end the line above with `:` to open a block",
         )
     found = _describe(token)
+    hint = _expected_words(expected)
+    keywords = [t.lower() for t in expected if t.isalpha() and t.isupper() and t != "NAME"]
+    if token.type == "NAME" and keywords:
+        close = did_you_mean(str(token.value), keywords)
+        if close:
+            hint = f"{close} ({hint})"
     return error(
         "syntax-error",
         f"unexpected {found}",
         Span.point(line, column, len(str(token.value)) if token.type != "_NL" else 1),
-        _expected_words(expected),
+        hint,
     )
 
 

@@ -11,8 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from lark import Token, Transformer, Tree, v_args
-from lark.tree import Meta
+from lark import Token, Transformer
 
 from dsl import ast
 from dsl.diagnostics import Diagnostic, error
@@ -58,11 +57,30 @@ def tspan(token: Token) -> Span:
     )
 
 
-def mspan(meta: Meta) -> Span:
-    """The span of a rule match."""
-    if getattr(meta, "empty", True):
+def _start(item: Any) -> Span | None:
+    if isinstance(item, Token):
+        return tspan(item) if item.line else None
+    span = getattr(item, "span", None)
+    if isinstance(span, Span):
+        return span
+    if isinstance(item, tuple | list):
+        return next((s for s in map(_start, item) if s is not None), None)
+    return None
+
+
+def _end(item: Any) -> Span | None:
+    if isinstance(item, tuple | list) and not hasattr(item, "span"):
+        return next((s for s in map(_end, reversed(item)) if s is not None), None)
+    return _start(item)
+
+
+def span_of(items: list[Any]) -> Span:
+    """The span from the first to the last token of a rule's children."""
+    first = _start(items)
+    if first is None:
         return Span(1, 1, 1, 2)
-    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+    last = _end(items) or first
+    return Span(first.line, first.column, last.end_line, last.end_column)
 
 
 def name(token: Token) -> ast.Name:
@@ -116,12 +134,11 @@ class _Params(tuple[ast.Param, ...]):
     pass
 
 
-@v_args(meta=True)
 class ToAst(Transformer[Token, ast.Flow]):
-    """Builds `ast.Flow` bottom-up; each method handles one grammar rule."""
+    """Builds `ast.Flow` bottom-up while the LALR parser reduces; one method per grammar rule."""
 
     # ------------------------------------------------------------ file and headers
-    def start(self, meta: Meta, items: list[Any]) -> ast.Flow:
+    def start(self, items: list[Any]) -> ast.Flow:
         headers = _of(items, ast.Header)
         roles: list[ast.Name] = [r for group in _of(items, _Roles) for r in group]
         fields = [f for group in items if isinstance(group, list) for f in group]
@@ -134,26 +151,28 @@ class ToAst(Transformer[Token, ast.Flow]):
             tables=tuple(_of(items, ast.Table)),
         )
 
-    def flow_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
+    def flow_decl(self, items: list[Any]) -> ast.Header:
         label = _first(items, "STRING")
-        return ast.Header("flow", name(items[1]), text(label) if label else None, None, mspan(meta))
+        return ast.Header(
+            "flow", name(items[1]), text(label) if label else None, None, span_of(items)
+        )
 
-    def version_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
-        return ast.Header("version", None, None, int(items[1]), mspan(meta))
+    def version_decl(self, items: list[Any]) -> ast.Header:
+        return ast.Header("version", None, None, int(items[1]), span_of(items))
 
-    def calendar_decl(self, meta: Meta, items: list[Any]) -> ast.Header:
-        return ast.Header("calendar", name(items[1]), None, None, mspan(meta))
+    def calendar_decl(self, items: list[Any]) -> ast.Header:
+        return ast.Header("calendar", name(items[1]), None, None, span_of(items))
 
-    def roles_decl(self, meta: Meta, items: list[Any]) -> _Roles:
+    def roles_decl(self, items: list[Any]) -> _Roles:
         return _Roles(r for group in items[1:] for r in group)
 
-    def name_list(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, ...]:
+    def name_list(self, items: list[Token]) -> tuple[ast.Name, ...]:
         return tuple(name(t) for t in items)
 
-    def fields_decl(self, meta: Meta, items: list[Any]) -> list[ast.Field]:
+    def fields_decl(self, items: list[Any]) -> list[ast.Field]:
         return _of(items, ast.Field)
 
-    def field_decl(self, meta: Meta, items: list[Any]) -> ast.Field:
+    def field_decl(self, items: list[Any]) -> ast.Field:
         type_name, choices = items[1]
         default = next((i[0] for i in items if isinstance(i, tuple) and len(i) == 1), None)
         label = _first(items[2:], "STRING")
@@ -164,17 +183,17 @@ class ToAst(Transformer[Token, ast.Flow]):
             optional=bool(_first(items, "OPTIONAL")),
             default=default,
             label=text(label) if label else None,
-            span=mspan(meta),
+            span=span_of(items),
         )
 
-    def default(self, meta: Meta, items: list[Any]) -> tuple[ast.Expr]:
+    def default(self, items: list[Any]) -> tuple[ast.Expr]:
         return (items[0],)
 
-    def simple_type(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, tuple[()]]:
+    def simple_type(self, items: list[Token]) -> tuple[ast.Name, tuple[()]]:
         return name(items[0]), ()
 
-    def choice_type(self, meta: Meta, items: list[Token]) -> tuple[ast.Name, tuple[ast.Name, ...]]:
-        span = mspan(meta)
+    def choice_type(self, items: list[Token]) -> tuple[ast.Name, tuple[ast.Name, ...]]:
+        span = span_of(items)
         choices = tuple(
             text(t) if t.type == "STRING" else name(t) for t in items if isinstance(t, Token)
         )
@@ -182,82 +201,86 @@ class ToAst(Transformer[Token, ast.Flow]):
         return type_name, tuple(ast.Name(c.value, c.span) for c in choices)
 
     # ------------------------------------------------------------ states
-    def state_decl(self, meta: Meta, items: list[Any]) -> ast.State:
+    def state_decl(self, items: list[Any]) -> ast.State:
         label = _first(items, "STRING")
         members = tuple(i for i in items[2:] if not isinstance(i, Token))
         return ast.State(
-            name(items[1]), text(label) if label else None, False, members, mspan(meta)
+            name(items[1]), text(label) if label else None, False, members, span_of(items)
         )
 
-    def empty_state(self, meta: Meta, items: list[Any]) -> ast.State:
+    def empty_state(self, items: list[Any]) -> ast.State:
         label = _first(items, "STRING")
-        return ast.State(name(items[1]), text(label) if label else None, False, (), mspan(meta))
+        return ast.State(name(items[1]), text(label) if label else None, False, (), span_of(items))
 
-    def final_decl(self, meta: Meta, items: list[Any]) -> ast.State:
+    def final_decl(self, items: list[Any]) -> ast.State:
         label = _first(items, "STRING")
         members = tuple(i for i in items[2:] if not isinstance(i, Token))
-        return ast.State(name(items[1]), text(label) if label else None, True, members, mspan(meta))
+        return ast.State(
+            name(items[1]), text(label) if label else None, True, members, span_of(items)
+        )
 
-    def body(self, meta: Meta, items: list[Any]) -> _Body:
+    def body(self, items: list[Any]) -> _Body:
         return _Body(items)
 
-    def enter_decl(self, meta: Meta, items: list[Any]) -> ast.Hook:
-        return ast.Hook("enter", tuple(items[1]), mspan(meta))
+    def enter_decl(self, items: list[Any]) -> ast.Hook:
+        return ast.Hook("enter", tuple(items[1]), span_of(items))
 
-    def exit_decl(self, meta: Meta, items: list[Any]) -> ast.Hook:
-        return ast.Hook("exit", tuple(items[1]), mspan(meta))
+    def exit_decl(self, items: list[Any]) -> ast.Hook:
+        return ast.Hook("exit", tuple(items[1]), span_of(items))
 
-    def on_decl(self, meta: Meta, items: list[Any]) -> ast.Transition:
+    def on_decl(self, items: list[Any]) -> ast.Transition:
         params = next((i for i in items if isinstance(i, _Params)), _Params())
         guard = next((i[1] for i in items if isinstance(i, tuple) and i[:1] == ("when",)), None)
         target = next((i for i in items if isinstance(i, ast.Name)), None)
         roles = next((i for i in items if isinstance(i, _Roles)), _Roles())
         body = next((i for i in items if isinstance(i, _Body)), _Body())
         return ast.Transition(
-            name(items[1]), tuple(params), guard, target, tuple(roles), tuple(body), mspan(meta)
+            name(items[1]), tuple(params), guard, target, tuple(roles), tuple(body), span_of(items)
         )
 
-    def params(self, meta: Meta, items: list[ast.Param]) -> _Params:
+    def params(self, items: list[ast.Param]) -> _Params:
         return _Params(items)
 
-    def param(self, meta: Meta, items: list[Token]) -> ast.Param:
+    def param(self, items: list[Token]) -> ast.Param:
         return ast.Param(name(items[0]), _first(items, "OPTIONAL") is not None)
 
-    def guard(self, meta: Meta, items: list[Any]) -> tuple[str, ast.Expr]:
+    def guard(self, items: list[Any]) -> tuple[str, ast.Expr]:
         return ("when", items[0])
 
-    def target(self, meta: Meta, items: list[Token]) -> ast.Name:
+    def target(self, items: list[Token]) -> ast.Name:
         return name(items[0])
 
-    def roles(self, meta: Meta, items: list[Any]) -> _Roles:
+    def roles(self, items: list[Any]) -> _Roles:
         return _Roles(items[0])
 
-    def when_expr(self, meta: Meta, items: list[Any]) -> ast.Automatic:
-        return ast.Automatic(items[1], name(items[2]), mspan(meta))
+    def when_expr(self, items: list[Any]) -> ast.Automatic:
+        return ast.Automatic(items[1], name(items[2]), span_of(items))
 
-    def when_tasks_done(self, meta: Meta, items: list[Any]) -> ast.Automatic:
-        return ast.Automatic(None, name(items[1]), mspan(meta))
+    def when_tasks_done(self, items: list[Any]) -> ast.Automatic:
+        return ast.Automatic(None, name(items[1]), span_of(items))
 
     # ------------------------------------------------------------ timers and tasks
-    def timer_end(self, meta: Meta, items: list[Any]) -> tuple[ast.Name | None, _Body]:
+    def timer_end(self, items: list[Any]) -> tuple[ast.Name | None, _Body]:
         target = next((i for i in items if isinstance(i, ast.Name)), None)
         body = next((i for i in items if isinstance(i, _Body)), _Body())
         return target, body
 
-    def _timer(self, meta: Meta, kind: ast.TimerKind, items: list[Any], **kw: Any) -> ast.Timer:
+    def _timer(self, kind: ast.TimerKind, items: list[Any], **kw: Any) -> ast.Timer:
         target, body = items[-1]
         values: dict[str, Any] = {"duration": None, "max_times": None, "wall": None, "at": None}
         values.update(kw)
-        return ast.Timer(kind=kind, target=target, actions=tuple(body), span=mspan(meta), **values)
+        return ast.Timer(
+            kind=kind, target=target, actions=tuple(body), span=span_of(items), **values
+        )
 
-    def after_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
-        return self._timer(meta, "after", items, duration=duration(items[1]))
+    def after_timer(self, items: list[Any]) -> ast.Timer:
+        return self._timer("after", items, duration=duration(items[1]))
 
-    def every_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
+    def every_timer(self, items: list[Any]) -> ast.Timer:
         times = next((i for i in items if isinstance(i, int) and not isinstance(i, Token)), None)
-        return self._timer(meta, "every", items, duration=duration(items[1]), max_times=times)
+        return self._timer("every", items, duration=duration(items[1]), max_times=times)
 
-    def max_times(self, meta: Meta, items: list[Token]) -> int:
+    def max_times(self, items: list[Token]) -> int:
         count = int(items[0])
         if count < 1:
             raise NodeProblem(
@@ -270,7 +293,7 @@ class ToAst(Transformer[Token, ast.Flow]):
             )
         return count
 
-    def wall_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
+    def wall_timer(self, items: list[Any]) -> ast.Timer:
         rule, weekday, month_day = items[1]
         clock = _first(items, "TIME")
         assert clock is not None
@@ -280,16 +303,16 @@ class ToAst(Transformer[Token, ast.Flow]):
                 error("invalid-time", f"`{clock}` is not a clock time", tspan(clock),
                       "write a time between 00:00 and 23:59")
             )  # fmt: skip
-        wall = ast.WallClock(rule, weekday, month_day, hour, minute, mspan(meta))
-        return self._timer(meta, "wall", items, wall=wall)
+        wall = ast.WallClock(rule, weekday, month_day, hour, minute, span_of(items))
+        return self._timer("wall", items, wall=wall)
 
-    def every_day(self, meta: Meta, items: list[Any]) -> tuple[str, None, None]:
+    def every_day(self, items: list[Any]) -> tuple[str, None, None]:
         return "day", None, None
 
-    def every_working_day(self, meta: Meta, items: list[Any]) -> tuple[str, None, None]:
+    def every_working_day(self, items: list[Any]) -> tuple[str, None, None]:
         return "working_day", None, None
 
-    def every_weekday(self, meta: Meta, items: list[Token]) -> tuple[str, int, None]:
+    def every_weekday(self, items: list[Token]) -> tuple[str, int, None]:
         token = items[0]
         weekday = WEEKDAYS.get(str(token).lower())
         if weekday is None:
@@ -304,7 +327,7 @@ class ToAst(Transformer[Token, ast.Flow]):
             )
         return "weekday", weekday, None
 
-    def every_month_day(self, meta: Meta, items: list[Token]) -> tuple[str, None, int]:
+    def every_month_day(self, items: list[Token]) -> tuple[str, None, int]:
         day = int(items[-1])
         if not 1 <= day <= 31:
             raise NodeProblem(
@@ -313,27 +336,27 @@ class ToAst(Transformer[Token, ast.Flow]):
             )  # fmt: skip
         return "month_day", None, day
 
-    def at_timer(self, meta: Meta, items: list[Any]) -> ast.Timer:
-        return self._timer(meta, "at", items, at=items[1])
+    def at_timer(self, items: list[Any]) -> ast.Timer:
+        return self._timer("at", items, at=items[1])
 
-    def task_decl(self, meta: Meta, items: list[Any]) -> ast.Task:
+    def task_decl(self, items: list[Any]) -> ast.Task:
         label = _first(items, "STRING")
         roles = next((i for i in items if isinstance(i, _Roles)), _Roles())
         within = next((i for i in items if isinstance(i, ast.Duration)), None)
         overdue = next((i for i in items if isinstance(i, _Body)), _Body())
         return ast.Task(
             name(items[1]), text(label) if label else None, tuple(roles), within,
-            tuple(overdue), mspan(meta),
+            tuple(overdue), span_of(items),
         )  # fmt: skip
 
-    def within(self, meta: Meta, items: list[Token]) -> ast.Duration:
+    def within(self, items: list[Token]) -> ast.Duration:
         return duration(items[0])
 
-    def overdue_decl(self, meta: Meta, items: list[Any]) -> _Body:
+    def overdue_decl(self, items: list[Any]) -> _Body:
         return _Body(items[0])
 
     # ------------------------------------------------------------ SLAs
-    def sla_decl(self, meta: Meta, items: list[Any]) -> ast.Sla:
+    def sla_decl(self, items: list[Any]) -> ast.Sla:
         label = _first(items, "STRING")
         names = _tokens(items, "NAME")
         lists = [i for i in items if isinstance(i, tuple) and not isinstance(i, _Body)]
@@ -347,16 +370,16 @@ class ToAst(Transformer[Token, ast.Flow]):
             pause=lists[1] if len(lists) > 1 else (),
             warnings=tuple(m for m in members if isinstance(m, ast.SlaWarning)),
             breach=next((tuple(m) for m in members if isinstance(m, _Body)), ()),
-            span=mspan(meta),
+            span=span_of(items),
         )
 
-    def pause(self, meta: Meta, items: list[Any]) -> tuple[ast.Name, ...]:
+    def pause(self, items: list[Any]) -> tuple[ast.Name, ...]:
         return tuple(items[0])
 
-    def sla_end(self, meta: Meta, items: list[Any]) -> list[Any]:
+    def sla_end(self, items: list[Any]) -> list[Any]:
         return items
 
-    def warn_percent(self, meta: Meta, items: list[Any]) -> ast.SlaWarning:
+    def warn_percent(self, items: list[Any]) -> ast.SlaWarning:
         percent = Decimal(str(items[0]).rstrip("%"))
         if not 0 < percent < 100:
             raise NodeProblem(
@@ -367,91 +390,91 @@ class ToAst(Transformer[Token, ast.Flow]):
                     "use a percentage between 0% and 100%, e.g. `warn at 75%`",
                 )
             )
-        return ast.SlaWarning(percent, None, tuple(items[1]), mspan(meta))
+        return ast.SlaWarning(percent, None, tuple(items[1]), span_of(items))
 
-    def warn_before(self, meta: Meta, items: list[Any]) -> ast.SlaWarning:
-        return ast.SlaWarning(None, duration(items[0]), tuple(items[1]), mspan(meta))
+    def warn_before(self, items: list[Any]) -> ast.SlaWarning:
+        return ast.SlaWarning(None, duration(items[0]), tuple(items[1]), span_of(items))
 
-    def breach(self, meta: Meta, items: list[Any]) -> _Body:
+    def breach(self, items: list[Any]) -> _Body:
         return _Body(items[0])
 
     # ------------------------------------------------------------ tables
-    def table_decl(self, meta: Meta, items: list[Any]) -> ast.Table:
+    def table_decl(self, items: list[Any]) -> ast.Table:
         label = _first(items, "STRING")
         rows = tuple(i for i in items if isinstance(i, ast.TableRow))
         return ast.Table(
-            name(items[1]), tuple(items[2]), text(label) if label else None, rows, mspan(meta)
+            name(items[1]), tuple(items[2]), text(label) if label else None, rows, span_of(items)
         )
 
-    def table_row(self, meta: Meta, items: list[Any]) -> ast.TableRow:
-        return ast.TableRow(tuple(items[:-1]), items[-1], False, mspan(meta))
+    def table_row(self, items: list[Any]) -> ast.TableRow:
+        return ast.TableRow(tuple(items[:-1]), items[-1], False, span_of(items))
 
-    def else_row(self, meta: Meta, items: list[Any]) -> ast.TableRow:
-        return ast.TableRow((), items[-1], True, mspan(meta))
+    def else_row(self, items: list[Any]) -> ast.TableRow:
+        return ast.TableRow((), items[-1], True, span_of(items))
 
-    def wildcard(self, meta: Meta, items: list[Any]) -> ast.Pattern:
-        return ast.Pattern((), mspan(meta))
+    def wildcard(self, items: list[Any]) -> ast.Pattern:
+        return ast.Pattern((), span_of(items))
 
-    def alternatives(self, meta: Meta, items: list[Any]) -> ast.Pattern:
-        return ast.Pattern(tuple(items), mspan(meta))
+    def alternatives(self, items: list[Any]) -> ast.Pattern:
+        return ast.Pattern(tuple(items), span_of(items))
 
     # ------------------------------------------------------------ actions
-    def set_action(self, meta: Meta, items: list[Any]) -> ast.Set:
-        return ast.Set(name(items[0]), items[1], mspan(meta))
+    def set_action(self, items: list[Any]) -> ast.Set:
+        return ast.Set(name(items[0]), items[1], span_of(items))
 
-    def notify_action(self, meta: Meta, items: list[Any]) -> ast.Notify:
-        return ast.Notify(tuple(items[:-1]), text(items[-1]), mspan(meta))
+    def notify_action(self, items: list[Any]) -> ast.Notify:
+        return ast.Notify(tuple(items[:-1]), text(items[-1]), span_of(items))
 
-    def assign_action(self, meta: Meta, items: list[Any]) -> ast.Assign:
-        return ast.Assign(items[0], mspan(meta))
+    def assign_action(self, items: list[Any]) -> ast.Assign:
+        return ast.Assign(items[0], span_of(items))
 
-    def escalate_action(self, meta: Meta, items: list[Any]) -> ast.Escalate:
+    def escalate_action(self, items: list[Any]) -> ast.Escalate:
         reason = _first(items, "STRING")
-        return ast.Escalate(name(items[0]), text(reason) if reason else None, mspan(meta))
+        return ast.Escalate(name(items[0]), text(reason) if reason else None, span_of(items))
 
-    def callback_action(self, meta: Meta, items: list[Any]) -> ast.Callback:
+    def callback_action(self, items: list[Any]) -> ast.Callback:
         within = items[2] if len(items) > 2 else None
-        return ast.Callback(text(items[0]), name(items[1]), within, mspan(meta))
+        return ast.Callback(text(items[0]), name(items[1]), within, span_of(items))
 
-    def record_action(self, meta: Meta, items: list[Any]) -> ast.Record:
-        return ast.Record(text(items[0]), mspan(meta))
+    def record_action(self, items: list[Any]) -> ast.Record:
+        return ast.Record(text(items[0]), span_of(items))
 
-    def emit_action(self, meta: Meta, items: list[Any]) -> ast.Emit:
-        return ast.Emit(name(items[0]), mspan(meta))
+    def emit_action(self, items: list[Any]) -> ast.Emit:
+        return ast.Emit(name(items[0]), span_of(items))
 
-    def hook_action(self, meta: Meta, items: list[Any]) -> ast.HookCall:
+    def hook_action(self, items: list[Any]) -> ast.HookCall:
         args = tuple(i for i in items[1:] if i is not None)
-        return ast.HookCall(name(items[0]), args, mspan(meta))
+        return ast.HookCall(name(items[0]), args, span_of(items))
 
     # ------------------------------------------------------------ expressions
-    def ref(self, meta: Meta, items: list[Token]) -> ast.Ref:
+    def ref(self, items: list[Token]) -> ast.Ref:
         return ast.Ref(str(items[0]), tspan(items[0]))
 
-    def call(self, meta: Meta, items: list[Any]) -> ast.Call:
+    def call(self, items: list[Any]) -> ast.Call:
         args = tuple(i for i in items[1:] if i is not None)
-        return ast.Call(name(items[0]), args, mspan(meta))
+        return ast.Call(name(items[0]), args, span_of(items))
 
-    def list_expr(self, meta: Meta, items: list[Any]) -> ast.ListExpr:
-        return ast.ListExpr(tuple(i for i in items if i is not None), mspan(meta))
+    def list_expr(self, items: list[Any]) -> ast.ListExpr:
+        return ast.ListExpr(tuple(i for i in items if i is not None), span_of(items))
 
-    def binary(self, meta: Meta, items: list[Any]) -> ast.Binary:
+    def binary(self, items: list[Any]) -> ast.Binary:
         left, op, right = items
-        return ast.Binary(str(op), left, right, mspan(meta), tspan(op))
+        return ast.Binary(str(op), left, right, span_of(items), tspan(op))
 
-    def not_in(self, meta: Meta, items: list[Any]) -> ast.Binary:
+    def not_in(self, items: list[Any]) -> ast.Binary:
         left, op, _in, right = items
-        return ast.Binary("not in", left, right, mspan(meta), tspan(op))
+        return ast.Binary("not in", left, right, span_of(items), tspan(op))
 
-    def unary(self, meta: Meta, items: list[Any]) -> ast.Unary:
-        return ast.Unary("not" if str(items[0]) == "not" else "-", items[1], mspan(meta))
+    def unary(self, items: list[Any]) -> ast.Unary:
+        return ast.Unary("not" if str(items[0]) == "not" else "-", items[1], span_of(items))
 
-    def is_set(self, meta: Meta, items: list[Any]) -> ast.IsSet:
-        return ast.IsSet(items[0], False, mspan(meta))
+    def is_set(self, items: list[Any]) -> ast.IsSet:
+        return ast.IsSet(items[0], False, span_of(items))
 
-    def is_not_set(self, meta: Meta, items: list[Any]) -> ast.IsSet:
-        return ast.IsSet(items[0], True, mspan(meta))
+    def is_not_set(self, items: list[Any]) -> ast.IsSet:
+        return ast.IsSet(items[0], True, span_of(items))
 
-    def literal(self, meta: Meta, items: list[Token]) -> ast.Expr:
+    def literal(self, items: list[Token]) -> ast.Expr:
         token = items[0]
         span = tspan(token)
         kind = token.type
@@ -478,15 +501,3 @@ class ToAst(Transformer[Token, ast.Flow]):
                 error("invalid-date", f"`{raw}` is not a real date", span,
                       "write dates as YYYY-MM-DD and times as HH:MM, e.g. 2026-03-06 16:30")
             ) from None  # fmt: skip
-
-
-def to_ast(tree: Tree[Token]) -> ast.Flow:
-    """Transform a parse tree; a `NodeProblem` escapes as itself (not lark's VisitError)."""
-    from lark.exceptions import VisitError
-
-    try:
-        return ToAst().transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, NodeProblem):
-            raise exc.orig_exc from None
-        raise
