@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(VENV)/bin/flow check workflows/*.flow
 	$(VENV)/bin/flow simulate --quiet --scenario workflows/scenarios
-	$(VENV)/bin/flow simulate --scenario workflows/scenarios/complaint/01_reply_within_24h.yaml
+	$(VENV)/bin/flow simulate --scenario workflows/scenarios/complaint/10_reply_within_24h_escalates_to_supervisor.yaml
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engine dsl cli.py tests bench

@@ -211,13 +211,13 @@ def _print_coverage(flows: list[FlowCoverage]) -> None:
     table = Table(title="scenario coverage", title_justify="left")
     table.add_column("flow", no_wrap=True)
     for category in CATEGORIES:
-        table.add_column(category, justify="right")
+        table.add_column(category.replace("sla ", "SLA "), justify="right", no_wrap=True)
     for flow in sorted(flows, key=lambda f: f.definition.name):
         cells = []
         for hit, total in flow.counts().values():
             percent = f"{100 * hit // total}%" if total else "—"
             style = "green" if hit == total else "yellow"
-            cells.append(f"[{style}]{hit}/{total} {percent}[/]" if total else "—")
+            cells.append(f"[{style}]{percent} ({hit}/{total})[/]" if total else "—")
         table.add_row(flow.definition.name, *cells)
     out.print(table)
     for flow in flows:

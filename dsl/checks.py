@@ -1700,6 +1700,10 @@ def _sla_covered(flow: ast.Flow, scope: _Scope) -> set[str]:
     return covered
 
 
+def _always_true(guard: ast.Expr | None) -> bool:
+    return isinstance(guard, ast.Literal) and guard.value is True
+
+
 def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     """A non-final state where a case can wait forever without any timer, deadline or SLA."""
     covered = _sla_covered(flow, scope)
@@ -1709,6 +1713,8 @@ def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
             continue
         if s.of(ast.Timer) or any(t.within is not None for t in s.of(ast.Task)):
             continue
+        if any(_always_true(a.guard) for a in s.of(ast.Automatic)):
+            continue  # `when true -> …`: a case never waits here
         out.append(
             warning(
                 "unchased-state",

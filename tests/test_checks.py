@@ -820,3 +820,10 @@ def test_mutated_flows_never_make_the_checker_raise(text: str) -> None:
         problems = check(flow, calendars=OFFICE, today=date(2026, 3, 1))
     assert all(d.code and d.help for d in problems)
     render_full(problems, source)
+
+
+def test_a_state_left_at_once_by_when_true_is_not_unchased() -> None:
+    text = "flow never_waits\nroles: r\nstate sorting:\n    when true -> done\nfinal done\n"
+    flow, problems = parse_source(Source("t.flow", text))
+    assert flow is not None and problems == []
+    assert "unchased-state" not in [d.code for d in check(flow)]

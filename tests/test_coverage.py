@@ -66,3 +66,4 @@ def test_coverage_table_names_missed_branches(
     out = capsys.readouterr().out
     assert "scenario coverage" in out
     assert "not exercised cov: open: after timer (line 5)" in out
+    assert "0% (0/2)" in out
