@@ -139,7 +139,8 @@ class _Scanner:
         pos = 0
         for token in _parser().parse_interactive(self.text).iter_parse():
             layout = token.type in ("_NL", "_INDENT", "_DEDENT")
-            self.signature.append((token.type, "" if layout else str(token)))
+            if self.signature or token.type != "_NL":  # blank lines opening the file go
+                self.signature.append((token.type, "" if layout else str(token)))
             if token.type in ("_INDENT", "_DEDENT"):
                 self.depth += 1 if token.type == "_INDENT" else -1
             elif token.type != "_NL":  # line ends are read from the text, with their comments

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 SlaStatus = Literal["pending", "running", "paused", "met", "breached"]
 
 
-@dataclass(slots=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
     """One line of the append-only log: when, who (and role), what, and the state change.
 
     Records of kind `opened`, `event` and `timer` are the inputs; replaying them rebuilds
-    the case. The others (`action`, `note`, `sla`, …) say what those inputs did.
+    the case. The others (`action`, `note`, `sla`, …) say what those inputs did. Immutable,
+    like the log itself (and a tuple, so the garbage collector need not track it).
     """
 
     seq: int
@@ -106,12 +106,12 @@ class Case:
     assignee: str | None = None
     escalation_level: int = 0
     entries: int = 0  # state entries so far (arms timers with a token)
-    escalations: list[Escalation] = field(default_factory=list)
+    escalations: tuple[Escalation, ...] = ()  # tuples: shared when empty, replaced on change
     tasks: dict[str, str] = field(default_factory=dict)  # name -> open | done | overdue
     slas: dict[str, SlaClock] = field(default_factory=dict)
-    callbacks: list[Callback] = field(default_factory=list)
+    callbacks: tuple[Callback, ...] = ()
     timers: dict[str, Armed] = field(default_factory=dict)
-    notified: list[str] = field(default_factory=list)  # roles, in order, one per notification
+    notified: tuple[str, ...] = ()  # roles, in order, one per notification
     audit: list[AuditRecord] = field(default_factory=list)
     closed_at: datetime | None = None
 

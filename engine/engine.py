@@ -206,20 +206,25 @@ class Engine:
 
 
 def replay(runtime: FlowRuntime, case_id: str, records: Iterable[AuditRecord]) -> Case:
-    """Re-run the inputs (`opened`, `event`, `timer` records) of an audit log."""
+    """Re-run the inputs (`opened`, `event`, `timer` records, dropped timers) of an audit log.
+
+    Records an input produced itself (events it emitted, notes) are re-created by re-running
+    that input, so a record already reproduced (its `seq` is in the rebuilt log) is skipped.
+    """
     case: Case | None = None
     for record in records:
         if record.kind == "opened":
             data = record.data or {}
             case = runtime.open(case_id, data, record.actor, record.role, record.at).case
-        elif case is None:
+        elif case is None or record.seq <= len(case.audit):
             continue
         elif record.kind == "event":
             runtime.fire(case, record.what, record.actor, record.role, record.data, record.at)
         elif record.kind == "timer":
             late = bool(record.data and record.data.get("late"))
             runtime.fire_timer(case, record.what, record.at, late=late)
+        elif record.kind == "note" and record.data and "dropped" in record.data:
+            runtime.drop_timer(case, record.data["dropped"], record.data["problem"], record.at)
     if case is None:
         raise ValueError("the audit log has no `opened` record")
     return case
-

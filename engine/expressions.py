@@ -37,7 +37,7 @@ class WorkingDuration:
 
 
 Evaluator = Callable[[Scope], Any]
-TableFn = Callable[[tuple[Any, ...]], Any]
+TableFn = Callable[[tuple[Any, ...], Scope], Any]  # (inputs, the caller's scope)
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -90,8 +90,8 @@ class ExpressionCompiler:
             args = tuple(self.compile(a, line) for a in e.args)
             if len(args) == 1:
                 (only,) = args
-                return lambda s: table((only(s),))
-            return lambda s: table(tuple(a(s) for a in args))
+                return lambda s: table((only(s),), s)
+            return lambda s: table(tuple(a(s) for a in args), s)
         if isinstance(e, d.Not):
             arg = self.compile(e.arg, line)
             return lambda s: not arg(s)
@@ -234,13 +234,13 @@ def compile_table(table: d.TableDef, compiler: ExpressionCompiler) -> TableFn:
     results = [ev(scope) if const else ev for (_, ev, _), const in zip(rows, constant, strict=True)]
     name, line = table.name, table.line
 
-    def lookup(args: tuple[Any, ...]) -> Any:
+    def lookup(args: tuple[Any, ...], caller: Scope) -> Any:
         for (patterns, _, is_else), result, const in zip(rows, results, constant, strict=True):
             if is_else or all(
                 p is None or any(_equal(arg, alt) for alt in p)
                 for p, arg in zip(patterns, args, strict=False)
             ):
-                return result if const else result(scope)
+                return result if const else result(caller)  # reads the case's fields, now
         shown = ", ".join(format_value(a) or "(not set)" for a in args)
         raise FlowRuntimeError(f"table `{name}` has no row for ({shown}) and no `else`", line)
 

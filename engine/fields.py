@@ -7,6 +7,7 @@ Every problem names the field and says what is wrong in plain words.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -14,7 +15,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from engine.definition import FieldDef, FlowDefinition
 from engine.errors import InvalidData
@@ -31,10 +39,8 @@ def _python_type(field: FieldDef, tz: ZoneInfo) -> Any:
     def localise(value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip().replace("T", " ")
-            try:
+            with contextlib.suppress(ValueError):
                 value = datetime.strptime(value, "%Y-%m-%d %H:%M")
-            except ValueError:
-                pass
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=tz)
         return value
@@ -49,7 +55,7 @@ def _python_type(field: FieldDef, tz: ZoneInfo) -> Any:
         "duration": timedelta,
     }.get(field.type, Any)
     if field.type == "choice":
-        base = Literal[field.choices]  # type: ignore[valid-type]
+        base = Literal[field.choices]
     return base | None if field.optional else base
 
 
@@ -65,7 +71,7 @@ class FieldSchema:
                 specs[f.name] = (type_, ...)
             else:
                 specs[f.name] = (type_, None)
-        self._model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        self._model: type[BaseModel] = create_model(
             f"{definition.name}_fields",
             __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
             **specs,

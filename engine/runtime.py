@@ -11,10 +11,10 @@ so the case is left exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine import definition as d
 from engine.calendar import Calendar, EveryDay, EveryWorkingDay, OnMonthDay, OnWeekday, WallRule
@@ -47,20 +47,20 @@ from engine.expressions import (
 from engine.fields import FieldSchema
 
 MAX_AUTOMATIC_STEPS = 100
+_new_tuple = tuple.__new__
 CALLBACK_DONE = "callback_done"
 _MISSING = object()
 
 
-@dataclass(slots=True)
-class Step:
+class Step(NamedTuple):
     """What one step did: the case (changed in place) and its effects, as data."""
 
     case: Case
-    notifications: list[Notification] = field(default_factory=list)
-    hook_calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    armed: list[Armed] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    records: list[AuditRecord] = field(default_factory=list)
+    notifications: Sequence[Notification] = ()
+    hook_calls: Sequence[tuple[str, tuple[Any, ...]]] = ()
+    armed: Sequence[Armed] = ()
+    cancelled: Sequence[str] = ()
+    records: Sequence[AuditRecord] = ()
 
 
 # ---------------------------------------------------------------- compiled pieces
@@ -132,8 +132,8 @@ class _Sla:
 class _Ctx:
     """One step in progress: the journal to undo it, and the effects it produced."""
 
-    __slots__ = ("actor", "audit_mark", "case", "emitted", "journal", "list_marks", "now",
-                 "role", "scope", "step", "auto_steps")  # fmt: skip
+    __slots__ = ("actor", "armed", "audit_mark", "auto_steps", "cancelled", "case", "emitted",
+                 "hook_calls", "journal", "notifications", "now", "role", "scope")  # fmt: skip
 
     def __init__(self, case: Case, now: datetime, actor: str | None, role: str | None) -> None:
         self.case = case
@@ -141,9 +141,11 @@ class _Ctx:
         self.actor = actor
         self.role = role
         self.journal: list[tuple[Any, ...]] = []
-        self.list_marks = (len(case.audit), len(case.escalations), len(case.callbacks),
-                           len(case.notified))  # fmt: skip
-        self.step = Step(case)
+        self.audit_mark = len(case.audit)
+        self.notifications: list[Notification] = []
+        self.hook_calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.armed: list[Armed] = []
+        self.cancelled: list[str] = []
         self.emitted: list[str] = []
         self.auto_steps = 0
         self.scope = Scope(case.fields, now, case.state, case.id)
@@ -167,17 +169,13 @@ class _Ctx:
             self.journal.append(("map", mapping, key, old))
         return old
 
-    def replace_item(self, items: list[Any], index: int, value: Any) -> None:
-        self.journal.append(("item", items, index, items[index]))
-        items[index] = value
-
     def record(self, kind: str, what: str, before: str | None = None, after: str | None = None,
-               data: dict[str, Any] | None = None, actor: bool = True) -> None:  # fmt: skip
+               data: dict[str, Any] | None = None, actor: bool = True,
+               line: int = 0) -> None:  # fmt: skip
         audit = self.case.audit
-        audit.append(
-            AuditRecord(len(audit) + 1, self.now, self.actor if actor else None,
-                        self.role if actor else None, kind, what, before, after, data)
-        )  # fmt: skip
+        who, role = (self.actor, self.role) if actor else (None, None)
+        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
+                                              before, after, data, line)))  # fmt: skip
 
     def rollback(self) -> None:
         """Undo every change of this step, newest first."""
@@ -185,24 +183,18 @@ class _Ctx:
         for entry in reversed(self.journal):
             if entry[0] == "attr":
                 setattr(case, entry[1], entry[2])
-            elif entry[0] == "map":
+            else:
                 _, mapping, key, old = entry
                 if old is _MISSING:
                     mapping.pop(key, None)
                 else:
                     mapping[key] = old
-            else:
-                _, items, index, old = entry
-                items[index] = old
-        audit, escalations, callbacks, notified = self.list_marks
-        del case.audit[audit:]
-        del case.escalations[escalations:]
-        del case.callbacks[callbacks:]
-        del case.notified[notified:]
+        del case.audit[self.audit_mark :]
 
     def finish(self) -> Step:
-        self.step.records = self.case.audit[self.list_marks[0] :]
-        return self.step
+        records = self.case.audit[self.audit_mark :]
+        return Step(self.case, self.notifications, self.hook_calls, self.armed, self.cancelled,
+                    records)  # fmt: skip
 
 
 # ---------------------------------------------------------------- the runtime
@@ -223,15 +215,19 @@ class FlowRuntime:
             tables[table.name] = compile_table(table, self._exprs)
         self.slas = [self._compile_sla(s) for s in definition.slas]
         self.states = {s.name: self._compile_state(s) for s in definition.states}
-        self.timers: dict[str, _Timer] = {
-            t.key: t for s in self.states.values() for t in s.timers
-        }
+        self.timers: dict[str, _Timer] = {t.key: t for s in self.states.values() for t in s.timers}
         self._warnings = {w.key: (sla, w) for sla in self.slas for w in sla.warnings}
         self._breaches = {sla.breach_key: sla for sla in self.slas}
         self._tasks = {
             f"K:{state.name}:{name}": (state, task)
             for state in self.states.values()
             for name, task in state.tasks.items()
+        }
+        self._plain = {
+            (state.name, event): candidates
+            for state in self.states.values()
+            for event, candidates in state.by_event.items()
+            if all(self._is_plain(state, t) for t in candidates)
         }
 
     # ------------------------------------------------------------ compile
@@ -263,9 +259,7 @@ class FlowRuntime:
             )
             for t in s.timers
         ]
-        tasks = {
-            t.name: _Task(t, frozenset(t.roles), self._actions(t.overdue)) for t in s.tasks
-        }
+        tasks = {t.name: _Task(t, frozenset(t.roles), self._actions(t.overdue)) for t in s.tasks}
         slas = [
             sla
             for sla in self.slas
@@ -275,6 +269,18 @@ class FlowRuntime:
         ]
         return _State(s.name, s.final, self._actions(s.enter), self._actions(s.exit), by_event,
                       automatic, timers, tasks, slas)  # fmt: skip
+
+    def _is_plain(self, source: _State, t: _Transition) -> bool:
+        """A transition that only moves the case: nothing runs, arms, cancels or follows, so
+        `fire` can take it without a journal (nothing can fail after its guard holds)."""
+        if t.actions or t.params or t.event == CALLBACK_DONE or t.event in source.tasks:
+            return False
+        target = self.states[t.target or source.name]
+        quiet = [
+            not (s.enter or s.exit or s.timers or s.tasks or s.slas or s.automatic or s.final)
+            for s in (source, target)
+        ]
+        return all(quiet)
 
     def _compile_sla(self, s: d.SlaDef) -> _Sla:
         warnings = [
@@ -286,7 +292,7 @@ class FlowRuntime:
     def _actions(self, actions: tuple[d.Action, ...]) -> tuple[Run, ...]:
         return tuple(self._action(a) for a in actions)
 
-    def _action(self, a: d.Action) -> Run:  # noqa: C901 - one branch per action kind
+    def _action(self, a: d.Action) -> Run:
         exprs, line = self._exprs, a.line
         if isinstance(a, d.SetField):
             value = exprs.compile(a.value, line)
@@ -314,7 +320,7 @@ class FlowRuntime:
             return lambda ctx: ctx.emitted.append(event)
         args = [exprs.compile(x, line) for x in a.args]
         hook = a.hook
-        return lambda ctx: ctx.step.hook_calls.append((hook, tuple(x(ctx.scope) for x in args)))
+        return lambda ctx: ctx.hook_calls.append((hook, tuple(x(ctx.scope) for x in args)))
 
     # ------------------------------------------------------------ actions
     def _set_field(self, ctx: _Ctx, name: str, value: Any, line: int) -> None:
@@ -342,8 +348,8 @@ class FlowRuntime:
             self._send(ctx, role, text, "notify")
 
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
-        ctx.step.notifications.append(Notification(ctx.case.id, role, text, ctx.now, kind))
-        ctx.case.notified.append(role)
+        ctx.notifications.append(Notification(ctx.case.id, role, text, ctx.now, kind))
+        ctx.set_attr("notified", (*ctx.case.notified, role))
         ctx.record("notify", f"{role}: {text}", actor=False)
 
     def _assign(self, ctx: _Ctx, value: Any, line: int) -> None:
@@ -356,7 +362,8 @@ class FlowRuntime:
     def _escalate(self, ctx: _Ctx, role: str, reason: str | None) -> None:
         level = ctx.case.escalation_level + 1
         ctx.set_attr("escalation_level", level)
-        ctx.case.escalations.append(Escalation(level, role, reason, ctx.now))
+        escalation = Escalation(level, role, reason, ctx.now)
+        ctx.set_attr("escalations", (*ctx.case.escalations, escalation))
         ctx.record("escalate", f"level {level} → {role}" + (f": {reason}" if reason else ""),
                    actor=False)  # fmt: skip
         self._send(ctx, role, reason or f"{self.definition.label or self.definition.name} "
@@ -364,7 +371,7 @@ class FlowRuntime:
 
     def _open_callback(self, ctx: _Ctx, label: str, a: d.OpenCallback) -> None:
         due = add_duration(self.calendar, ctx.now, a.within) if a.within else None
-        ctx.case.callbacks.append(Callback(label, a.role, ctx.now, due))
+        ctx.set_attr("callbacks", (*ctx.case.callbacks, Callback(label, a.role, ctx.now, due)))
         ctx.record("callback", f"opened: {label} → {a.role}", actor=False)
 
     # ------------------------------------------------------------ public steps
@@ -385,6 +392,10 @@ class FlowRuntime:
              data: Mapping[str, Any] | None, now: datetime) -> Step:  # fmt: skip
         """Fire an event; raises an `EventRefused`/`FlowRuntimeError` and changes nothing if
         it cannot be taken."""
+        if not data:
+            plain = self._plain.get((case.state, event))
+            if plain is not None:
+                return self._fire_plain(case, plain, event, actor, role, now)
         ctx = _Ctx(case, now, actor, role)
         try:
             self._fire(ctx, event, data or {}, system=False)
@@ -393,6 +404,34 @@ class FlowRuntime:
             ctx.rollback()
             raise
         return ctx.finish()
+
+    def _fire_plain(self, case: Case, candidates: list[_Transition], event: str,
+                    actor: str | None, role: str | None, now: datetime) -> Step:  # fmt: skip
+        """`fire` for a plain transition: the same checks, state change and audit record."""
+        scope = None
+        tried: list[int] = []
+        for t in candidates:
+            if t.roles and role not in t.roles:
+                continue
+            if t.guard is not None:
+                if scope is None:
+                    scope = Scope(case.fields, now, case.state, case.id)
+                if not t.guard(scope):
+                    tried.append(t.line)
+                    continue
+            before = target = case.state
+            if t.target is not None:  # internal transitions leave the state as it is
+                target = t.target
+                case.state, case.entries, case.entered_at = target, case.entries + 1, now
+            audit = case.audit
+            # tuple.__new__ directly: the hot path of every plain event (2x NamedTuple's __new__)
+            record = _new_tuple(AuditRecord, (len(audit) + 1, now, actor, role, "event", event,
+                                              before, target, {}, t.line))  # fmt: skip
+            audit.append(record)
+            return _new_tuple(Step, (case, (), (), (), (), (record,)))
+        if not tried:
+            raise RoleNotAllowed(event, role, sorted({r for t in candidates for r in t.roles}))
+        raise NoGuardHolds(event, case.state, tried)
 
     def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False) -> Step | None:
         """Fire a due timer of the case; None if it is no longer armed or not yet due."""
@@ -412,7 +451,9 @@ class FlowRuntime:
         """Disarm a timer whose firing failed, noting why (so it does not fire forever)."""
         ctx = _Ctx(case, now, None, None)
         self._cancel(ctx, key)
-        ctx.record("note", f"timer {key} failed and was dropped: {problem}", actor=False)
+        # `dropped`/`problem` make the note an input: replaying the log drops the timer too
+        ctx.record("note", f"timer {key} failed and was dropped: {problem}", actor=False,
+                   data={"dropped": key, "problem": problem})  # fmt: skip
         return ctx.finish()
 
     def next_due(self, case: Case) -> Armed | None:
@@ -439,10 +480,9 @@ class FlowRuntime:
             if event in state.tasks and case.tasks.get(event) != "done":
                 self._complete_task(ctx, state.tasks[event], data, system)
                 return
-            if event == CALLBACK_DONE and not data:
-                if self._close_callback(ctx):
-                    ctx.record("event", event, case.state, case.state, data={})
-                    return
+            if event == CALLBACK_DONE and not data and self._close_callback(ctx):
+                ctx.record("event", event, case.state, case.state, data={})
+                return
             raise UnknownEvent(event, case.state, self.events(case))
         if not system:
             allowed = [t for t in candidates if not t.roles or ctx.role in t.roles]
@@ -457,7 +497,8 @@ class FlowRuntime:
             ctx.put(case.fields, name, value)
         if event == CALLBACK_DONE:
             self._close_callback(ctx)
-        ctx.record("event", event, before, transition.target or before, data=dict(data))
+        ctx.record("event", event, before, transition.target or before, data=dict(data),
+                   line=transition.line)  # fmt: skip
         self._take(ctx, transition.actions, transition.target)
 
     def _event_data(self, event: str, candidates: list[_Transition],
@@ -465,30 +506,42 @@ class FlowRuntime:
         if not data:
             return {}
         params = {p for t in candidates for p in t.params}
-        unknown = {k: "not a parameter of this event" for k in data if k not in params}
-        if unknown:
-            takes = ", ".join(sorted(params)) or "no data"
-            raise InvalidData({k: f"{v} (`{event}` takes: {takes})" for k, v in unknown.items()})
-        return self.schema.validate_some(data)
+        takes = ", ".join(sorted(params)) or "no data"
+        problems = {k: f"not a parameter of this event (`{event}` takes: {takes})"
+                    for k in data if k not in params}  # fmt: skip
+        try:
+            values = self.schema.validate_some({k: v for k, v in data.items() if k in params})
+        except InvalidData as exc:  # name every bad field, not only the unknown ones
+            problems.update(exc.problems)
+        if problems:
+            raise InvalidData(problems)
+        return values
 
     def _choose(self, ctx: _Ctx, event: str, candidates: list[_Transition],
                 values: dict[str, Any]) -> _Transition:  # fmt: skip
         fields = ctx.case.fields
         scope = Scope({**fields, **values}, ctx.now, ctx.case.state, ctx.case.id) if values \
             else ctx.scope  # fmt: skip
-        missing: dict[str, str] = {}
+        unfit: dict[str, str] = {}  # data problems of the lines skipped for their params
+        guarded: list[int] = []  # lines whose data fitted but whose `when` did not hold
         for t in candidates:
-            lacking = [p for p, optional in t.params.items() if not optional and p not in values]
-            if lacking:
-                missing.update({p: f"required by `{event}`" for p in lacking})
+            if not t.params and not values:  # the common case: nothing to match up
+                if t.guard is None or t.guard(scope):
+                    return t
+                guarded.append(t.line)
                 continue
+            lacking = [p for p, optional in t.params.items() if not optional and p not in values]
+            unfit.update({p: f"required by `{event}` (line {t.line})" for p in lacking})
+            extra = [k for k in values if k not in t.params]
+            unfit.update({k: f"not a parameter of `{event}` on line {t.line}" for k in extra})
+            if lacking or extra:
+                continue  # a line only takes the data it declares
             if t.guard is None or t.guard(scope):
                 return t
-        if missing and all(
-            any(not o and p not in values for p, o in t.params.items()) for t in candidates
-        ):
-            raise InvalidData(missing)
-        raise NoGuardHolds(event, ctx.case.state, [t.line for t in candidates])
+            guarded.append(t.line)
+        if not guarded:
+            raise InvalidData(unfit)
+        raise NoGuardHolds(event, ctx.case.state, guarded)
 
     def _complete_task(self, ctx: _Ctx, task: _Task, data: Mapping[str, Any],
                        system: bool) -> None:  # fmt: skip
@@ -502,9 +555,11 @@ class FlowRuntime:
         ctx.record("event", name, ctx.case.state, ctx.case.state, data={})
 
     def _close_callback(self, ctx: _Ctx) -> bool:
-        for index, callback in enumerate(ctx.case.callbacks):
+        callbacks = ctx.case.callbacks
+        for index, callback in enumerate(callbacks):
             if callback.done_at is None:
-                ctx.replace_item(ctx.case.callbacks, index, replace(callback, done_at=ctx.now))
+                done = replace(callback, done_at=ctx.now)
+                ctx.set_attr("callbacks", (*callbacks[:index], done, *callbacks[index + 1 :]))
                 return True
         return False
 
@@ -570,14 +625,14 @@ class FlowRuntime:
             state = self.states[case.state]
             if state.final:
                 return
-            chosen = None
-            for guard, target, _line in state.automatic:
+            chosen, line = None, 0
+            for guard, target, where in state.automatic:
                 if guard is None:
-                    if case.tasks and all(v == "done" for v in case.tasks.values()):
-                        chosen = target
-                        break
-                elif guard(ctx.scope):
-                    chosen = target
+                    holds = bool(case.tasks) and all(v == "done" for v in case.tasks.values())
+                else:
+                    holds = bool(guard(ctx.scope))
+                if holds:
+                    chosen, line = target, where
                     break
             if chosen is None:
                 self._rearm_at_timers(ctx, state)
@@ -589,7 +644,7 @@ class FlowRuntime:
                     f"(a `when` loop around state `{case.state}`); nothing was changed"
                 )
             before = case.state
-            ctx.record("automatic", f"when → {chosen}", before, chosen, actor=False)
+            ctx.record("automatic", f"when → {chosen}", before, chosen, actor=False, line=line)
             self._take(ctx, (), chosen)
 
     # ------------------------------------------------------------ timers
@@ -597,14 +652,14 @@ class FlowRuntime:
         estimated = self.calendar.is_estimated(due.date())
         armed = Armed(key, due, order, ctx.case.entries, count, estimated)
         ctx.put(ctx.case.timers, key, armed)
-        ctx.step.armed.append(armed)
+        ctx.armed.append(armed)
         if estimated:
             ctx.record("note", f"deadline {format_value(due)} of {key} is estimated: no official "
                        f"holiday data for {due.year}", actor=False)  # fmt: skip
 
     def _cancel(self, ctx: _Ctx, key: str) -> None:
         if ctx.drop(ctx.case.timers, key) is not _MISSING:
-            ctx.step.cancelled.append(key)
+            ctx.cancelled.append(key)
 
     def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
         t = timer.definition
@@ -617,15 +672,22 @@ class FlowRuntime:
             assert timer.wall is not None
             due = self.calendar.next_wall_time(start, *timer.wall)
         else:
-            assert timer.at is not None
-            due = self._at_value(ctx, timer)
-            if due is None:
+            at = self._at_value(ctx, timer)
+            if at is None:
                 return
+            due = at
         self._arm(ctx, timer.key, due, t.line, count)
 
     def _at_value(self, ctx: _Ctx, timer: _Timer) -> datetime | None:
         assert timer.at is not None
-        value = timer.at(ctx.scope)
+        try:
+            value = timer.at(ctx.scope)
+        except FlowRuntimeError:
+            # `at appointment - 10m` with `appointment` not set: not armed (not an error)
+            fields = ctx.case.fields
+            if any(n in fields and fields[n] is None for n in _names_in(timer.definition.at)):
+                return None
+            raise
         if value is None:
             return None
         if not isinstance(value, datetime):
@@ -655,14 +717,14 @@ class FlowRuntime:
             t = timer.definition
             self._cancel(ctx, key)
             ctx.record("timer", key, case.state, t.target or case.state,
-                       data={"due": format_value(armed.due), "late": late})  # fmt: skip
+                       data={"due": armed.due.isoformat(), "late": late})  # fmt: skip
             if t.kind in ("every", "wall"):
                 self._arm_state_timer(ctx, timer, armed.due, armed.count + 1)
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
-            state, task = self._tasks[key]
+            _state, task = self._tasks[key]
             self._cancel(ctx, key)
-            ctx.record("timer", key, case.state, case.state, data={"due": format_value(armed.due),
+            ctx.record("timer", key, case.state, case.state, data={"due": armed.due.isoformat(),
                        "late": late})  # fmt: skip
             ctx.put(case.tasks, task.definition.name, "overdue")
             ctx.record("task", f"overdue: {task.definition.name}{suffix}", actor=False)
@@ -746,7 +808,7 @@ class FlowRuntime:
         case = ctx.case
         self._cancel(ctx, armed.key)
         ctx.record("timer", armed.key, case.state, case.state,
-                   data={"due": format_value(armed.due), "late": late})  # fmt: skip
+                   data={"due": armed.due.isoformat(), "late": late})  # fmt: skip
         if armed.key in self._breaches:
             sla = self._breaches[armed.key]
             clock = case.slas[sla.definition.name]
@@ -763,6 +825,17 @@ class FlowRuntime:
         ctx.record("sla", f"{clock.name}: warning", actor=False)
         for action in warning.actions:
             action(ctx)
+
+
+def _names_in(e: Any) -> set[str]:
+    """The names (fields, `now`, …) an expression reads."""
+    if isinstance(e, d.Var):
+        return {e.name}
+    if isinstance(e, tuple):
+        return set().union(*(_names_in(x) for x in e))
+    if isinstance(e, d.Frozen):
+        return set().union(*(_names_in(getattr(e, f)) for f in type(e).model_fields))
+    return set()
 
 
 def _wall_rule(w: d.WallRule) -> WallRule:

@@ -25,7 +25,6 @@ from engine.engine import Engine
 from engine.errors import FlowdeskError
 from engine.expressions import add_duration, format_value
 from engine.loader import calendars_for, compile_flow_file, find_flow
-from engine.runtime import Step
 
 
 class ScenarioError(Exception):
@@ -289,7 +288,8 @@ def check_expectations(case: Case, expect: Expect) -> list[str]:
     if expect.notified is not None:
         missing = [r for r in expect.notified if r not in case.notified]
         if missing:
-            problems.append(f"not notified: {missing} (notified so far: {sorted(set(case.notified))})")
+            so_far = sorted(set(case.notified))
+            problems.append(f"not notified: {missing} (notified so far: {so_far})")
     if expect.notifications is not None and len(case.notified) != expect.notifications:
         problems.append(f"{len(case.notified)} notifications, expected {expect.notifications}")
     if expect.assignee is not None and case.assignee != expect.assignee:
@@ -319,6 +319,8 @@ def summarize(case: Case) -> Mapping[str, Any]:
         "notifications": len(case.notified),
         "sla": {k: v.status for k, v in case.slas.items()},
         "assignee": case.assignee,
-        "callbacks": {"opened": len(case.callbacks),
-                      "done": sum(c.done_at is not None for c in case.callbacks)},  # fmt: skip
+        "callbacks": {
+            "opened": len(case.callbacks),
+            "done": sum(c.done_at is not None for c in case.callbacks),
+        },
     }

@@ -1,0 +1,1 @@
+"""Adapters that hand a compiled flow to other state-machine libraries."""

@@ -1,0 +1,125 @@
+"""Shared helpers: compile flow text, and an Engine on a SimulatedClock at a Shanghai time."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dsl.diagnostics import render_full
+from dsl.frontend import compile_source
+from dsl.source import Source
+from engine.calendar import Calendar, CalendarSpec
+from engine.case import Case, Notification
+from engine.clock import SimulatedClock
+from engine.definition import FlowDefinition
+from engine.engine import Engine
+
+SH = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parent.parent
+# The shared acceptance examples sit beside the project (tests skip when they are absent).
+ACCEPTANCE = next(
+    (
+        p
+        for p in (ROOT.parent / "shared" / "acceptance", Path("/work/shared/acceptance"))
+        if p.is_dir()
+    ),
+    Path("/work/shared/acceptance"),
+)
+WORKFLOWS = ROOT / "workflows"
+
+# The `office` calendar of section 9 (with its extra holiday on 2026-12-31).
+OFFICE = Calendar.from_spec(
+    "office",
+    CalendarSpec(
+        timezone="Asia/Shanghai",
+        hours=["08:00-12:00", "13:00-17:00"],
+        weekdays=["mon", "tue", "wed", "thu", "fri"],
+        holidays="CN",
+        extra_holidays=[date(2026, 12, 31)],
+    ),
+)
+CALENDARS: dict[str, Calendar] = {"office": OFFICE, "always": Calendar.always()}
+
+
+def sh(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    """A wall-clock time in Shanghai."""
+    return datetime(year, month, day, hour, minute, second, tzinfo=SH)
+
+
+def compile_flow(text: str, name: str = "t.flow") -> FlowDefinition:
+    """Compile flow text (dedented); fail the test with the diagnostics if it does not compile."""
+    known = {n: c.official_data_until for n, c in CALENDARS.items()}
+    result = compile_source(Source(name, textwrap.dedent(text)), calendars=known)
+    if result.definition is None:
+        pytest.fail("flow does not compile:\n" + render_full(result.errors, result.source))
+    return result.definition
+
+
+@dataclass
+class Harness:
+    """An Engine on a SimulatedClock with one flow loaded, and everything it sent out."""
+
+    engine: Engine
+    definition: FlowDefinition
+    sent: list[Notification] = field(default_factory=list)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.engine.clock.now()
+
+    def open(self, data: Mapping[str, Any] | None = None, role: str | None = None) -> Case:
+        return self.engine.open(self.definition.name, dict(data or {}), role, role)
+
+    def fire(
+        self, case: Case, event: str, role: str | None = None, data: Mapping[str, Any] | None = None
+    ) -> Case:
+        self.engine.fire(case.id, event, role, role, dict(data) if data is not None else None)
+        return case
+
+    def advance(self, to: datetime) -> None:
+        self.engine.advance(to)
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(role, message) of every notification delivered so far, in order."""
+        return [(n.role, n.message) for n in self.sent]
+
+    def sent_at(self) -> list[tuple[datetime, str, str]]:
+        return [(n.at, n.role, n.message) for n in self.sent]
+
+
+def make_harness(
+    text: str,
+    at: datetime | None = None,
+    hooks: Mapping[str, Callable[..., Any]] | None = None,
+    calendars: Mapping[str, Calendar] | None = None,
+) -> Harness:
+    """Compile `text`, build an Engine whose clock reads `at` (default Mon 2026-03-02 09:00)."""
+    definition = compile_flow(text)
+    engine = Engine(dict(calendars or CALENDARS), SimulatedClock(at or sh(2026, 3, 2, 9, 0)))
+    harness = Harness(engine, definition)
+    for name, fn in (hooks or {}).items():
+
+        def recording(*args: Any, _name: str = name, _fn: Callable[..., Any] = fn) -> Any:
+            harness.calls.append((_name, args))
+            return _fn(*args)
+
+        engine.register_hook(name, recording)
+    engine.add_notifier(harness.sent.append)
+    engine.load(definition)
+    return harness
+
+
+@pytest.fixture
+def flow() -> Callable[..., Harness]:
+    """`flow(text, at=sh(...), hooks={...})` → a Harness with the flow loaded."""
+    return make_harness

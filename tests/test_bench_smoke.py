@@ -1,0 +1,44 @@
+"""`bench/run.py --quick` runs and reports every figure (no timing is asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+KEYS = [
+    "frontend_lines_per_s",
+    "engine_events_per_s",
+    "dict_events_per_s",
+    "transitions_events_per_s",
+    "transitions_adapter_events_per_s",
+    "ratio_vs_dict",
+    "ratio_vs_transitions",
+    "create_us_per_case",
+    "transitions_create_us_per_case",
+    "transitions_static_create_us_per_case",
+    "bytes_per_case",
+    "full_events_per_s",
+]
+
+
+def test_quick_bench_reports_every_key() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    for key in KEYS:
+        value = out.get(key)
+        assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
+        assert value > 0, (key, value)
+    assert out["mode"] == "quick"
+    assert isinstance(out["notes"], list)
