@@ -4,6 +4,7 @@ turned into diagnostics that say what was expected in words a process owner know
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from importlib import resources
 
@@ -13,7 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from dsl import ast
 from dsl.diagnostics import Diagnostic, did_you_mean, error
 from dsl.source import Source, Span
-from dsl.transformer import ToAst
+from dsl.transformer import NodeProblem, ToAst, duration
 
 TAB_STOP = 4
 
@@ -113,6 +114,22 @@ def _parser() -> Lark:
         maybe_placeholders=True,
         cache=False,
     )
+
+
+def parse_duration(text: str) -> ast.Duration:
+    """`20m`, `3 working days`, `2个工作日` … read exactly as in a flow (the grammar's own
+    DURATION terminal and units); ValueError says what is accepted."""
+    pattern = _parser().get_terminal("DURATION").pattern.to_regexp()
+    clean = str(text).strip()
+    if re.fullmatch(pattern, clean) is None:
+        raise ValueError(
+            f"`{text}` is not a duration; write e.g. `20m`, `3h`, `2d`, `1w`, `4 working hours`, "
+            "`3 working days`, `30分钟`, `24小时`, `2个工作日`"
+        )
+    try:
+        return duration(Token("DURATION", clean, line=1, column=1))
+    except NodeProblem as problem:
+        raise ValueError(problem.diagnostic.message) from None
 
 
 class SyntaxProblem(Exception):

@@ -7,7 +7,6 @@ that the CLI renders. Nothing here prints.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,32 +30,12 @@ class ScenarioError(Exception):
     """The scenario or its flow is invalid (exit code 2)."""
 
 
-_DURATION = re.compile(
-    r"^\s*(\d+(?:\.\d+)?)\s*(m|h|d|w|分钟|个小时|小时|天|周|个工作小时|工作小时|个工作日|工作日"
-    r"|working\s+hours?|working\s+days?|minutes?|hours?|days?|weeks?)\s*$"
-)
-_UNIT_SECONDS = {"m": 60, "minute": 60, "minutes": 60, "分钟": 60, "h": 3600, "hour": 3600,
-                 "hours": 3600, "小时": 3600, "个小时": 3600, "d": 86400, "day": 86400,
-                 "days": 86400, "天": 86400, "w": 604800, "week": 604800, "weeks": 604800,
-                 "周": 604800}  # fmt: skip
-
-
 def parse_duration(text: str) -> d.Duration:
-    """`20m`, `3 working days`, `4工作小时` … as a compiled duration (same units as flows)."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(
-            f"`{text}` is not a duration; write e.g. `20m`, `3h`, `2d`, `4 working hours`, "
-            "`3 working days`, `30分钟`, `2个工作日`"
-        )
-    amount, unit = float(match.group(1)), re.sub(r"\s+", " ", match.group(2))
-    if unit in ("工作日", "个工作日") or unit.startswith("working day"):
-        if amount != int(amount):
-            raise ValueError(f"`{text}`: working days must be a whole number")
-        return d.Duration(unit="working_days", amount=int(amount), text=str(text))
-    if unit in ("工作小时", "个工作小时") or unit.startswith("working hour"):
-        return d.Duration(unit="working_seconds", amount=int(amount * 3600), text=str(text))
-    return d.Duration(unit="seconds", amount=int(amount * _UNIT_SECONDS[unit]), text=str(text))
+    """A scenario's `after:`/`wait:` duration, read with the flow language's own units."""
+    from dsl.compiler import compile_duration
+    from dsl.parser import parse_duration as parse
+
+    return compile_duration(parse(text))
 
 
 def _instant(value: Any) -> Any:
