@@ -347,8 +347,13 @@ def _hint(name: str, known: Iterable[str], otherwise: str) -> str:
     return did_you_mean(name, known) or otherwise
 
 
+_LISTED = 8  # a help line names at most this many choices; a long list helps nobody
+
+
 def _listing(names: Iterable[str], none: str = "none yet") -> str:
     shown = [f"`{n}`" for n in names]
+    if len(shown) > _LISTED:
+        return ", ".join(shown[:_LISTED]) + f" … ({len(shown)} in all)"
     return ", ".join(shown) if shown else none
 
 

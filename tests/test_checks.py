@@ -827,3 +827,13 @@ def test_a_state_left_at_once_by_when_true_is_not_unchased() -> None:
     flow, problems = parse_source(Source("t.flow", text))
     assert flow is not None and problems == []
     assert "unchased-state" not in [d.code for d in check(flow)]
+
+
+def test_help_lists_at_most_a_few_choices() -> None:
+    states = "".join(f"state s{i}:\n    on go -> s{i + 1}\n" for i in range(20))
+    text = f"flow many\nroles: r\n{states}state s20:\n    on go -> zzz\nfinal s21\n"
+    flow, problems = parse_source(Source("t.flow", text))
+    assert flow is not None and problems == []
+    (unknown,) = [d for d in check(flow) if d.code == "unknown-state"]
+    assert unknown.help is not None and "(22 in all)" in unknown.help
+    assert unknown.help.split("one of")[1].count("`s") == 8
