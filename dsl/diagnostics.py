@@ -70,12 +70,13 @@ def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
         else:
             underlined = line_text[d.span.column - 1 :]
         carets = "^" * max(display_width(underlined), 1)
-        parts = [
-            f"{source.path}:{d.span.line}:{d.span.column}: {d.severity.value}: {d.message}",
-            f"{pad} |",
-            f"{gutter} | {line_text}",
-            f"{pad} | {' ' * display_width(before)}{carets}",
-        ]
+        parts = [f"{source.path}:{d.span.line}:{d.span.column}: {d.severity.value}: {d.message}"]
+        if source.lines:  # no source to show when the file could not even be read
+            parts += [
+                f"{pad} |",
+                f"{gutter} | {line_text}",
+                f"{pad} | {' ' * display_width(before)}{carets}",
+            ]
         if d.help:
             parts.append(f"{pad} = help: {d.help}")
         blocks.append("\n".join(parts))
