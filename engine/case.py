@@ -34,8 +34,7 @@ class AuditRecord(NamedTuple):
     line: int = 0  # the flow line that did it (which `on`/`when` was taken), for coverage
 
 
-@dataclass(slots=True)
-class Armed:
+class Armed(NamedTuple):
     """A pending timer of a case; `key` names it (`T:state#n`, `K:task`, `S:sla:…`)."""
 
     key: str
@@ -46,8 +45,7 @@ class Armed:
     estimated: bool = False  # the deadline relies on guessed holiday data
 
 
-@dataclass(slots=True)
-class SlaClock:
+class SlaClock(NamedTuple):
     """An SLA's clock: allowed time and time used, measured on the SLA's own clock."""
 
     name: str
@@ -61,8 +59,7 @@ class SlaClock:
     warned: int = 0  # number of warnings fired
 
 
-@dataclass(slots=True)
-class Callback:
+class Callback(NamedTuple):
     """A follow-up call (回访) opened by `callback`, closed by the event `callback_done`."""
 
     label: str
@@ -72,16 +69,14 @@ class Callback:
     done_at: datetime | None = None
 
 
-@dataclass(slots=True)
-class Escalation:
+class Escalation(NamedTuple):
     level: int
     role: str
     reason: str | None
     at: datetime
 
 
-@dataclass(slots=True)
-class Notification:
+class Notification(NamedTuple):
     """An outgoing message to a role; `kind` is `notify` or `escalation`."""
 
     case_id: str

@@ -12,7 +12,7 @@ so the case is left exactly as it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
@@ -558,7 +558,7 @@ class FlowRuntime:
         callbacks = ctx.case.callbacks
         for index, callback in enumerate(callbacks):
             if callback.done_at is None:
-                done = replace(callback, done_at=ctx.now)
+                done = callback._replace(done_at=ctx.now)
                 ctx.set_attr("callbacks", (*callbacks[:index], done, *callbacks[index + 1 :]))
                 return True
         return False
@@ -768,25 +768,25 @@ class FlowRuntime:
         if state in s.stop:
             used = clock.used + (self._measure(sla, clock.since, now) if clock.since else 0.0)
             self._sla_disarm(ctx, sla)
-            ctx.put(ctx.case.slas, s.name, replace(clock, status="met", used=used, since=None,
+            ctx.put(ctx.case.slas, s.name, clock._replace(status="met", used=used, since=None,
                                                    ended_at=now))  # fmt: skip
             ctx.record("sla", f"{s.name}: met", actor=False)
         elif state in s.pause and clock.status == "running":
             assert clock.since is not None
             used = clock.used + self._measure(sla, clock.since, now)
             self._sla_disarm(ctx, sla)
-            ctx.put(ctx.case.slas, s.name, replace(clock, status="paused", used=used,
+            ctx.put(ctx.case.slas, s.name, clock._replace(status="paused", used=used,
                                                    since=None, deadline=None))  # fmt: skip
             ctx.record("sla", f"{s.name}: paused", actor=False)
         elif state not in s.pause and clock.status == "paused":
-            self._sla_arm(ctx, sla, replace(clock, status="running", since=now))
+            self._sla_arm(ctx, sla, clock._replace(status="running", since=now))
             ctx.record("sla", f"{s.name}: resumed", actor=False)
 
     def _sla_arm(self, ctx: _Ctx, sla: _Sla, clock: SlaClock) -> None:
         assert clock.since is not None
         since, used = clock.since, clock.used
         deadline = self._after(sla, since, clock.budget - used)
-        ctx.put(ctx.case.slas, sla.definition.name, replace(clock, deadline=deadline))
+        ctx.put(ctx.case.slas, sla.definition.name, clock._replace(deadline=deadline))
         for i, warning in enumerate(sla.warnings):
             if clock.warned & (1 << i):
                 continue
@@ -813,7 +813,7 @@ class FlowRuntime:
             sla = self._breaches[armed.key]
             clock = case.slas[sla.definition.name]
             self._sla_disarm(ctx, sla)
-            ctx.put(case.slas, clock.name, replace(clock, status="breached", ended_at=ctx.now))
+            ctx.put(case.slas, clock.name, clock._replace(status="breached", ended_at=ctx.now))
             ctx.record("sla", f"{clock.name}: breached", actor=False)
             for action in sla.breach:
                 action(ctx)
@@ -821,7 +821,7 @@ class FlowRuntime:
         sla, warning = self._warnings[armed.key]
         clock = case.slas[sla.definition.name]
         index = sla.warnings.index(warning)
-        ctx.put(case.slas, clock.name, replace(clock, warned=clock.warned | (1 << index)))
+        ctx.put(case.slas, clock.name, clock._replace(warned=clock.warned | (1 << index)))
         ctx.record("sla", f"{clock.name}: warning", actor=False)
         for action in warning.actions:
             action(ctx)
