@@ -41,7 +41,7 @@ class Armed(NamedTuple):
     due: datetime
     order: int  # the source line: same-instant timers fire in file order
     token: int  # the state entry that armed it, so a stale wake-up is recognised
-    count: int = 0  # times fired (for `every … at most N times`)
+    count: int = 0  # type: ignore[assignment]  # times fired; shadows tuple.count on purpose
     estimated: bool = False  # the deadline relies on guessed holiday data
 
 
