@@ -1,0 +1,579 @@
+"""The load simulation: months of cases in virtual time, straight through the pure runtime.
+
+One heap orders everything that can happen: arrivals, the cases' timers (from `Step.armed`),
+the events people fire (drawn from the profile) and the end of staff work. Items are taken
+in due order; a timer is still valid only while `case.timers[key] is armed` (as in
+`Engine`), an event only while the case is still in the state entry that planned it. A case
+is folded into the statistics and dropped as soon as it closes, so memory follows the number
+of open cases, not the number of cases.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from engine.calendar import Calendar
+from engine.case import Armed, Case
+from engine.errors import EventRefused, FlowRuntimeError, InvalidData
+from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
+from engine.loadsim.profile import Profile, ProfileError
+from engine.loadsim.sampling import ArrivalStream
+from engine.loadsim.stats import Daily, Quantiles
+from engine.runtime import FlowRuntime, Step
+
+ONE_DAY = timedelta(days=1)
+# rank at one instant: timers first, then people, then arrivals
+_TIMER, _HUMAN, _ARRIVAL = 0, 1, 2
+# what a heap item is
+_K_ARRIVAL, _K_TIMER, _K_HUMAN, _K_JOB = 0, 1, 2, 3
+_ENTRY_KINDS = frozenset({"opened", "event", "timer", "automatic"})
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class _Live:
+    """What the simulator remembers about one open case."""
+
+    no: int
+    case: Case
+    state: str | None = None  # the state the case was in after its last step
+    entered: datetime | None = None
+    entries: int = 0
+    seen: set[str] = field(default_factory=set)
+    reopened: bool = False
+    escalations: int = 0
+    callbacks_opened: int = 0
+    callbacks_done: int = 0
+    visits: list[tuple[str, float]] = field(default_factory=list)  # (state, seconds held)
+    answers: list[bool] = field(default_factory=list)  # values of the satisfied field given
+
+
+@dataclass(slots=True)
+class _Job:
+    """An action under way for a case: which branch, which step, for which state entry."""
+
+    queued: datetime
+    no: int
+    token: int  # the case's `entries` when planned: a later entry makes the job stale
+    plan: Plan
+    index: int
+
+
+@dataclass(slots=True)
+class RoleQueue:
+    """A staffed role: at most `capacity` of its events in work at once, the rest wait (FIFO)."""
+
+    capacity: int
+    calendar: Calendar
+    busy: int = 0
+    waiting: deque[_Job] = field(default_factory=deque)
+    jobs: int = 0
+    max_waiting: int = 0
+    work_seconds: float = 0.0
+    wait: Quantiles = field(default_factory=Quantiles)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Everything the report is made of, folded in case by case."""
+
+    sla_names: list[str]
+    arrivals: int = 0
+    opened: int = 0
+    closed: int = 0
+    excluded: int = 0
+    counted: int = 0  # cases the rates are about (opened, not excluded)
+    open_at_end: int = 0
+    final_states: Counter[str] = field(default_factory=Counter)
+    open_states: Counter[str] = field(default_factory=Counter)  # where open cases were at the end
+    steps: int = 0
+    fired: int = 0
+    timers: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    timer_errors: Counter[str] = field(default_factory=Counter)
+    sla: dict[str, Counter[str]] = field(default_factory=dict)
+    warnings: Counter[str] = field(default_factory=Counter)
+    escalations_by_level: Counter[int] = field(default_factory=Counter)
+    escalations_by_role: Counter[str] = field(default_factory=Counter)
+    escalated_cases: int = 0
+    callbacks_opened: int = 0
+    callbacks_done: int = 0
+    callbacks_with_due: int = 0
+    callbacks_on_time: int = 0
+    reopened: int = 0
+    repeated: int = 0
+    answers: int = 0
+    satisfied: int = 0
+    reached: Counter[str] = field(default_factory=Counter)
+    time_to_close: Quantiles = field(default_factory=Quantiles)
+    time_in_state: dict[str, Quantiles] = field(default_factory=dict)
+    daily: list[Daily] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SimResult:
+    """A finished run: its settings, the tally, the staffed roles and (optionally) the cases."""
+
+    runtime: FlowRuntime
+    profile: Profile
+    cases: int
+    days: int
+    seed: int
+    start: datetime
+    end: datetime
+    tally: Tally
+    queues: dict[str, RoleQueue]
+    notes: list[str]
+    kept: list[Case] | None = None
+
+
+class Simulation:
+    """One run of `cases` cases of a flow over `days` days, driven by a profile."""
+
+    def __init__(
+        self,
+        runtime: FlowRuntime,
+        calendars: Mapping[str, Calendar],
+        profile: Profile,
+        *,
+        cases: int,
+        days: int,
+        seed: int,
+        start: date,
+        keep_cases: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
+        self.runtime, self.profile = runtime, profile
+        self.n_cases, self.days, self.seed = cases, days, seed
+        self.keep = keep_cases
+        self.progress = progress
+        tz = runtime.calendar.tz
+        self.start = datetime.combine(start, time(), tz)
+        self.limit = self.start + timedelta(days=days + profile.drain_days)
+        self.work = self._calendar(calendars, profile.work_calendar, "work_calendar")
+        arrival_calendar = self._calendar(calendars, profile.arrivals.calendar, "arrivals.calendar")
+        self.rng = random.Random(f"flowdesk-loadsim:{seed}:behaviour")
+        if cases < 1 or days < 1:
+            raise ProfileError(f"a run needs at least 1 case and 1 day (got {cases}, {days})")
+        try:
+            self.stream = ArrivalStream(
+                random.Random(f"flowdesk-loadsim:{seed}:arrivals"),
+                cases,
+                start,
+                days,
+                profile.arrivals,
+                arrival_calendar,
+                tz,
+            )
+        except ValueError as exc:
+            raise ProfileError(f"arrivals: {exc}") from None
+        self.queues = {
+            role: RoleQueue(staff.capacity, self._calendar(calendars, staff.calendar, role))
+            for role, staff in profile.staff.items()
+        }
+        definition = runtime.definition
+        self.finals = {s.name for s in definition.states if s.final}
+        self.exclude = frozenset(profile.report.exclude)
+        self.reopen_states = frozenset(profile.report.reopen_states)
+        names = {f.name for f in definition.fields}
+        settings = profile.report
+        default_repeat = "repeat_count" if "repeat_count" in names else None
+        default_satisfied = "satisfied" if "satisfied" in names else None
+        self.repeat_field = settings.repeat_field or default_repeat
+        self.satisfied_field = settings.satisfied_field or default_satisfied
+        self.notes = self._check_profile()
+        self.plans = compile_states(profile.states, self.rng, self.work)
+        self.fields = values_of(profile.fields, self.rng, self.work)
+        self.tally = Tally([s.name for s in definition.slas])
+        self.tally.sla = {name: Counter() for name in self.tally.sla_names}
+        self.live: dict[int, _Live] = {}
+        self.kept: list[Case] = []
+        self.heap: list[tuple[datetime, int, int, int, int, int, Any]] = []
+        self.seq = 0
+        self.owed = 0
+        self.day = Daily()
+        self.boundary = self.start + ONE_DAY
+
+    # ------------------------------------------------------------ set-up
+    def _calendar(self, calendars: Mapping[str, Calendar], name: str | None, key: str) -> Calendar:
+        if name is None:
+            return self.runtime.calendar
+        if name not in calendars:
+            raise ProfileError(
+                f"{key}: no calendar `{name}` (known: {', '.join(sorted(calendars))})"
+            )
+        return calendars[name]
+
+    def _check_profile(self) -> list[str]:
+        """Problems a run would only show as stuck cases, named up front."""
+        definition = self.runtime.definition
+        states = {s.name: s for s in definition.states}
+        roles = set(definition.roles)
+        fields = {f.name for f in definition.fields}
+        problems: list[str] = []
+        for name in self.profile.states:
+            if name not in states:
+                problems.append(f"states.{name}: the flow has no state `{name}`")
+            elif states[name].final:
+                problems.append(f"states.{name}: `{name}` is final; nothing happens there")
+        for name, branches in self.profile.states.items():
+            for branch in branches:
+                for action in branch.steps:
+                    by = action.by
+                    if by and by.startswith("$") and by[1:] not in fields:
+                        problems.append(f"states.{name}: `by: {by}` names no field of the flow")
+                    elif by and not by.startswith("$") and by not in roles:
+                        problems.append(f"states.{name}: `by: {by}` is not a role of the flow")
+        for role in self.profile.staff:
+            if role not in roles:
+                problems.append(f"staff.{role}: not a role of the flow")
+        for name in [*self.profile.report.exclude, *self.profile.report.reopen_states]:
+            if name not in states:
+                problems.append(f"report: the flow has no state `{name}`")
+        for name in self.profile.fields:
+            if name not in fields:
+                problems.append(f"fields.{name}: not a field of the flow")
+        if problems:
+            raise ProfileError("the profile does not fit the flow:\n  " + "\n  ".join(problems))
+        notes = []
+        for s in definition.states:
+            if not s.final and s.name not in self.profile.states and not s.automatic:
+                if s.timers and any(t.target for t in s.timers):
+                    continue
+                notes.append(
+                    f"state `{s.name}` has no behaviour in the profile: cases there wait "
+                    "for a timer or stay open"
+                )
+        return notes
+
+    # ------------------------------------------------------------ the run
+    def run(self) -> SimResult:
+        """Run to the end (all cases closed, or `days + drain_days` passed) and tally.
+
+        Python's cyclic garbage collector is paused meanwhile: with thousands of open cases
+        its full passes cost about a sixth of the run, and steps make no reference cycles
+        worth waiting for; the young generations are collected at each day's end instead.
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self) -> SimResult:
+        arrivals = iter(self.stream)
+        pending = next(arrivals, None)
+        if pending is not None:
+            self._push(pending, _ARRIVAL, 0, 0, _K_ARRIVAL, None)
+        heap, pop = self.heap, heapq.heappop
+        now = self.start
+        while heap:
+            due = heap[0][0]
+            if due >= self.limit:
+                break
+            while due >= self.boundary:
+                self._close_day()
+            _, _, _, _, kind, no, payload = pop(heap)
+            now = due
+            if kind == _K_ARRIVAL:
+                self._arrive(now)
+                pending = next(arrivals, None)
+                if pending is not None:
+                    self._push(pending, _ARRIVAL, 0, 0, _K_ARRIVAL, None)
+                continue
+            live = self.live.get(no)
+            if kind == _K_TIMER:
+                armed: Armed = payload
+                if live is not None and live.case.timers.get(armed.key) is armed:
+                    self._timer(live, armed, now)
+            elif kind == _K_HUMAN:
+                self._human(live, payload, now)
+            else:
+                self._job_done(live, payload, now)
+            if pending is None and not self.live:
+                break
+        if self.live:
+            last = self.limit
+        else:  # everything closed: the report runs to the end of that day (at least `days`)
+            last = max(self.start + timedelta(days=self.days), now)
+            last = self.start + ONE_DAY * -((self.start - last) // ONE_DAY)
+        while self.boundary <= last:
+            self._close_day()
+        end = self.boundary - ONE_DAY
+        for role, queue in self.queues.items():
+            queue.waiting = deque(j for j in queue.waiting if self._current(j))
+            if queue.waiting:
+                self.notes.append(
+                    f"staff: {len(queue.waiting)} job(s) of {role} still waiting at the end: "
+                    f"a staff of {queue.capacity} cannot keep up with this load"
+                )
+        for live in list(self.live.values()):
+            self._finish(live, end, closed=False)
+        return SimResult(
+            self.runtime, self.profile, self.n_cases, self.days, self.seed, self.start, end,
+            self.tally, self.queues, self.notes, self.kept if self.keep else None,
+        )  # fmt: skip
+
+    def _current(self, job: _Job) -> bool:
+        """Whether the job's case is still open and in the state entry that planned it."""
+        live = self.live.get(job.no)
+        return live is not None and live.case.entries == job.token
+
+    def _push(self, due: datetime, rank: int, order: int, no: int, kind: int, payload: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (due, rank, order, self.seq, kind, no, payload))
+
+    def _close_day(self) -> None:
+        day = self.day
+        day.backlog = len(self.live)
+        day.callbacks_owed = self.owed
+        self.tally.daily.append(day)
+        self.day = Daily()
+        self.boundary += ONE_DAY
+        gc.collect(1)
+        if self.progress is not None:
+            self.progress(len(self.tally.daily), self.days + self.profile.drain_days)
+
+    # ------------------------------------------------------------ arrivals
+    def _arrive(self, now: datetime) -> None:
+        tally = self.tally
+        tally.arrivals += 1
+        no = tally.arrivals
+        data = {name: make(no, now) for name, make in self.fields}
+        tally.steps += 1
+        try:
+            step = self.runtime.open(f"{self.runtime.definition.name}-{no:06d}", data, None,
+                                     None, now)  # fmt: skip
+        except (EventRefused, FlowRuntimeError) as exc:
+            tally.refused[f"open: {_reason(exc)}"] += 1
+            return
+        tally.opened += 1
+        self.day.opened += 1
+        live = _Live(no, step.case)
+        self.live[no] = live
+        self._after_step(live, now, self._absorb(live, step, now), None)
+
+    # ------------------------------------------------------------ timers
+    def _timer(self, live: _Live, armed: Armed, now: datetime) -> None:
+        tally = self.tally
+        tally.steps += 1
+        try:
+            step = self.runtime.fire_timer(live.case, armed.key, now)
+        except FlowRuntimeError as exc:
+            tally.timer_errors[f"{armed.key}: {exc}"] += 1
+            step = self.runtime.drop_timer(live.case, armed.key, str(exc), now)
+        if step is None:
+            return
+        tally.timers += 1
+        for record in step.records:
+            if record.kind == "sla" and record.what.endswith(": breached"):
+                self.day.breaches += 1
+        self._after_step(live, now, self._absorb(live, step, now), None)
+
+    # ------------------------------------------------------------ people
+    def _plan(self, live: _Live, now: datetime) -> None:
+        """The case entered a state: pick what will happen there (one branch, or nothing)."""
+        plans = self.plans.get(live.case.state)
+        if not plans:
+            return
+        r = self.rng.random()
+        for plan in plans:
+            r -= plan.p
+            if r < 0:
+                self._schedule(live, plan, 0, now)
+                return
+
+    def _schedule(self, live: _Live, plan: Plan, index: int, now: datetime) -> None:
+        job = _Job(now, live.no, live.case.entries, plan, index)
+        wait = plan.acts[index].wait
+        if wait is None:
+            self._start(live, job, now)
+        else:
+            self._push(wait(now), _HUMAN, 0, live.no, _K_HUMAN, (True, job))
+
+    def _start(self, live: _Live, job: _Job, now: datetime) -> None:
+        """The wait is over: hand the work to the role's queue, or just let it take its time."""
+        act = job.plan.acts[job.index]
+        queue = self.queues.get(role_of(act, live.case.fields) or "") if self.queues else None
+        if queue is None:
+            self._push(act.delay(now), _HUMAN, 0, live.no, _K_HUMAN, (False, job))
+            return
+        job.queued = now
+        queue.waiting.append(job)
+        queue.max_waiting = max(queue.max_waiting, len(queue.waiting))
+        self._serve(queue, now)
+
+    def _serve(self, queue: RoleQueue, now: datetime) -> None:
+        """Start waiting jobs while a member of the role is free."""
+        while queue.busy < queue.capacity and queue.waiting:
+            job = queue.waiting.popleft()
+            live = self.live.get(job.no)
+            if live is None or live.case.entries != job.token:
+                continue  # the case moved on while the job waited
+            begin = queue.calendar.next_open(now)
+            seconds = round(job.plan.acts[job.index].seconds())
+            done = queue.calendar.add_working_time(begin, timedelta(seconds=seconds))
+            queue.busy += 1
+            queue.jobs += 1
+            queue.work_seconds += seconds
+            queue.wait.add((begin - job.queued).total_seconds())
+            self._push(done, _HUMAN, 0, job.no, _K_JOB, (queue, job))
+
+    def _job_done(self, live: _Live | None, payload: tuple[RoleQueue, _Job], now: datetime) -> None:
+        queue, job = payload
+        queue.busy -= 1
+        if live is not None and live.case.entries == job.token:
+            self._fire(live, job, now)
+        self._serve(queue, now)
+
+    def _human(self, live: _Live | None, payload: tuple[bool, _Job], now: datetime) -> None:
+        starting, job = payload
+        if live is None or live.case.entries != job.token:
+            return  # the case moved on (a timer, another event) before this happened
+        if starting:
+            self._start(live, job, now)
+        else:
+            self._fire(live, job, now)
+
+    def _fire(self, live: _Live, job: _Job, now: datetime) -> None:
+        tally, case, no = self.tally, live.case, live.no
+        act: Act = job.plan.acts[job.index]
+        role = role_of(act, case.fields)
+        data = {name: make(no, now) for name, make in act.data}
+        tally.steps += 1
+        try:
+            step = self.runtime.fire(case, act.event, role, role, data, now)
+        except (EventRefused, FlowRuntimeError) as exc:
+            tally.refused[f"{act.event} in {case.state}: {_reason(exc)}"] += 1
+            step = None
+        moved = False
+        if step is not None:
+            tally.fired += 1
+            if self.satisfied_field in data:
+                live.answers.append(bool(case.fields.get(self.satisfied_field)))
+            moved = self._absorb(live, step, now)
+        follow = (job.plan, job.index + 1) if job.index + 1 < len(job.plan.acts) else None
+        self._after_step(live, now, moved, follow)
+
+    # ------------------------------------------------------------ after every step
+    def _absorb(self, live: _Live, step: Step, now: datetime) -> bool:
+        """Queue the step's new timers and count what it did; True if the case changed state."""
+        if step.armed:
+            no, heap, seq, push = live.no, self.heap, self.seq, heapq.heappush
+            for armed in step.armed:
+                seq += 1
+                push(heap, (armed.due, _TIMER, armed.order, seq, _K_TIMER, no, armed))
+            self.seq = seq
+        case = live.case
+        escalations = len(case.escalations)
+        if escalations != live.escalations:
+            self.day.escalations += escalations - live.escalations
+            live.escalations = escalations
+        callbacks = case.callbacks
+        if callbacks:
+            opened = len(callbacks)
+            done = sum(1 for c in callbacks if c.done_at is not None)
+            if opened != live.callbacks_opened or done != live.callbacks_done:
+                self.owed += (opened - live.callbacks_opened) - (done - live.callbacks_done)
+                live.callbacks_opened, live.callbacks_done = opened, done
+        moved = case.entries != live.entries
+        if moved:
+            if live.state is not None and live.entered is not None:
+                live.visits.append((live.state, (now - live.entered).total_seconds()))
+            self._entered(live, step)
+            live.state, live.entered, live.entries = case.state, case.entered_at, case.entries
+        if case.audit and not self.keep:  # the log is read: drop it (a list or a tuple)
+            case.audit = case.audit[:0]
+            case.notified = case.notified[:0]
+        return moved
+
+    def _entered(self, live: _Live, step: Step) -> None:
+        """Note the states the step entered (automatic pass-throughs too) and reopenings."""
+        seen, reopen = live.seen, self.reopen_states
+        for record in step.records:
+            after = record.after
+            if after is None or record.kind not in _ENTRY_KINDS:
+                continue
+            if after != record.before or record.kind == "opened":
+                if after in reopen or (not reopen and after in seen):
+                    live.reopened = True
+                seen.add(after)
+
+    def _after_step(
+        self, live: _Live, now: datetime, moved: bool, follow: tuple[Plan, int] | None
+    ) -> None:
+        """Close the case, or plan its new state, or go on with the branch it is in."""
+        if live.case.closed_at is not None:
+            self._finish(live, now, closed=True)
+        elif moved:
+            self._plan(live, now)
+        elif follow is not None:
+            self._schedule(live, follow[0], follow[1], now)
+
+    # ------------------------------------------------------------ folding a case in
+    def _finish(self, live: _Live, now: datetime, closed: bool) -> None:
+        """Fold the case into the tally and drop it (or keep it with --keep-cases)."""
+        tally, case = self.tally, live.case
+        del self.live[live.no]
+        if self.keep:
+            self.kept.append(case)
+        if closed:
+            tally.closed += 1
+            self.day.closed += 1
+            tally.final_states[case.state] += 1
+            if case.state in self.exclude:
+                tally.excluded += 1
+                return
+            tally.time_to_close.add((now - case.opened_at).total_seconds())
+        else:
+            tally.open_at_end += 1
+            tally.open_states[case.state] += 1
+        tally.counted += 1
+        for state, seconds in live.visits:
+            quantiles = tally.time_in_state.get(state)
+            if quantiles is None:
+                quantiles = tally.time_in_state[state] = Quantiles()
+            quantiles.add(seconds)
+        tally.reached.update(live.seen)
+        for name in tally.sla_names:
+            clock = case.slas.get(name)
+            status = "not_started" if clock is None else clock.status
+            tally.sla[name][status] += 1
+            if clock is not None and clock.warned:
+                tally.warnings[name] += bin(clock.warned).count("1")
+        if case.escalations:
+            tally.escalated_cases += 1
+            for escalation in case.escalations:
+                tally.escalations_by_level[escalation.level] += 1
+                tally.escalations_by_role[escalation.role] += 1
+        for callback in case.callbacks:
+            tally.callbacks_opened += 1
+            done_at, due = callback.done_at, callback.due
+            tally.callbacks_done += done_at is not None
+            if due is not None:
+                tally.callbacks_with_due += 1
+                tally.callbacks_on_time += done_at is not None and done_at <= due
+        if live.reopened:
+            tally.reopened += 1
+        if self.repeat_field is not None and (case.fields.get(self.repeat_field) or 0) > 0:
+            tally.repeated += 1
+        tally.answers += len(live.answers)
+        tally.satisfied += sum(live.answers)
+
+
+def _reason(exc: Exception) -> str:
+    """A short, bounded reason for a refused event (the class, and fields for bad data)."""
+    if isinstance(exc, InvalidData):
+        return f"InvalidData ({', '.join(sorted(exc.problems))})"
+    if isinstance(exc, FlowRuntimeError):
+        return f"FlowRuntimeError: {exc}"
+    return type(exc).__name__
