@@ -376,6 +376,8 @@ class Calendar:
 
     def _in_zone(self, t: datetime) -> datetime:
         """`t` converted to the calendar zone (aware)."""
+        if t.tzinfo is self.tz:  # the common case: times the engine made on this calendar
+            return t
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(
                 f"calendar {self.name!r} needs a timezone-aware datetime, got {t.isoformat()}"

@@ -177,6 +177,12 @@ class _Ctx:
         audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
                                               before, after, data, line)))  # fmt: skip
 
+    def system(self, kind: str, what: str) -> None:
+        """An audit record the engine writes itself (no actor, no data): the frequent kind."""
+        audit = self.case.audit
+        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, None, None, kind, what,
+                                              None, None, None, 0)))  # fmt: skip
+
     def rollback(self) -> None:
         """Undo every change of this step, newest first."""
         case = self.case
@@ -350,14 +356,14 @@ class FlowRuntime:
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
         ctx.notifications.append(Notification(ctx.case.id, role, text, ctx.now, kind))
         ctx.set_attr("notified", (*ctx.case.notified, role))
-        ctx.record("notify", f"{role}: {text}", actor=False)
+        ctx.system("notify", f"{role}: {text}")
 
     def _assign(self, ctx: _Ctx, value: Any, line: int) -> None:
         assignee = format_value(value)
         if not assignee:
             raise FlowRuntimeError("`assign to`: the value is not set", line)
         ctx.set_attr("assignee", assignee)
-        ctx.record("assign", assignee, actor=False)
+        ctx.system("assign", assignee)
 
     def _escalate(self, ctx: _Ctx, role: str, reason: str | None) -> None:
         level = ctx.case.escalation_level + 1
@@ -372,7 +378,7 @@ class FlowRuntime:
     def _open_callback(self, ctx: _Ctx, label: str, a: d.OpenCallback) -> None:
         due = add_duration(self.calendar, ctx.now, a.within) if a.within else None
         ctx.set_attr("callbacks", (*ctx.case.callbacks, Callback(label, a.role, ctx.now, due)))
-        ctx.record("callback", f"opened: {label} → {a.role}", actor=False)
+        ctx.system("callback", f"opened: {label} → {a.role}")
 
     # ------------------------------------------------------------ public steps
     def open(self, case_id: str, data: Mapping[str, Any], actor: str | None, role: str | None,
@@ -617,7 +623,7 @@ class FlowRuntime:
             try:
                 self._fire(ctx, event, {}, system=True)
             except EventRefused as exc:
-                ctx.record("note", f"emit {event}: {exc}", actor=False)
+                ctx.system("note", f"emit {event}: {exc}")
 
     def _run_automatics(self, ctx: _Ctx) -> None:
         case = ctx.case
@@ -727,7 +733,7 @@ class FlowRuntime:
             ctx.record("timer", key, case.state, case.state, data={"due": armed.due.isoformat(),
                        "late": late})  # fmt: skip
             ctx.put(case.tasks, task.definition.name, "overdue")
-            ctx.record("task", f"overdue: {task.definition.name}{suffix}", actor=False)
+            ctx.system("task", f"overdue: {task.definition.name}{suffix}")
             for action in task.overdue:
                 action(ctx)
         else:
@@ -760,7 +766,7 @@ class FlowRuntime:
                 return
             budget = self._seconds(sla, s.within, now)
             clock = SlaClock(s.name, "running", now, budget, 0.0, now)
-            ctx.record("sla", f"{s.name}: started", actor=False)
+            ctx.system("sla", f"{s.name}: started")
             self._sla_arm(ctx, sla, clock)
             return
         if clock.status in ("met", "breached"):
@@ -770,17 +776,17 @@ class FlowRuntime:
             self._sla_disarm(ctx, sla)
             ctx.put(ctx.case.slas, s.name, clock._replace(status="met", used=used, since=None,
                                                    ended_at=now))  # fmt: skip
-            ctx.record("sla", f"{s.name}: met", actor=False)
+            ctx.system("sla", f"{s.name}: met")
         elif state in s.pause and clock.status == "running":
             assert clock.since is not None
             used = clock.used + self._measure(sla, clock.since, now)
             self._sla_disarm(ctx, sla)
             ctx.put(ctx.case.slas, s.name, clock._replace(status="paused", used=used,
                                                    since=None, deadline=None))  # fmt: skip
-            ctx.record("sla", f"{s.name}: paused", actor=False)
+            ctx.system("sla", f"{s.name}: paused")
         elif state not in s.pause and clock.status == "paused":
             self._sla_arm(ctx, sla, clock._replace(status="running", since=now))
-            ctx.record("sla", f"{s.name}: resumed", actor=False)
+            ctx.system("sla", f"{s.name}: resumed")
 
     def _sla_arm(self, ctx: _Ctx, sla: _Sla, clock: SlaClock) -> None:
         assert clock.since is not None
@@ -814,7 +820,7 @@ class FlowRuntime:
             clock = case.slas[sla.definition.name]
             self._sla_disarm(ctx, sla)
             ctx.put(case.slas, clock.name, clock._replace(status="breached", ended_at=ctx.now))
-            ctx.record("sla", f"{clock.name}: breached", actor=False)
+            ctx.system("sla", f"{clock.name}: breached")
             for action in sla.breach:
                 action(ctx)
             return
@@ -822,7 +828,7 @@ class FlowRuntime:
         clock = case.slas[sla.definition.name]
         index = sla.warnings.index(warning)
         ctx.put(case.slas, clock.name, clock._replace(warned=clock.warned | (1 << index)))
-        ctx.record("sla", f"{clock.name}: warning", actor=False)
+        ctx.system("sla", f"{clock.name}: warning")
         for action in warning.actions:
             action(ctx)
 
