@@ -152,8 +152,18 @@ def _scenario_files(target: Path) -> list[Path]:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from engine.scenario import ScenarioError, run_scenario, summarize
 
+    if args.flow and args.scenario:
+        err.print("[red]error:[/] give either FLOW (a load simulation) or --scenario, not both")
+        return EXIT_INVALID
+    if args.flow or (args.profile and not args.scenario):
+        from engine.loadsim.command import run_command
+
+        return run_command(args, out, err)
     if not args.scenario:
-        err.print("[red]error:[/] give a scenario: flow simulate --scenario FILE|DIR")
+        err.print(
+            "[red]error:[/] give a flow to load-simulate (flow simulate FLOW --cases N …) "
+            "or a scenario: flow simulate --scenario FILE|DIR"
+        )
         return EXIT_INVALID
     target = Path(args.scenario)
     if not target.exists():
@@ -258,6 +268,95 @@ def _print_timeline(result: object, quiet: bool) -> None:
         out.print(f"  [bold red]✗ {escape(failure)}[/]")
 
 
+# ---------------------------------------------------------------- worker / cases (the store)
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the live scheduler on a store until SIGTERM/SIGINT."""
+    from engine.errors import FlowdeskError
+    from engine.scheduling.worker import run_worker
+
+    try:
+        return run_worker(args)
+    except FlowdeskError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_INVALID
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    """List the cases of a store, or show one with its history."""
+    from sqlalchemy.engine import make_url
+
+    from engine.errors import FlowdeskError
+    from engine.store import Store
+
+    url = make_url(args.db)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        err.print(f"[red]error:[/] no store at {escape(url.database or '(memory)')}")
+        return EXIT_INVALID
+    try:
+        store = Store(args.db)
+    except FlowdeskError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_INVALID
+    if args.case_id is None:
+        rows = store.list_cases(args.flow, args.state, args.open, args.limit)
+        if args.json:
+            from dataclasses import asdict
+
+            print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+            return EXIT_OK
+        for r in rows:
+            status = "closed" if r.closed else f"{r.pending_timers} timer(s) pending"
+            out.print(f"{escape(r.id)}  {escape(r.flow)} v{r.flow_version}  "
+                      f"[bold]{escape(r.state)}[/]  {status}  {r.audit_count} record(s)  "
+                      f"updated {r.updated_at}")  # fmt: skip
+        out.print(f"[dim]{len(rows)} case(s)[/]")
+        return EXIT_OK
+    case = store.get(args.case_id)
+    if case is None:
+        err.print(f"[red]error:[/] no case with id `{escape(args.case_id)}` in the store")
+        return EXIT_INVALID
+    if args.json:
+        from engine.store.serialize import encode
+
+        print(json.dumps(encode(case.snapshot()), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    out.print(f"[bold]{escape(case.id)}[/]  {escape(case.flow)} v{case.version}  "
+              f"state [bold]{escape(case.state)}[/]"
+              + (f"  closed {case.closed_at.isoformat()}" if case.closed_at else ""))  # fmt: skip
+    for name, value in case.fields.items():
+        if value is not None:
+            out.print(f"  {escape(name)} = {escape(str(value))}")
+    for armed in sorted(case.timers.values(), key=lambda a: (a.due, a.order)):
+        out.print(f"  timer {escape(armed.key)} due {armed.due.isoformat()}")
+    for rec in case.audit:
+        who = f" by {rec.actor}" + (f" ({rec.role})" if rec.role else "") if rec.actor else ""
+        moved = rec.before and rec.after and rec.before != rec.after
+        move = f"  {rec.before} → {rec.after}" if moved else ""
+        late = " [yellow](late)[/]" if rec.data and rec.data.get("late") else ""
+        out.print(f"  {rec.seq:>3} {rec.at.isoformat()}  {rec.kind:<8} {escape(rec.what)}"
+                  f"{escape(who)}{escape(move)}{late}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """`flow migrate FLOW --to V --db URL --workflows DIR [--apply]`: show (or do) the move."""
+    from engine.errors import FlowdeskError
+    from engine.service import Service
+
+    try:
+        service = Service(args.db, args.workflows, args.calendars)
+        plans = service.migrate(args.flow, args.to, apply=args.apply, actor="flow migrate")
+    except FlowdeskError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        return EXIT_INVALID
+    for p in plans:
+        out.print(escape(p.render()))
+    moved = sum(1 for p in plans if not p.blocked)
+    verb = "moved" if args.apply else "would move (dry run; --apply to do it)"
+    out.print(f"[dim]{moved} case(s) {verb}; {len(plans) - moved} stay[/]")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -309,9 +408,41 @@ def build_parser() -> argparse.ArgumentParser:
     calendars_option(p)
     p.set_defaults(run=cmd_graph)
 
-    p = sub.add_parser("simulate", help="run scenario files (§11) in virtual time")
+    p = sub.add_parser(
+        "simulate",
+        help="load-simulate a flow (KPI report), or run scenario files (§11), in virtual time",
+    )
+    p.add_argument(
+        "flow",
+        nargs="?",
+        metavar="FLOW",
+        help="a shipped flow's name or a .flow file: run a load simulation of it "
+        "(with a profile: --profile, else profiles/FLOW.yaml); not with --scenario",
+    )
     p.add_argument("--scenario", metavar="FILE|DIR", help="a scenario file, or a folder of them")
     p.add_argument("--json", action="store_true", help="machine-readable results")
+    p.add_argument(
+        "--cases", type=int, metavar="N", help="load: cases arriving (default: the profile's)"
+    )
+    p.add_argument(
+        "--days", type=int, metavar="D", help="load: days they arrive over (default: profile's)"
+    )
+    p.add_argument(
+        "--seed", type=int, metavar="S", help="load: random seed; same seed, same report"
+    )
+    p.add_argument("--profile", metavar="P.yaml", help="load: the load profile to use")
+    p.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        metavar="DATE",
+        help="load: first day of the period, e.g. 2026-03-02",
+    )
+    p.add_argument("--html", metavar="FILE", help="load: also write the report as an HTML page")
+    p.add_argument(
+        "--keep-cases",
+        action="store_true",
+        help="load: keep every case (memory grows with N) and list them in --json",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no timeline for passing scenarios")
     p.add_argument(
         "--coverage",
@@ -321,6 +452,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calendars_option(p)
     p.set_defaults(run=cmd_simulate)
+    from engine.scheduling.options import build_parser as worker_options
+
+    p = sub.add_parser("worker", help="run the live scheduler: fire due timers, deliver outbox")
+    worker_options(p)
+    p.set_defaults(run=cmd_worker)
+
+    p = sub.add_parser("cases", help="list the cases of a store, or show one with its history")
+    p.add_argument("case_id", nargs="?", metavar="CASE", help="show this case and its history")
+    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///FILE or a PostgreSQL URL")
+    p.add_argument("--flow", help="only cases of this flow")
+    p.add_argument("--state", help="only cases in this state")
+    p.add_argument("--open", action="store_true", help="only open cases")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    calendars_option(p)
+    p.set_defaults(run=cmd_cases)
+
+    p = sub.add_parser(
+        "migrate",
+        help="move the open cases of a flow to another version (shows the change; --apply does it)",
+        description="Cases whose state still exists move; their timers are re-based by the policy "
+        "in engine/store/migrate.py. Without --apply nothing is written.",
+    )
+    p.add_argument("flow", metavar="FLOW")
+    p.add_argument("--to", type=int, required=True, metavar="VERSION")
+    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///FILE or a PostgreSQL URL")
+    p.add_argument("--workflows", required=True, metavar="DIR", help="the folder of *.flow files")
+    p.add_argument("--apply", action="store_true", help="do it (without: only show the change)")
+    calendars_option(p)
+    p.set_defaults(run=cmd_migrate)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Live scheduling: the APScheduler worker and the crash-test failpoints."""

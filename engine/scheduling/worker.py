@@ -1,0 +1,181 @@
+"""The live scheduler: an APScheduler 3 job that wakes exactly at the next due timer.
+
+One job, `tick`, is (re)scheduled after every run for min(next due timer, now + poll): it
+wakes on time for timers this process knows of, and the safety poll picks up timers armed by
+other processes (the web app, other workers). `misfire_grace_time=None` because APScheduler's
+default silently skips a wake-up that comes late. On start the first tick runs at once, so
+timers that fell due while no worker ran fire first, in due order, marked late in the audit
+log. Several workers may share one PostgreSQL database: each timer is claimed with
+`FOR UPDATE SKIP LOCKED` and fires exactly once.
+
+Run it with `flow worker --db URL --workflows DIR` or `python -m engine.scheduling.worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from engine.case import Notification
+from engine.scheduling.options import build_parser
+from engine.service import Notifier, Service
+
+log = logging.getLogger("flowdesk.worker")
+
+
+class Worker:
+    """Fires due timers and delivers the outbox of one store, until stopped."""
+
+    def __init__(
+        self, service: Service, poll: float = 1.0, dispatch: bool = True, lease: float = 30.0
+    ) -> None:
+        self.service = service
+        self.poll = poll
+        self.dispatch = dispatch
+        self.lease = lease
+        self.fired = 0
+        self.ticks = 0
+        self.scheduler = BlockingScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        self._stopping = threading.Event()
+
+    def tick(self) -> None:
+        """Fire everything due, deliver the outbox, then sleep until the next due timer."""
+        self.ticks += 1
+        try:
+            steps = self.service.run_due()
+            self.fired += len(steps)
+            if self.dispatch:
+                self.service.dispatch_outbox(lease=self.lease)
+        except Exception:
+            log.exception("tick failed; retrying at the next poll")
+        finally:
+            if not self._stopping.is_set():
+                self._schedule()
+
+    def _schedule(self) -> None:
+        now = datetime.now(UTC)
+        wake = now + timedelta(seconds=self.poll)
+        try:
+            due = self.service.next_due()
+        except Exception:
+            log.exception("cannot read the next due timer; polling")
+            due = None
+        if due is not None and due < wake:
+            wake = max(due, now)
+        self.scheduler.add_job(
+            self.tick,
+            "date",
+            run_date=wake,
+            id="tick",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def run(self) -> None:
+        """Block, firing timers, until SIGTERM or SIGINT."""
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("worker %s: signal %d, stopping", self.service.worker_id, signum)
+            self._stopping.set()
+            self.scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.scheduler.add_job(
+            self.tick, "date", run_date=datetime.now(UTC), id="tick", misfire_grace_time=None
+        )
+        self.scheduler.start()
+
+
+def jsonl_notifier(path: str | Path) -> Notifier:
+    """A notifier appending one JSON line per delivery to `path` (fsynced: nothing is lost)."""
+
+    def deliver(ident: str, n: Notification) -> None:
+        line = json.dumps(
+            {
+                "id": ident,
+                "case": n.case_id,
+                "role": n.role,
+                "message": n.message,
+                "kind": n.kind,
+                "pid": os.getpid(),
+            },
+            ensure_ascii=False,
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    return deliver
+
+
+def _import_notifier(spec: str) -> Notifier:
+    module, _, attr = spec.partition(":")
+    if not attr:
+        raise ValueError(f"--notifier wants MODULE:FUNCTION, got `{spec}`")
+    fn: Notifier = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Start a worker from parsed options; returns the exit code."""
+    started = time.perf_counter()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    notifier: Notifier | None = None
+    if args.deliver_to:
+        notifier = jsonl_notifier(args.deliver_to)
+    elif args.notifier:
+        notifier = _import_notifier(args.notifier)
+    service = Service(
+        args.db,
+        args.workflows,
+        args.calendars,
+        notifier=notifier,
+        late_after=timedelta(seconds=args.late_after),
+        worker_id=args.id,
+    )
+    worker = Worker(service, poll=args.poll, dispatch=not args.no_dispatch, lease=args.lease)
+    due = service.next_due()
+    print(
+        f"worker {service.worker_id} ready in {time.perf_counter() - started:.2f}s; "
+        f"flows: {', '.join(sorted(service.flows)) or 'none'}; next timer due: "
+        f"{due.isoformat() if due else 'none'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    worker.run()
+    service.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m engine.scheduling.worker …`."""
+    return run_worker(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

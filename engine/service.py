@@ -1,0 +1,456 @@
+"""The durable service: the one place that wires the store, the pure runtime and a clock.
+
+`Service` offers the in-memory `Engine`'s API (open, fire, get, history, run_due) on a
+database. Every step — the case, its timers armed and cancelled, its audit records and its
+notifications — is written in one transaction, so a crash anywhere leaves the step either
+whole or absent. A due timer is claimed, re-checked and applied in that same transaction.
+
+A timer that fires late (the worker was down or busy) takes effect as of its due time —
+its audit record is dated at the due time and marked `late`, the wall-clock time of the
+commit is kept beside it (`recorded_at`) — so catching up after an outage leaves every case
+exactly as an uninterrupted run would have.
+
+Notifications go to an outbox in the step's transaction and are delivered by
+`dispatch_outbox` at least once, each with a stable id (`case_id#seq`) for de-duplication.
+Hook calls run after the commit, at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from engine.calendar import Calendar
+from engine.case import Armed, AuditRecord, Case, Notification
+from engine.clock import Clock, SystemClock
+from engine.definition import FlowDefinition
+from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase, UnknownFlow
+from engine.runtime import FlowRuntime, Step
+from engine.scheduling.failpoints import failpoint
+from engine.store.migrate import CaseMigration
+from engine.store.migrate import plan as plan_migration
+from engine.store.serialize import to_us
+from engine.store.sqlstore import ConflictError, Store, StoreError, TimerRow, broken_from_env
+
+Notifier = Callable[[str, Notification], None]  # (stable id, notification)
+Hook = Callable[..., Any]
+T = TypeVar("T")
+
+log = logging.getLogger("flowdesk.service")
+
+
+class Service:
+    """Cases of the flows in one folder, kept in a database and run on one clock."""
+
+    def __init__(
+        self,
+        db_url: str,
+        workflows_dir: str | Path,
+        calendars: str | Path | None = None,
+        clock: Clock | None = None,
+        hooks: Mapping[str, Hook] | None = None,
+        notifier: Notifier | None = None,
+        *,
+        late_after: timedelta = timedelta(seconds=1),
+        worker_id: str | None = None,
+        retries: int = 3,
+    ) -> None:
+        from engine.loader import calendars_for, compile_flow_file
+
+        folder = Path(workflows_dir)
+        if not folder.is_dir():
+            raise FlowLoadError(f"workflows folder {folder} does not exist")
+        explicit = Path(calendars) if calendars else None
+        self.calendars: dict[str, Calendar] = {
+            "always": Calendar.always(),
+            **calendars_for(folder / "x.flow", explicit),
+        }
+        self.clock: Clock = clock or SystemClock()
+        self.hooks: dict[str, Hook] = dict(hooks or {})
+        self.notifier = notifier
+        self.late_after = late_after
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
+        self.retries = retries
+        self.store = Store(db_url, broken=broken_from_env(), application_name=self.worker_id)
+        self.flows: dict[str, FlowRuntime] = {}
+        self._runtimes: dict[tuple[str, str], FlowRuntime] = {}
+        self._deferred_audit: list[tuple[str, list[AuditRecord]]] = []
+        known = sorted((n, str(c.official_data_until)) for n, c in self.calendars.items())
+        for path in sorted(folder.glob("*.flow")):
+            key = hashlib.sha256(path.read_bytes() + repr(known).encode()).hexdigest()
+            definition = self.store.compiled(key) or compile_flow_file(path, self.calendars)
+            self.load(definition, source_key=key)
+
+    # ------------------------------------------------------------ flows
+    def load(self, definition: FlowDefinition, source_key: str | None = None) -> FlowRuntime:
+        """Make a compiled flow runnable and remember it in the store; newest serves new cases."""
+        runtime = self._runtime(definition)
+        self.store.save_flow(definition, source_key)
+        current = self.flows.get(definition.name)
+        if current is None or definition.version >= current.definition.version:
+            self.flows[definition.name] = runtime
+        return runtime
+
+    def _runtime(self, definition: FlowDefinition) -> FlowRuntime:
+        missing = [h for h in definition.hooks if h not in self.hooks]
+        if missing:
+            raise FlowLoadError(
+                f"flow `{definition.name}` calls hook(s) nobody registered: {', '.join(missing)}"
+            )
+        calendar = self.calendars.get(definition.calendar)
+        if calendar is None:
+            raise FlowLoadError(
+                f"flow `{definition.name}` uses calendar `{definition.calendar}`, which is not "
+                f"defined (known: {', '.join(sorted(self.calendars))})"
+            )
+        runtime = FlowRuntime(definition, calendar)
+        runtime.hooks = self.hooks
+        self._runtimes[(definition.name, definition.content_hash)] = runtime
+        return runtime
+
+    def runtime_of(self, case: Case) -> FlowRuntime:
+        """The flow version the case started with (from the store if no longer on disk)."""
+        runtime = self._runtimes.get((case.flow, case.flow_hash))
+        if runtime is not None:
+            return runtime
+        definition = self.store.load_flow(case.flow, case.flow_hash)
+        if definition is None:
+            raise StoreError(
+                f"case `{case.id}` runs flow `{case.flow}` version {case.version} "
+                f"({case.flow_hash[:12]}), which is neither loaded nor stored"
+            )
+        return self._runtime(definition)
+
+    # ------------------------------------------------------------ transactions
+    def _transaction(self, case_id: str, body: Callable[[Connection], T]) -> T:
+        """Run `body` in one write transaction, retrying on a concurrent change of the case."""
+        for attempt in range(1, self.retries + 1):
+            self._deferred_audit = []
+            try:
+                with self.store.write() as conn:
+                    result = body(conn)
+                    failpoint("before_commit", case_id)
+            except ConflictError:
+                if attempt == self.retries:
+                    raise ConflictError(case_id, attempt) from None
+                continue
+            failpoint("after_commit", case_id)
+            if self._deferred_audit:  # the broken `separate_audit_tx` build only
+                with self.store.write() as conn:
+                    for cid, records in self._deferred_audit:
+                        self.store.insert_audit(conn, cid, records)
+            return result
+        raise AssertionError("unreachable")
+
+    def _write_step(
+        self,
+        conn: Connection,
+        case: Case,
+        version: int,
+        before: dict[str, Armed],
+        fired: TimerRow | None,
+        step: Step,
+    ) -> int:
+        version = self.store.save_step(conn, case, version, before, fired, step)
+        failpoint("after_state_update", case.id)
+        if self.store.broken == "separate_audit_tx":
+            self._deferred_audit.append((case.id, list(step.records)))
+        else:
+            self.store.insert_audit(conn, case.id, step.records)
+            failpoint("after_audit_insert", case.id)
+        return version
+
+    def _after_commit(self, steps: list[Step]) -> None:
+        for step in steps:
+            for name, args in step.hook_calls:
+                self.hooks[name](*args)
+
+    # ------------------------------------------------------------ cases
+    def open(
+        self,
+        flow: str,
+        data: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        role: str | None = None,
+        case_id: str | None = None,
+    ) -> Case:
+        """Open a case of the newest version of `flow`; invalid data writes nothing."""
+        runtime = self.flows.get(flow)
+        if runtime is None:
+            raise UnknownFlow(flow, list(self.flows))
+        new_id = case_id or f"{flow}-{uuid.uuid4().hex[:12]}"
+        steps: list[Step] = []
+
+        def body(conn: Connection) -> Case:
+            steps.clear()
+            if self.store.case_exists(conn, new_id):
+                raise StoreError(f"a case with id `{new_id}` already exists; nothing was written")
+            now = self.clock.now()
+            step = runtime.open(new_id, data or {}, actor, role, now)
+            self.store.insert_case(conn, step.case, step)
+            self.store.insert_audit(conn, new_id, step.records)
+            steps.append(step)
+            steps.extend(self._due_of_case(conn, runtime, step.case, 1, now)[0])
+            return step.case
+
+        case = self._transaction(new_id, body)
+        self._after_commit(steps)
+        return case
+
+    def fire(
+        self,
+        case_id: str,
+        event: str,
+        actor: str | None = None,
+        role: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Step:
+        """Fire an event now (after the case's own overdue timers); refused: nothing written."""
+        steps: list[Step] = []
+
+        def body(conn: Connection) -> Step:
+            steps.clear()
+            loaded = self.store.load_case(conn, case_id, lock=True, full_audit=False)
+            if loaded is None:
+                raise UnknownCase(case_id)
+            case, version = loaded
+            runtime = self.runtime_of(case)
+            now = self.clock.now()
+            due, version = self._due_of_case(conn, runtime, case, version, now)
+            steps.extend(due)
+            before = dict(case.timers)
+            step = runtime.fire(case, event, actor, role, data, now)
+            self._write_step(conn, case, version, before, None, step)
+            steps.append(step)
+            return step
+
+        result = self._transaction(case_id, body)
+        self._after_commit(steps)
+        return result
+
+    def _due_of_case(
+        self, conn: Connection, runtime: FlowRuntime, case: Case, version: int, now: datetime
+    ) -> tuple[list[Step], int]:
+        """Fire the case's timers already due at `now`, in due order, inside this transaction."""
+        steps: list[Step] = []
+        while any(a.due <= now for a in case.timers.values()):
+            rows = self.store.due_timers(conn, now, 1, case_id=case.id)
+            if not rows:
+                return steps, version
+            step, version = self._apply_timer(conn, runtime, case, version, rows[0], now)
+            if step is None:
+                return steps, version
+            steps.append(step)
+        return steps, version
+
+    def _apply_timer(
+        self,
+        conn: Connection,
+        runtime: FlowRuntime,
+        case: Case,
+        version: int,
+        row: TimerRow,
+        now: datetime,
+    ) -> tuple[Step | None, int]:
+        """Re-check a claimed timer against the locked case and fire it."""
+        armed = case.timers.get(row.key)
+        if self.store.broken == "no_recheck":
+            if armed is None or armed.token != row.token:
+                armed = Armed(row.key, row.due, row.order, row.token, row.count)
+                case.timers[row.key] = armed
+        elif armed is None or armed.token != row.token or to_us(armed.due) != row.due_us:
+            # the row disagrees with the case (never expected): retire it, fire nothing
+            self.store.mark_fired(conn, row, now, False, f"{self.worker_id}:stale")
+            return None, version
+        if armed.due > now:
+            return None, version
+        first = runtime.next_due(case)
+        if (
+            first is not None
+            and first is not armed
+            and (first.due, first.order) < (armed.due, armed.order)
+        ):
+            return None, version  # an earlier timer of this case is pending: it goes first
+        before = dict(case.timers)
+        # the timer takes effect as of its due time (so catching up after an outage gives
+        # exactly what an uninterrupted run gives); `late` says it really fired later
+        at = armed.due
+        late = now - armed.due > self.late_after
+        try:
+            step = runtime.fire_timer(case, row.key, at, late=late)
+        except FlowRuntimeError as exc:
+            step = runtime.drop_timer(case, row.key, str(exc), at)
+        if step is None:
+            return None, version
+        self.store.mark_fired(conn, row, at, late, self.worker_id)
+        return step, self._write_step(conn, case, version, before, row, step)
+
+    def get(self, case_id: str) -> Case:
+        """The stored case with its audit log."""
+        case = self.store.get(case_id)
+        if case is None:
+            raise UnknownCase(case_id)
+        return case
+
+    def history(self, case_id: str) -> list[AuditRecord]:
+        """The case's audit log, oldest first."""
+        records = self.store.history(case_id)
+        if records is None:
+            raise UnknownCase(case_id)
+        return records
+
+    # ------------------------------------------------------------ time
+    def run_due(self, now: datetime | None = None, batch: int = 200) -> list[Step]:
+        """Fire every timer due now, oldest first, each claimed in its own transaction."""
+        steps: list[Step] = []
+        seen: set[int] = set()
+        while True:
+            at = now or self.clock.now()
+            with self.store.read() as conn:
+                rows = [r for r in self.store.due_timers(conn, at, batch) if r.id not in seen]
+            if not rows:
+                return steps
+            for row in rows:
+                seen.add(row.id)
+                try:
+                    step = self.fire_timer(row, now)
+                except Exception:  # one bad case must not hold up every other timer
+                    log.exception(
+                        "timer %s of case %s failed; retried at the next tick", row.key, row.case_id
+                    )
+                    continue
+                if step is not None:
+                    steps.append(step)
+                time.sleep(0.0002)  # a gap for other writers waiting for SQLite's lock
+
+    def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
+        """Claim one due timer (skipped if gone or taken), re-check it and fire it."""
+        steps: list[Step] = []
+
+        def body(conn: Connection) -> Step | None:
+            steps.clear()
+            if not self.store.claim_timer(conn, row):
+                return None  # no longer armed, or another worker holds it
+            failpoint("after_claim", f"{row.case_id} {row.key}")
+            loaded = self.store.load_case(
+                conn, row.case_id, lock=True, skip_locked=True, full_audit=False
+            )
+            if loaded is None:
+                return None  # the case is busy in another transaction: try again later
+            case, version = loaded
+            at = now or self.clock.now()
+            step, _ = self._apply_timer(conn, self.runtime_of(case), case, version, row, at)
+            if step is not None:
+                steps.append(step)
+            return step
+
+        result = self._transaction(row.case_id, body)
+        self._after_commit(steps)
+        return result
+
+    def next_due(self) -> datetime | None:
+        """When the next pending timer of any case falls due."""
+        return self.store.next_due()
+
+    # ------------------------------------------------------------ versions
+    def migrate(
+        self, flow: str, to_version: int, apply: bool = False, actor: str | None = None
+    ) -> list[CaseMigration]:
+        """Plan (and with `apply`, perform) moving open cases of `flow` to `to_version`.
+
+        The policy is `engine.store.migrate`'s; each case moves in its own transaction with
+        a `note` audit record listing the changes; blocked cases stay where they are.
+        """
+        target = self._version(flow, to_version)
+        plans: list[CaseMigration] = []
+        for case_id in self.store.open_cases_not_on(flow, target.definition.content_hash):
+            if not apply:
+                with self.store.read() as conn:
+                    loaded = self.store.load_case(conn, case_id, lock=False, full_audit=False)
+                if loaded is not None:
+                    plans.append(
+                        plan_migration(loaded[0], self.runtime_of(loaded[0]).definition, target)
+                    )
+                continue
+            plans.append(self._transaction(case_id, self._migrate_one(case_id, target, actor)))
+        return plans
+
+    def _migrate_one(
+        self, case_id: str, target: FlowRuntime, actor: str | None
+    ) -> Callable[[Connection], CaseMigration]:
+        def body(conn: Connection) -> CaseMigration:
+            loaded = self.store.load_case(conn, case_id, lock=True, full_audit=False)
+            if loaded is None:
+                raise UnknownCase(case_id)
+            case, version = loaded
+            p = plan_migration(case, self.runtime_of(case).definition, target)
+            if p.blocked:
+                return p
+            before = dict(case.timers)
+            case.fields.update(p.new_fields)
+            case.timers = dict(p.timers)
+            case.version = target.definition.version
+            case.flow_hash = target.definition.content_hash
+            record = AuditRecord(
+                len(case.audit) + 1,
+                self.clock.now(),
+                actor,
+                None,
+                "note",
+                f"migrated from version {p.from_version} to {p.to_version}",
+                case.state,
+                case.state,
+                {"migrated": {"from": p.from_version, "to": p.to_version}, "changes": p.changes},
+                0,
+            )
+            case.audit.append(record)
+            armed = [a for k, a in case.timers.items() if before.get(k) is not a]
+            self._write_step(
+                conn, case, version, before, None, Step(case, armed=armed, records=[record])
+            )
+            return p
+
+        return body
+
+    def _version(self, flow: str, version: int) -> FlowRuntime:
+        for (name, _hash), runtime in self._runtimes.items():
+            if name == flow and runtime.definition.version == version:
+                return runtime
+        definition = self.store.flow_by_version(flow, version)
+        if definition is None:
+            raise StoreError(
+                f"flow `{flow}` version {version} is neither loaded nor stored; "
+                "put that version's file in the workflows folder"
+            )
+        return self._runtime(definition)
+
+    # ------------------------------------------------------------ outbox
+    def dispatch_outbox(self, limit: int = 100, lease: float = 30.0) -> int:
+        """Deliver pending notifications through the notifier; returns how many were marked.
+
+        Each is delivered at least once: a crash between delivery and marking means it is
+        delivered again after the lease; a lost lease means our mark is refused (fenced).
+        """
+        if self.notifier is None:
+            return 0
+        delivered = 0
+        for row in self.store.claim_outbox(limit, lease):
+            self.notifier(row.id, row.notification)
+            failpoint("mid_dispatch", row.id)
+            if self.store.mark_delivered(row):
+                delivered += 1
+            else:
+                log.warning("outbox %s: claim lost before it was marked delivered", row.id)
+        return delivered
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()

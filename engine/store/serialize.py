@@ -1,0 +1,210 @@
+"""Case ↔ JSON: every value keeps its type through the database and back.
+
+Plain JSON values pass through; the others are tagged one-key objects:
+`{"$dt": ISO with zone}`, `{"$date": ISO}`, `{"$time": ISO}`, `{"$dec": "1.50"}` (Decimal as
+a string, so no precision is lost), `{"$td": seconds}`, `{"$tuple": [...]}`. A mapping that
+itself has a single `$…` key is wrapped as `{"$map": {...}}` so it cannot be mistaken for a tag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from engine.case import (
+    Armed,
+    AuditRecord,
+    Callback,
+    Case,
+    Escalation,
+    SlaClock,
+)
+
+_TAGS = frozenset({"$dt", "$date", "$time", "$dec", "$td", "$tuple", "$map"})
+
+
+class SerializationError(ValueError):
+    """A value that cannot be stored faithfully (a naive datetime, an unknown type)."""
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of `value` that `decode` turns back into an equal value."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise SerializationError(f"naive datetime {value.isoformat()} cannot be stored")
+        return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, time):
+        return {"$time": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    if isinstance(value, timedelta):
+        return {"$td": value.total_seconds()}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise SerializationError(f"mapping key {k!r} is not a string")
+            out[k] = encode(v)
+        if len(out) == 1 and next(iter(out)) in _TAGS:
+            return {"$map": out}
+        return out
+    raise SerializationError(f"cannot store a value of type {type(value).__name__}: {value!r}")
+
+
+def decode(value: Any) -> Any:
+    """The inverse of `encode`."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        tag, inner = next(iter(value.items()))
+        if tag == "$dt":
+            return datetime.fromisoformat(inner)
+        if tag == "$date":
+            return date.fromisoformat(inner)
+        if tag == "$time":
+            return time.fromisoformat(inner)
+        if tag == "$dec":
+            return Decimal(inner)
+        if tag == "$td":
+            return timedelta(seconds=inner)
+        if tag == "$tuple":
+            return tuple(decode(v) for v in inner)
+        if tag == "$map":
+            return {k: decode(v) for k, v in inner.items()}
+    return {k: decode(v) for k, v in value.items()}
+
+
+def dumps(value: Any) -> str:
+    """`encode` then compact JSON (non-ASCII kept readable)."""
+    return json.dumps(encode(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    """Parse JSON written by `dumps` back into typed values."""
+    return None if text is None else decode(json.loads(text))
+
+
+def to_us(t: datetime) -> int:
+    """Microseconds since the Unix epoch (an exact, sortable integer for indexes)."""
+    delta = t.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime of `to_us`."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+# ---------------------------------------------------------------- cases
+
+
+def case_to_row(case: Case) -> dict[str, Any]:
+    """Everything about a case except its audit log (stored row by row elsewhere)."""
+    return {
+        "id": case.id,
+        "flow": case.flow,
+        "version": case.version,
+        "flow_hash": case.flow_hash,
+        "state": case.state,
+        "fields": case.fields,
+        "opened_at": case.opened_at,
+        "entered_at": case.entered_at,
+        "assignee": case.assignee,
+        "escalation_level": case.escalation_level,
+        "entries": case.entries,
+        "escalations": [
+            {"level": e.level, "role": e.role, "reason": e.reason, "at": e.at}
+            for e in case.escalations
+        ],
+        "tasks": case.tasks,
+        "slas": {
+            name: {
+                "name": s.name,
+                "status": s.status,
+                "started_at": s.started_at,
+                "budget": s.budget,
+                "used": s.used,
+                "since": s.since,
+                "deadline": s.deadline,
+                "ended_at": s.ended_at,
+                "warned": s.warned,
+            }
+            for name, s in case.slas.items()
+        },
+        "callbacks": [
+            {
+                "label": c.label,
+                "role": c.role,
+                "opened_at": c.opened_at,
+                "due": c.due,
+                "done_at": c.done_at,
+            }
+            for c in case.callbacks
+        ],
+        "timers": {
+            key: {
+                "key": a.key,
+                "due": a.due,
+                "order": a.order,
+                "token": a.token,
+                "count": a.count,
+                "estimated": a.estimated,
+            }
+            for key, a in case.timers.items()
+        },
+        "notified": case.notified,
+        "closed_at": case.closed_at,
+    }
+
+
+def _like(name: str, items: list[Any]) -> Any:
+    """A list or a tuple, as the `Case` field `name` is declared (its default's type)."""
+    default = _CASE_FIELDS[name].default
+    return tuple(items) if isinstance(default, tuple) else list(items)
+
+
+_CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}
+
+
+def case_to_json(case: Case) -> str:
+    """The case (without its audit log) as one JSON document."""
+    return dumps(case_to_row(case))
+
+
+def case_from_json(text: str, audit: list[AuditRecord]) -> Case:
+    """Rebuild a case from `case_to_json` output and its audit records."""
+    d = loads(text)
+    return Case(
+        id=d["id"],
+        flow=d["flow"],
+        version=d["version"],
+        flow_hash=d["flow_hash"],
+        state=d["state"],
+        fields=d["fields"],
+        opened_at=d["opened_at"],
+        entered_at=d["entered_at"],
+        assignee=d["assignee"],
+        escalation_level=d["escalation_level"],
+        entries=d["entries"],
+        escalations=_like("escalations", [Escalation(**e) for e in d["escalations"]]),
+        tasks=d["tasks"],
+        slas={k: SlaClock(**v) for k, v in d["slas"].items()},
+        callbacks=_like("callbacks", [Callback(**c) for c in d["callbacks"]]),
+        timers={k: Armed(**v) for k, v in d["timers"].items()},
+        notified=_like("notified", d["notified"]),
+        audit=audit,
+        closed_at=d["closed_at"],
+    )
