@@ -13,22 +13,29 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the shipped flows: check them, then replay every scenario suite.
+# The main job on the embedded default (SQLite, the shipped flows): check the flows, replay
+# their scenario suites with coverage, run complaints through the durable service (with a
+# restart), and forecast a month of complaints against the manuals' KPIs.
 demo: $(STAMP)
 	$(VENV)/bin/flow check workflows/*.flow
-	$(VENV)/bin/flow simulate --quiet --scenario workflows/scenarios
-	$(VENV)/bin/flow simulate --scenario workflows/scenarios/complaint/10_reply_within_24h_escalates_to_supervisor.yaml
+	$(VENV)/bin/flow simulate --quiet --coverage --scenario workflows/scenarios
+	$(VENV)/bin/python examples/demo.py
+	$(VENV)/bin/flow simulate complaint --cases 2000 --days 30 --seed 1
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check engine dsl cli.py tests bench
-	$(VENV)/bin/ruff format --check engine dsl cli.py tests bench
+	$(VENV)/bin/ruff check engine dsl cli.py tests bench examples
+	$(VENV)/bin/ruff format --check engine dsl cli.py tests bench examples
 	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/python -m pytest
 
+# Each prints one JSON object: front-end and engine (vs a dict table and transitions), load
+# simulation, and the durable store (SQLite, and PostgreSQL when scripts/postgres.sh can start one).
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/loadsim_bench.py
+	$(VENV)/bin/python bench/store_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
