@@ -7,6 +7,7 @@ back whole if anything fails.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -107,7 +108,7 @@ class Case:
     callbacks: tuple[Callback, ...] = ()
     timers: dict[str, Armed] = field(default_factory=dict)
     notified: tuple[str, ...] = ()  # roles, in order, one per notification
-    audit: list[AuditRecord] = field(default_factory=list)
+    audit: Sequence[AuditRecord] = ()  # append-only: each new record replaces the tuple
     closed_at: datetime | None = None
 
     @property

@@ -174,14 +174,16 @@ class _Ctx:
                line: int = 0) -> None:  # fmt: skip
         audit = self.case.audit
         who, role = (self.actor, self.role) if actor else (None, None)
-        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
-                                              before, after, data, line)))  # fmt: skip
+        record = _new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
+                                          before, after, data, line))  # fmt: skip
+        self.case.audit = (*audit, record)  # a tuple: immutable, and untracked by the GC
 
     def system(self, kind: str, what: str) -> None:
         """An audit record the engine writes itself (no actor, no data): the frequent kind."""
         audit = self.case.audit
-        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, None, None, kind, what,
-                                              None, None, None, 0)))  # fmt: skip
+        record = _new_tuple(AuditRecord, (len(audit) + 1, self.now, None, None, kind, what,
+                                          None, None, None, 0))  # fmt: skip
+        self.case.audit = (*audit, record)
 
     def rollback(self) -> None:
         """Undo every change of this step, newest first."""
@@ -195,7 +197,7 @@ class _Ctx:
                     mapping.pop(key, None)
                 else:
                     mapping[key] = old
-        del case.audit[self.audit_mark :]
+        case.audit = case.audit[: self.audit_mark]
 
     def finish(self) -> Step:
         records = self.case.audit[self.audit_mark :]
@@ -433,7 +435,7 @@ class FlowRuntime:
             # tuple.__new__ directly: the hot path of every plain event (2x NamedTuple's __new__)
             record = _new_tuple(AuditRecord, (len(audit) + 1, now, actor, role, "event", event,
                                               before, target, {}, t.line))  # fmt: skip
-            audit.append(record)
+            case.audit = (*audit, record)
             return _new_tuple(Step, (case, (), (), (), (), (record,)))
         if not tried:
             raise RoleNotAllowed(event, role, sorted({r for t in candidates for r in t.roles}))
