@@ -7,7 +7,6 @@ back whole if anything fails.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -108,7 +107,7 @@ class Case:
     callbacks: tuple[Callback, ...] = ()
     timers: dict[str, Armed] = field(default_factory=dict)
     notified: tuple[str, ...] = ()  # roles, in order, one per notification
-    audit: Sequence[AuditRecord] = ()  # append-only: each new record replaces the tuple
+    audit: list[AuditRecord] = field(default_factory=list)
     closed_at: datetime | None = None
 
     @property

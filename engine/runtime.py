@@ -174,16 +174,14 @@ class _Ctx:
                line: int = 0) -> None:  # fmt: skip
         audit = self.case.audit
         who, role = (self.actor, self.role) if actor else (None, None)
-        record = _new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
-                                          before, after, data, line))  # fmt: skip
-        self.case.audit = (*audit, record)  # a tuple: immutable, and untracked by the GC
+        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
+                                              before, after, data, line)))  # fmt: skip
 
     def system(self, kind: str, what: str) -> None:
         """An audit record the engine writes itself (no actor, no data): the frequent kind."""
         audit = self.case.audit
-        record = _new_tuple(AuditRecord, (len(audit) + 1, self.now, None, None, kind, what,
-                                          None, None, None, 0))  # fmt: skip
-        self.case.audit = (*audit, record)
+        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, None, None, kind, what,
+                                              None, None, None, 0)))  # fmt: skip
 
     def rollback(self) -> None:
         """Undo every change of this step, newest first."""
@@ -197,7 +195,7 @@ class _Ctx:
                     mapping.pop(key, None)
                 else:
                     mapping[key] = old
-        case.audit = case.audit[: self.audit_mark]
+        del case.audit[self.audit_mark :]
 
     def finish(self) -> Step:
         records = self.case.audit[self.audit_mark :]
@@ -435,7 +433,7 @@ class FlowRuntime:
             # tuple.__new__ directly: the hot path of every plain event (2x NamedTuple's __new__)
             record = _new_tuple(AuditRecord, (len(audit) + 1, now, actor, role, "event", event,
                                               before, target, {}, t.line))  # fmt: skip
-            case.audit = (*audit, record)
+            audit.append(record)
             return _new_tuple(Step, (case, (), (), (), (), (record,)))
         if not tried:
             raise RoleNotAllowed(event, role, sorted({r for t in candidates for r in t.roles}))

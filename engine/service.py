@@ -411,7 +411,7 @@ class Service:
                 {"migrated": {"from": p.from_version, "to": p.to_version}, "changes": p.changes},
                 0,
             )
-            case.audit = (*case.audit, record)
+            case.audit.append(record)
             armed = [a for k, a in case.timers.items() if before.get(k) is not a]
             self._write_step(
                 conn, case, version, before, None, Step(case, armed=armed, records=[record])

@@ -157,7 +157,7 @@ def test_deferred_transaction_fails_at_once_but_immediate_waits(tmp_path: Path) 
 
 def _stored(store: Store, case: Case) -> None:
     rec = AuditRecord(1, T0, "me", None, "opened", "case opened", None, "a")
-    case.audit = (*case.audit, rec)
+    case.audit.append(rec)
     with store.write() as conn:
         store.insert_case(conn, case, Step(case, armed=list(case.timers.values()), records=[rec]))
         store.insert_audit(conn, case.id, [rec])

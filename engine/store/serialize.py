@@ -205,6 +205,6 @@ def case_from_json(text: str, audit: list[AuditRecord]) -> Case:
         callbacks=_like("callbacks", [Callback(**c) for c in d["callbacks"]]),
         timers={k: Armed(**v) for k, v in d["timers"].items()},
         notified=_like("notified", d["notified"]),
-        audit=tuple(audit),
+        audit=audit,
         closed_at=d["closed_at"],
     )
