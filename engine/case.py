@@ -7,9 +7,10 @@ back whole if anything fails.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, SupportsIndex, overload
 
 SlaStatus = Literal["pending", "running", "paused", "met", "breached"]
 
@@ -32,6 +33,34 @@ class AuditRecord(NamedTuple):
     after: str | None
     data: dict[str, Any] | None = None
     line: int = 0  # the flow line that did it (which `on`/`when` was taken), for coverage
+
+
+_as_record = tuple.__new__  # a plain tuple viewed as an AuditRecord, without copying
+
+
+class AuditLog(list[AuditRecord]):
+    """A case's append-only audit log, read as `AuditRecord`s.
+
+    The runtime stores records as plain tuples: CPython's collector stops tracking an exact
+    tuple of atomic values, but never a NamedTuple subclass, and with many live cases every
+    tracked record adds to the full collections. Reading (iteration, indexing, slicing)
+    gives `AuditRecord`s as usual.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[AuditRecord]:
+        for item in super().__iter__():
+            yield _as_record(AuditRecord, item)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> AuditRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditRecord]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> AuditRecord | list[AuditRecord]:
+        if isinstance(index, slice):
+            return [_as_record(AuditRecord, item) for item in super().__getitem__(index)]
+        return _as_record(AuditRecord, super().__getitem__(index))
 
 
 class Armed(NamedTuple):
@@ -107,8 +136,12 @@ class Case:
     callbacks: tuple[Callback, ...] = ()
     timers: dict[str, Armed] = field(default_factory=dict)
     notified: tuple[str, ...] = ()  # roles, in order, one per notification
-    audit: list[AuditRecord] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=AuditLog)  # always an AuditLog
     closed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.audit) is not AuditLog:  # a list from a store or a caller
+            self.audit = AuditLog(self.audit)
 
     @property
     def closed(self) -> bool:

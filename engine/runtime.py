@@ -174,14 +174,14 @@ class _Ctx:
                line: int = 0) -> None:  # fmt: skip
         audit = self.case.audit
         who, role = (self.actor, self.role) if actor else (None, None)
-        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, who, role, kind, what,
-                                              before, after, data, line)))  # fmt: skip
+        record = (len(audit) + 1, self.now, who, role, kind, what, before, after, data, line)
+        audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
 
     def system(self, kind: str, what: str) -> None:
         """An audit record the engine writes itself (no actor, no data): the frequent kind."""
         audit = self.case.audit
-        audit.append(_new_tuple(AuditRecord, (len(audit) + 1, self.now, None, None, kind, what,
-                                              None, None, None, 0)))  # fmt: skip
+        record = (len(audit) + 1, self.now, None, None, kind, what, None, None, None, 0)
+        audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
 
     def rollback(self) -> None:
         """Undo every change of this step, newest first."""
@@ -430,11 +430,23 @@ class FlowRuntime:
                 target = t.target
                 case.state, case.entries, case.entered_at = target, case.entries + 1, now
             audit = case.audit
+            # no data: None, not {} (a tuple holding a dict is never untracked by the GC)
+            record = (
+                len(audit) + 1,
+                now,
+                actor,
+                role,
+                "event",
+                event,
+                before,
+                target,
+                None,
+                t.line,
+            )
+            audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
             # tuple.__new__ directly: the hot path of every plain event (2x NamedTuple's __new__)
-            record = _new_tuple(AuditRecord, (len(audit) + 1, now, actor, role, "event", event,
-                                              before, target, {}, t.line))  # fmt: skip
-            audit.append(record)
-            return _new_tuple(Step, (case, (), (), (), (), (record,)))
+            view = _new_tuple(AuditRecord, record)
+            return _new_tuple(Step, (case, (), (), (), (), (view,)))
         if not tried:
             raise RoleNotAllowed(event, role, sorted({r for t in candidates for r in t.roles}))
         raise NoGuardHolds(event, case.state, tried)
@@ -487,7 +499,7 @@ class FlowRuntime:
                 self._complete_task(ctx, state.tasks[event], data, system)
                 return
             if event == CALLBACK_DONE and not data and self._close_callback(ctx):
-                ctx.record("event", event, case.state, case.state, data={})
+                ctx.record("event", event, case.state, case.state)
                 return
             raise UnknownEvent(event, case.state, self.events(case))
         if not system:
@@ -503,7 +515,7 @@ class FlowRuntime:
             ctx.put(case.fields, name, value)
         if event == CALLBACK_DONE:
             self._close_callback(ctx)
-        ctx.record("event", event, before, transition.target or before, data=dict(data),
+        ctx.record("event", event, before, transition.target or before, data=dict(data) or None,
                    line=transition.line)  # fmt: skip
         self._take(ctx, transition.actions, transition.target)
 
@@ -558,7 +570,7 @@ class FlowRuntime:
             raise InvalidData({k: f"task `{name}` takes no data" for k in data})
         ctx.put(ctx.case.tasks, name, "done")
         self._cancel(ctx, f"K:{ctx.case.state}:{name}")
-        ctx.record("event", name, ctx.case.state, ctx.case.state, data={})
+        ctx.record("event", name, ctx.case.state, ctx.case.state)
 
     def _close_callback(self, ctx: _Ctx) -> bool:
         callbacks = ctx.case.callbacks
@@ -723,15 +735,14 @@ class FlowRuntime:
             t = timer.definition
             self._cancel(ctx, key)
             ctx.record("timer", key, case.state, t.target or case.state,
-                       data={"due": armed.due.isoformat(), "late": late})  # fmt: skip
+                       data=_lateness(armed, late))  # fmt: skip
             if t.kind in ("every", "wall"):
                 self._arm_state_timer(ctx, timer, armed.due, armed.count + 1)
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
             _state, task = self._tasks[key]
             self._cancel(ctx, key)
-            ctx.record("timer", key, case.state, case.state, data={"due": armed.due.isoformat(),
-                       "late": late})  # fmt: skip
+            ctx.record("timer", key, case.state, case.state, data=_lateness(armed, late))
             ctx.put(case.tasks, task.definition.name, "overdue")
             ctx.system("task", f"overdue: {task.definition.name}{suffix}")
             for action in task.overdue:
@@ -814,7 +825,7 @@ class FlowRuntime:
         case = ctx.case
         self._cancel(ctx, armed.key)
         ctx.record("timer", armed.key, case.state, case.state,
-                   data={"due": armed.due.isoformat(), "late": late})  # fmt: skip
+                   data=_lateness(armed, late))  # fmt: skip
         if armed.key in self._breaches:
             sla = self._breaches[armed.key]
             clock = case.slas[sla.definition.name]
@@ -842,6 +853,14 @@ def _names_in(e: Any) -> set[str]:
     if isinstance(e, d.Frozen):
         return set().union(*(_names_in(getattr(e, f)) for f in type(e).model_fields))
     return set()
+
+
+def _lateness(armed: Armed, late: bool) -> dict[str, Any] | None:
+    """A timer record's data: only a late firing says when it was due (on time, `at` is it).
+
+    None rather than a dict keeps the record a tuple of atomic values, which the GC untracks.
+    """
+    return {"due": armed.due.isoformat(), "late": True} if late else None
 
 
 def _wall_rule(w: d.WallRule) -> WallRule:

@@ -509,7 +509,7 @@ def check(
             "SELECT case_id, seq, kind, what, data FROM audit ORDER BY case_id, seq"
         ):
             audit[cid].append((seq, kind, what, data))
-            if kind == "timer" and json.loads(data).get("late"):
+            if kind == "timer" and data and (json.loads(data) or {}).get("late"):
                 late_records[cid] += 1
         timers = q(
             "SELECT case_id, key, due_us, fired_at, cancelled_at, fired_wall_us, "

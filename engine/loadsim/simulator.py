@@ -492,7 +492,7 @@ class Simulation:
             self._entered(live, step)
             live.state, live.entered, live.entries = case.state, case.entered_at, case.entries
         if case.audit and not self.keep:  # the log is read: drop it (a list or a tuple)
-            case.audit = case.audit[:0]
+            del case.audit[:]
             case.notified = case.notified[:0]
         return moved
 
