@@ -18,11 +18,11 @@ from engine.calendar import Calendar
 from engine.case import Armed, AuditRecord, Case, Notification
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.definition import FlowDefinition
-from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase, UnknownFlow
+from engine.errors import FlowRuntimeError, UnknownCase
+from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 
 Notifier = Callable[[Notification], None]
-Hook = Callable[..., Any]
 
 
 class Engine:
@@ -38,9 +38,9 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.hooks: dict[str, Hook] = dict(hooks or {})
         self.notifiers: list[Notifier] = []
-        self.flows: dict[str, FlowRuntime] = {}
+        self.registry = FlowRegistry(self.calendars, self.hooks)
+        self.flows = self.registry.newest  # name → the version new cases start with
         self.cases: dict[str, Case] = {}
-        self._runtimes: dict[tuple[str, str], FlowRuntime] = {}  # (name, hash) → runtime
         self._heap: list[tuple[datetime, int, int, str, Armed]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -75,25 +75,7 @@ class Engine:
 
     def load(self, definition: FlowDefinition) -> FlowRuntime:
         """Make a compiled flow runnable; the newest loaded version serves new cases."""
-        missing = [h for h in definition.hooks if h not in self.hooks]
-        if missing:
-            raise FlowLoadError(
-                f"flow `{definition.name}` calls hook(s) nobody registered: {', '.join(missing)}; "
-                "register them with Engine.register_hook before loading the flow"
-            )
-        calendar = self.calendars.get(definition.calendar)
-        if calendar is None:
-            raise FlowLoadError(
-                f"flow `{definition.name}` uses calendar `{definition.calendar}`, which is not "
-                f"defined (known: {', '.join(sorted(self.calendars))})"
-            )
-        runtime = FlowRuntime(definition, calendar)
-        runtime.hooks = self.hooks
-        self._runtimes[(definition.name, definition.content_hash)] = runtime
-        current = self.flows.get(definition.name)
-        if current is None or definition.version >= current.definition.version:
-            self.flows[definition.name] = runtime
-        return runtime
+        return self.registry.add(definition)
 
     # ------------------------------------------------------------ cases
     def open(
@@ -105,9 +87,7 @@ class Engine:
         case_id: str | None = None,
     ) -> Case:
         """Open a case of the newest version of `flow` (its data validated first)."""
-        runtime = self.flows.get(flow)
-        if runtime is None:
-            raise UnknownFlow(flow, list(self.flows))
+        runtime = self.registry.for_new_case(flow)
         case_id = case_id or f"{flow}-{next(self._ids):06d}"
         step = runtime.open(case_id, data or {}, actor, role, self.clock.now())
         self.cases[case_id] = step.case
@@ -142,7 +122,9 @@ class Engine:
 
     def runtime_of(self, case: Case) -> FlowRuntime:
         """The flow version the case started with (cases keep their version)."""
-        return self._runtimes[(case.flow, case.flow_hash)]
+        runtime = self.registry.loaded(case.flow, case.flow_hash)
+        assert runtime is not None, "an engine only holds cases of flows it loaded"
+        return runtime
 
     # ------------------------------------------------------------ time
     def advance(self, to: datetime) -> list[Step]:

@@ -32,7 +32,8 @@ from engine.calendar import Calendar
 from engine.case import Armed, AuditRecord, Case, Notification
 from engine.clock import Clock, SystemClock
 from engine.definition import FlowDefinition
-from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase, UnknownFlow
+from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
+from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 from engine.scheduling.failpoints import failpoint
 from engine.store.migrate import CaseMigration
@@ -41,7 +42,7 @@ from engine.store.serialize import to_us
 from engine.store.sqlstore import ConflictError, Store, StoreError, TimerRow, broken_from_env
 
 Notifier = Callable[[str, Notification], None]  # (stable id, notification)
-Hook = Callable[..., Any]
+
 T = TypeVar("T")
 
 log = logging.getLogger("flowdesk.service")
@@ -80,8 +81,8 @@ class Service:
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
         self.retries = retries
         self.store = Store(db_url, broken=broken_from_env(), application_name=self.worker_id)
-        self.flows: dict[str, FlowRuntime] = {}
-        self._runtimes: dict[tuple[str, str], FlowRuntime] = {}
+        self.registry = FlowRegistry(self.calendars, self.hooks)
+        self.flows = self.registry.newest  # name → the version new cases start with
         self._deferred_audit: list[tuple[str, list[AuditRecord]]] = []
         known = sorted((n, str(c.official_data_until)) for n, c in self.calendars.items())
         for path in sorted(folder.glob("*.flow")):
@@ -92,33 +93,13 @@ class Service:
     # ------------------------------------------------------------ flows
     def load(self, definition: FlowDefinition, source_key: str | None = None) -> FlowRuntime:
         """Make a compiled flow runnable and remember it in the store; newest serves new cases."""
-        runtime = self._runtime(definition)
+        runtime = self.registry.add(definition)
         self.store.save_flow(definition, source_key)
-        current = self.flows.get(definition.name)
-        if current is None or definition.version >= current.definition.version:
-            self.flows[definition.name] = runtime
-        return runtime
-
-    def _runtime(self, definition: FlowDefinition) -> FlowRuntime:
-        missing = [h for h in definition.hooks if h not in self.hooks]
-        if missing:
-            raise FlowLoadError(
-                f"flow `{definition.name}` calls hook(s) nobody registered: {', '.join(missing)}"
-            )
-        calendar = self.calendars.get(definition.calendar)
-        if calendar is None:
-            raise FlowLoadError(
-                f"flow `{definition.name}` uses calendar `{definition.calendar}`, which is not "
-                f"defined (known: {', '.join(sorted(self.calendars))})"
-            )
-        runtime = FlowRuntime(definition, calendar)
-        runtime.hooks = self.hooks
-        self._runtimes[(definition.name, definition.content_hash)] = runtime
         return runtime
 
     def runtime_of(self, case: Case) -> FlowRuntime:
         """The flow version the case started with (from the store if no longer on disk)."""
-        runtime = self._runtimes.get((case.flow, case.flow_hash))
+        runtime = self.registry.loaded(case.flow, case.flow_hash)
         if runtime is not None:
             return runtime
         definition = self.store.load_flow(case.flow, case.flow_hash)
@@ -127,7 +108,7 @@ class Service:
                 f"case `{case.id}` runs flow `{case.flow}` version {case.version} "
                 f"({case.flow_hash[:12]}), which is neither loaded nor stored"
             )
-        return self._runtime(definition)
+        return self.registry.runtime(definition)
 
     # ------------------------------------------------------------ transactions
     def _transaction(self, case_id: str, body: Callable[[Connection], T]) -> T:
@@ -183,9 +164,7 @@ class Service:
         case_id: str | None = None,
     ) -> Case:
         """Open a case of the newest version of `flow`; invalid data writes nothing."""
-        runtime = self.flows.get(flow)
-        if runtime is None:
-            raise UnknownFlow(flow, list(self.flows))
+        runtime = self.registry.for_new_case(flow)
         new_id = case_id or f"{flow}-{uuid.uuid4().hex[:12]}"
         steps: list[Step] = []
 
@@ -421,16 +400,16 @@ class Service:
         return body
 
     def _version(self, flow: str, version: int) -> FlowRuntime:
-        for (name, _hash), runtime in self._runtimes.items():
-            if name == flow and runtime.definition.version == version:
-                return runtime
+        loaded = self.registry.by_version(flow, version)
+        if loaded is not None:
+            return loaded
         definition = self.store.flow_by_version(flow, version)
         if definition is None:
             raise StoreError(
                 f"flow `{flow}` version {version} is neither loaded nor stored; "
                 "put that version's file in the workflows folder"
             )
-        return self._runtime(definition)
+        return self.registry.runtime(definition)
 
     # ------------------------------------------------------------ outbox
     def dispatch_outbox(self, limit: int = 100, lease: float = 30.0) -> int:
