@@ -211,6 +211,7 @@ class Calendar:
     _extra_workdays: frozenset[date] = field(repr=False)
     _official: _OfficialDays | None = field(repr=False)
     _working: dict[date, bool] = field(default_factory=dict, repr=False)  # is_working_day cache
+    spec: CalendarSpec = field(default_factory=CalendarSpec, repr=False)  # what it was built from
 
     @classmethod
     def from_spec(cls, name: str, spec: CalendarSpec) -> Calendar:
@@ -232,6 +233,7 @@ class Calendar:
             _extra_holidays=frozenset(spec.extra_holidays),
             _extra_workdays=frozenset(spec.extra_workdays),
             _official=official,
+            spec=spec,
         )
 
     @classmethod

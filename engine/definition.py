@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -302,6 +302,9 @@ class FlowDefinition(Frozen):
     slas: tuple[SlaDef, ...] = ()
     tables: tuple[TableDef, ...] = ()
     hooks: tuple[str, ...] = ()
+    # The calendar's own entry, when a service pins it (`pinned_to`): part of the content
+    # hash, so a case keeps the calendar it started with when calendars.yaml changes.
+    calendar_spec: dict[str, Any] | None = None
     content_hash: str = ""
 
     @property
@@ -314,6 +317,10 @@ class FlowDefinition(Frozen):
             if state.name == name:
                 return state
         raise KeyError(name)
+
+    def pinned_to(self, calendar_spec: dict[str, Any]) -> FlowDefinition:
+        """This flow bound to one version of its calendar (a new content hash)."""
+        return self.model_copy(update={"calendar_spec": calendar_spec}).with_hash()
 
     def with_hash(self) -> FlowDefinition:
         """A copy carrying the hash of its content (line numbers excluded)."""

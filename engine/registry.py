@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.calendar import Calendar
+from engine.calendar import Calendar, CalendarSpec
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError, UnknownFlow
 from engine.runtime import FlowRuntime
@@ -38,6 +38,9 @@ class FlowRegistry:
                 "register them before loading the flow"
             )
         calendar = self.calendars.get(definition.calendar)
+        if definition.calendar_spec is not None:  # pinned: the calendar the cases started on
+            spec = CalendarSpec.model_validate(definition.calendar_spec)
+            calendar = Calendar.from_spec(definition.calendar, spec)
         if calendar is None:
             raise FlowLoadError(
                 f"flow `{definition.name}` uses calendar `{definition.calendar}`, which is not "

@@ -88,9 +88,16 @@ class Service:
         for path in sorted(folder.glob("*.flow")):
             key = hashlib.sha256(path.read_bytes() + repr(known).encode()).hexdigest()
             definition = self.store.compiled(key) or compile_flow_file(path, self.calendars)
-            self.load(definition, source_key=key)
+            self.load(self._pinned(definition), source_key=key)
 
     # ------------------------------------------------------------ flows
+    def _pinned(self, definition: FlowDefinition) -> FlowDefinition:
+        """The flow bound to the current version of its calendar: cases keep both."""
+        calendar = self.calendars.get(definition.calendar)
+        if calendar is None:
+            return definition  # loading reports the unknown calendar
+        return definition.pinned_to(calendar.spec.model_dump(mode="json"))
+
     def load(self, definition: FlowDefinition, source_key: str | None = None) -> FlowRuntime:
         """Make a compiled flow runnable and remember it in the store; newest serves new cases."""
         runtime = self.registry.add(definition)

@@ -342,3 +342,47 @@ def test_flow_cases_lists_and_shows_cases_from_the_store(
     assert cli.main([*args, str(tmp_path / "flows")]) == 0
     assert "1 case(s) would move (dry run" in capsys.readouterr().out
     assert svc.get("c-1").version == 1
+
+
+PINNED = """\
+flow visit "上门"
+calendar office
+roles: agent
+state booked "已预约":
+    after 1 working day -> due
+    on done -> closed by agent
+state due "到期":
+    on done -> closed by agent
+final closed "完成"
+"""
+OFFICE = """\
+office:
+  timezone: Asia/Shanghai
+  hours: ["08:00-12:00", "13:00-17:00"]
+  holidays: CN
+  extra_holidays: [{extra}]
+"""
+
+
+def test_a_case_keeps_the_calendar_it_started_with(tmp_path: Path) -> None:
+    """calendars.yaml gains a closing day: running cases keep theirs, new cases get the new."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "visit.flow").write_text(PINNED)
+    (folder / "calendars.yaml").write_text(OFFICE.format(extra=""))
+    db = f"sqlite:///{tmp_path / 'pinned.db'}"
+    clock = SimulatedClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))  # Mon 18:00 in Shanghai
+    first = Service(db, folder, clock=clock)
+    old = first.open("visit", {}, actor="ann", role="agent", case_id="old")
+    assert old.timers["T:booked#1"].due.isoformat() == "2026-03-04T08:00:00+08:00"
+    first.close()
+
+    (folder / "calendars.yaml").write_text(OFFICE.format(extra="2026-03-04"))
+    second = Service(db, folder, clock=clock)
+    new = second.open("visit", {}, actor="ann", role="agent", case_id="new")
+    assert new.timers["T:booked#1"].due.isoformat() == "2026-03-05T08:00:00+08:00"
+    old = second.get("old")
+    assert old.flow_hash != new.flow_hash  # each case names the flow + calendar it runs on
+    assert second.runtime_of(old).calendar.is_working_day(datetime(2026, 3, 4).date())
+    assert not second.runtime_of(new).calendar.is_working_day(datetime(2026, 3, 4).date())
+    second.close()
