@@ -1253,3 +1253,39 @@ def test_elapsed_duration_field_arithmetic() -> None:
     case = h.open()
     h.fire(case, "plan", "agent", {"start": "2026-03-02 10:00", "wait": timedelta(hours=5)})
     assert case.fields["finish"] == sh(2026, 3, 2, 15, 0)
+
+
+PER_LINE = """
+flow per_line
+roles: agent
+fields:
+    reason: text?
+    fee: decimal?
+state open:
+    after 1h -> closed
+    on settle(fee?) when true -> paid by agent
+    on settle(reason) -> waived by agent
+state paid:
+    after 1h -> closed
+state waived:
+    after 1h -> closed
+final closed
+"""
+
+
+def test_each_on_line_takes_only_the_data_it_declares() -> None:
+    h = make_harness(PER_LINE)
+    waived = h.open({})
+    h.fire(waived, "settle", "agent", {"reason": "goodwill"})  # line 1 does not take `reason`
+    assert (waived.state, waived.fields["reason"], waived.fields["fee"]) == (
+        "waived",
+        "goodwill",
+        None,
+    )
+    paid = h.open({})
+    h.fire(paid, "settle", "agent", {"fee": "80"})
+    assert paid.state == "paid" and paid.fields["reason"] is None
+    both = h.open({})
+    error = refused(h, both, "settle", "agent", {"fee": "80", "reason": "x"})
+    assert isinstance(error, InvalidData) and {"fee", "reason"} <= set(error.problems)
+    assert both.state == "open"
