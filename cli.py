@@ -38,11 +38,20 @@ def _calendar_names(flow: Path, explicit: Path | None) -> dict[str, date | None]
         return None
 
 
+def _flow_files(names: Sequence[str]) -> list[str]:
+    """The files named, with each folder replaced by the `.flow` files in it (sorted)."""
+    files: list[str] = []
+    for name in names:
+        path = Path(name)
+        files += sorted(str(p) for p in path.rglob("*.flow")) if path.is_dir() else [name]
+    return files
+
+
 # ---------------------------------------------------------------- check
 def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     results: list[FrontendResult] = []
-    for name in args.files:
+    for name in _flow_files(args.files):
         path = Path(name)
         calendars = _calendar_names(path, args.calendars)
         if calendars is None:
@@ -75,7 +84,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     from dsl.formatter import FormatError, format_source
 
     status = EXIT_OK
-    for name in args.files:
+    for name in _flow_files(args.files):
         path = Path(name)
         try:
             text = path.read_text(encoding="utf-8")
@@ -376,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("check", help="report errors and warnings in flow files")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE|DIR")
     p.add_argument(
         "--format",
         choices=["full", "concise", "json"],
@@ -387,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("fmt", help="rewrite flow files in the canonical layout")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE|DIR")
     p.add_argument(
         "--check",
         action="store_true",

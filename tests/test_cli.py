@@ -63,3 +63,13 @@ def test_compile_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert table["schema_version"] == 1 and table["content_hash"].startswith("sha256:")
     assert [s["name"] for s in table["states"]] == ["open", "done"]
     assert main(["compile", _write(tmp_path, "broken.flow", BROKEN)]) == 1
+
+
+def test_check_takes_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path, "ok.flow", CLEAN)
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub", "broken.flow", BROKEN)
+    assert main(["check", str(tmp_path), "--format", "concise"]) == 1
+    assert "sub/broken.flow:5:14: error[unknown-state]" in capsys.readouterr().out
+    assert main(["check", str(tmp_path / "sub"), str(tmp_path / "ok.flow")]) == 1
+    assert "2 file(s) checked" in capsys.readouterr().out
