@@ -30,6 +30,8 @@ import chinese_calendar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from engine.yamlfile import read_yaml
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ONE_DAY = timedelta(days=1)
@@ -418,17 +420,7 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
 def load_calendars(path: str | Path) -> dict[str, Calendar]:
     """Read a calendar file (a mapping name -> settings, section 9); it always has `always`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CalendarError(f"{path}: cannot read the calendar file: {error}") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise CalendarError(f"{path}{where}: not valid YAML: {problem}") from None
+    data = read_yaml(path, "calendar file", CalendarError, _Loader)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -13,7 +13,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine import definition as d
@@ -24,6 +23,7 @@ from engine.engine import Engine
 from engine.errors import FlowdeskError
 from engine.expressions import add_duration, format_value
 from engine.loader import calendars_for, compile_flow_file, find_flow
+from engine.yamlfile import read_yaml
 
 
 class ScenarioError(Exception):
@@ -98,12 +98,7 @@ class Scenario(BaseModel):
 
 def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file; ScenarioError says what is wrong and where."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "scenario", ScenarioError)
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with `flow`, `start` and `steps`")
     try:

@@ -11,8 +11,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.yamlfile import read_yaml
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -287,12 +288,7 @@ def _number(x: Any) -> bool:
 
 def load_profile(path: Path) -> Profile:
     """Read and validate a profile file, or raise ProfileError saying what is wrong and where."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path}: cannot read the profile: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "profile", ProfileError)
     return parse_profile(raw or {}, str(path))
 
 
