@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +20,9 @@ from rich.markup import escape
 from dsl.diagnostics import render_concise, render_full, summary, to_json
 from dsl.frontend import FrontendResult, compile_file
 from engine.coverage import FlowCoverage
+
+if TYPE_CHECKING:
+    from engine.scenario import ScenarioResult
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID = 0, 1, 2
 
@@ -258,11 +262,9 @@ _STYLE = {
 }
 
 
-def _print_timeline(result: object, quiet: bool) -> None:
+def _print_timeline(result: ScenarioResult, quiet: bool) -> None:
     from engine.expressions import format_value
-    from engine.scenario import ScenarioResult
 
-    assert isinstance(result, ScenarioResult)
     mark = "[green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
     out.print(f"{mark} {escape(str(result.path))} [dim]({escape(result.flow)})[/]")
     if quiet and result.passed:

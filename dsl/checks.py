@@ -1194,24 +1194,26 @@ def _arith(op: str, a: _Type, b: _Type) -> _Type | None:
         return DECIMAL if op == "/" or "decimal" in kinds else INT
     if a.working or b.working:
         return DATETIME if op == "+" and "datetime" in kinds and "duration" in kinds else None
-    results: dict[tuple[str, str, str], _Type] = {
-        ("+", "datetime", "duration"): DATETIME,
-        ("+", "duration", "datetime"): DATETIME,
-        ("+", "date", "duration"): DATE,
-        ("+", "duration", "date"): DATE,
-        ("+", "duration", "duration"): DURATION,
-        ("-", "datetime", "duration"): DATETIME,
-        ("-", "date", "duration"): DATE,
-        ("-", "datetime", "datetime"): DURATION,
-        ("-", "date", "date"): DURATION,
-        ("-", "duration", "duration"): DURATION,
-        ("*", "duration", "int"): DURATION,
-        ("*", "int", "duration"): DURATION,
-        ("/", "duration", "int"): DURATION,
-    }
     if op == "+" and a.kind in _STRINGS and b.kind in _STRINGS:
         return TEXT
-    return results.get((op, a.kind, b.kind))
+    return _ARITH_RESULTS.get((op, a.kind, b.kind))
+
+
+_ARITH_RESULTS: dict[tuple[str, str, str], _Type] = {
+    ("+", "datetime", "duration"): DATETIME,
+    ("+", "duration", "datetime"): DATETIME,
+    ("+", "date", "duration"): DATE,
+    ("+", "duration", "date"): DATE,
+    ("+", "duration", "duration"): DURATION,
+    ("-", "datetime", "duration"): DATETIME,
+    ("-", "date", "duration"): DATE,
+    ("-", "datetime", "datetime"): DURATION,
+    ("-", "date", "date"): DURATION,
+    ("-", "duration", "duration"): DURATION,
+    ("*", "duration", "int"): DURATION,
+    ("*", "int", "duration"): DURATION,
+    ("/", "duration", "int"): DURATION,
+}
 
 
 def _comparable(a: _Type, b: _Type, ordered: bool) -> bool:

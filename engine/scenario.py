@@ -200,7 +200,7 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
 
 def _fire(engine: Engine, result: ScenarioResult, case: Case, step: ScenarioStep,
           number: int) -> None:  # fmt: skip
-    before = case.snapshot()
+    before = case.snapshot() if step.error else None  # only a refusal is compared
     actor = step.actor or step.by
     try:
         engine.fire(case.id, step.fire or "", actor, step.by, step.data)
