@@ -7,8 +7,9 @@ back whole if anything fails.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, SupportsIndex, overload
 
@@ -35,15 +36,34 @@ class AuditRecord(NamedTuple):
     line: int = 0  # the flow line that did it (which `on`/`when` was taken), for coverage
 
 
-_as_record = tuple.__new__  # a plain tuple viewed as an AuditRecord, without copying
+_view = tuple.__new__  # a plain tuple seen as a NamedTuple of the same fields, by reference
+
+Row = tuple[Any, ...]
+"""A record stored as a plain tuple. CPython's garbage collector stops tracking an exact
+tuple of atomic values (strings, numbers, date-times, None) but never a NamedTuple, and
+every object it tracks in the live cases adds to each full collection: with 100,000 cases
+that was close to half the time of a step. So a case stores its records as rows and gives
+them back as NamedTuple views."""
+
+
+def plain(record: tuple[Any, ...]) -> Row:
+    """`record` (a NamedTuple) as a row: an exact tuple of the same values."""
+    return tuple(record)
+
+
+def record_of(item: Row) -> AuditRecord:
+    """An audit row (see `AuditLog`) read as an `AuditRecord`."""
+    data = item[8]
+    if type(data) is tuple:  # stored as (key, value) pairs: see AuditLog.append_row
+        item = (*item[:8], dict(data), *item[9:])
+    return _view(AuditRecord, item)
 
 
 class AuditLog(list[AuditRecord]):
     """A case's append-only audit log, read as `AuditRecord`s.
 
-    The runtime stores records as plain tuples: CPython's collector stops tracking an exact
-    tuple of atomic values, but never a NamedTuple subclass, and with many live cases every
-    tracked record adds to the full collections. Reading (iteration, indexing, slicing)
+    The runtime appends rows (see `Row`), with a record's data as (key, value) pairs so
+    that a row of atomic values holds no dict. Reading (iteration, indexing, slicing)
     gives `AuditRecord`s as usual.
     """
 
@@ -51,7 +71,7 @@ class AuditLog(list[AuditRecord]):
 
     def __iter__(self) -> Iterator[AuditRecord]:
         for item in super().__iter__():
-            yield _as_record(AuditRecord, item)
+            yield record_of(item)
 
     @overload
     def __getitem__(self, index: SupportsIndex) -> AuditRecord: ...
@@ -59,8 +79,13 @@ class AuditLog(list[AuditRecord]):
     def __getitem__(self, index: slice) -> list[AuditRecord]: ...
     def __getitem__(self, index: SupportsIndex | slice) -> AuditRecord | list[AuditRecord]:
         if isinstance(index, slice):
-            return [_as_record(AuditRecord, item) for item in super().__getitem__(index)]
-        return _as_record(AuditRecord, super().__getitem__(index))
+            return [record_of(item) for item in super().__getitem__(index)]
+        return record_of(super().__getitem__(index))
+
+
+def data_row(data: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
+    """An audit record's data as stored in a row: (key, value) pairs, None when empty."""
+    return tuple(data.items()) if data else None
 
 
 class Armed(NamedTuple):
@@ -115,9 +140,37 @@ class Notification(NamedTuple):
     kind: str = "notify"
 
 
+def row_of(rows: tuple[Row, ...], key: str) -> Row | None:
+    """The row whose first value is `key` (a timer's key, an SLA's name), if any."""
+    for row in rows:
+        if row[0] == key:
+            return row
+    return None
+
+
+def with_row(rows: tuple[Row, ...], row: Row) -> tuple[Row, ...]:
+    """`rows` with `row` replacing the one of the same key in place, or added at the end."""
+    key = row[0]
+    for i, old in enumerate(rows):
+        if old[0] == key:
+            return (*rows[:i], row, *rows[i + 1 :])
+    return (*rows, row)
+
+
+def without_row(rows: tuple[Row, ...], key: str) -> tuple[Row, ...]:
+    """`rows` without the row of `key`."""
+    return tuple(row for row in rows if row[0] != key)
+
+
 @dataclass(slots=True)
 class Case:
-    """One running instance of a flow."""
+    """One running instance of a flow.
+
+    Timers, SLA clocks, escalations and callbacks are stored as tuples of rows (`*_rows`,
+    see `Row`; a timer's or clock's row starts with its key), replaced whole on change: a
+    dict would be tracked again by the collector whenever a new row went in. Read them as
+    `timers`, `slas`, `escalations` and `callbacks`, or `timer(key)` and `sla(name)`.
+    """
 
     id: str
     flow: str
@@ -130,11 +183,11 @@ class Case:
     assignee: str | None = None
     escalation_level: int = 0
     entries: int = 0  # state entries so far (arms timers with a token)
-    escalations: tuple[Escalation, ...] = ()  # tuples: shared when empty, replaced on change
+    escalation_rows: tuple[Row, ...] = ()
     tasks: dict[str, str] = field(default_factory=dict)  # name -> open | done | overdue
-    slas: dict[str, SlaClock] = field(default_factory=dict)
-    callbacks: tuple[Callback, ...] = ()
-    timers: dict[str, Armed] = field(default_factory=dict)
+    sla_rows: tuple[Row, ...] = ()
+    callback_rows: tuple[Row, ...] = ()
+    timer_rows: tuple[Row, ...] = ()
     notified: tuple[str, ...] = ()  # roles, in order, one per notification
     audit: list[AuditRecord] = field(default_factory=AuditLog)  # always an AuditLog
     closed_at: datetime | None = None
@@ -147,8 +200,44 @@ class Case:
     def closed(self) -> bool:
         return self.closed_at is not None
 
+    @property
+    def timers(self) -> Mapping[str, Armed]:
+        """Pending timers by key (a copy)."""
+        return {row[0]: _view(Armed, row) for row in self.timer_rows}
+
+    @property
+    def slas(self) -> Mapping[str, SlaClock]:
+        """SLA clocks by name, from the moment each one starts (a copy)."""
+        return {row[0]: _view(SlaClock, row) for row in self.sla_rows}
+
+    def timer(self, key: str) -> Armed | None:
+        """The pending timer `key`, if armed."""
+        row = row_of(self.timer_rows, key)
+        return None if row is None else _view(Armed, row)
+
+    def sla(self, name: str) -> SlaClock | None:
+        """The clock of SLA `name`, once started."""
+        row = row_of(self.sla_rows, name)
+        return None if row is None else _view(SlaClock, row)
+
+    @property
+    def escalations(self) -> tuple[Escalation, ...]:
+        """Escalations, oldest first."""
+        return tuple(_view(Escalation, row) for row in self.escalation_rows)
+
+    @property
+    def callbacks(self) -> tuple[Callback, ...]:
+        """Callbacks (回访), in the order they were opened."""
+        return tuple(_view(Callback, row) for row in self.callback_rows)
+
     def snapshot(self) -> dict[str, Any]:
         """Everything about the case as plain data (for comparison, replay checks and JSON)."""
-        from dataclasses import asdict
-
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("escalation_rows", "callback_rows", "sla_rows", "timer_rows"):
+            del out[name]
+        out["escalations"] = [e._asdict() for e in self.escalations]
+        out["callbacks"] = [c._asdict() for c in self.callbacks]
+        out["slas"] = {k: v._asdict() for k, v in self.slas.items()}
+        out["timers"] = {k: v._asdict() for k, v in self.timers.items()}
+        out["audit"] = list(self.audit)
+        return copy.deepcopy(out)  # nothing shared with the live case

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import Armed, AuditRecord, Case, Notification
+from engine.case import Armed, AuditRecord, Case, Notification, Row
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.definition import FlowDefinition
 from engine.errors import FlowRuntimeError, UnknownCase
@@ -41,7 +41,8 @@ class Engine:
         self.registry = FlowRegistry(self.calendars, self.hooks)
         self.flows = self.registry.newest  # name → the version new cases start with
         self.cases: dict[str, Case] = {}
-        self._heap: list[tuple[datetime, int, int, str, Armed]] = []
+        # (due, order, seq, case id, key, the timer's row): valid while the case holds the row
+        self._heap: list[tuple[datetime, int, int, str, str, Row]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
 
@@ -105,9 +106,11 @@ class Engine:
     ) -> Step:
         """Fire an event now; refused events raise and leave the case exactly as it was."""
         case = self.get(case_id)
-        step = self.runtime_of(case).fire(case, event, actor, role, data, self.clock.now())
+        now = self.clock.now()
+        step = self.runtime_of(case).fire(case, event, actor, role, data, now)
         self._after(step)
-        self.run_due(self.clock.now())
+        if self._heap and self._heap[0][0] <= now:
+            self.run_due(now)
         return step
 
     def get(self, case_id: str) -> Case:
@@ -131,9 +134,10 @@ class Engine:
         """Move a simulated clock to `to`, firing every timer due on the way at its due time."""
         if not isinstance(self.clock, SimulatedClock):
             raise TypeError("advance() needs a SimulatedClock; use run_due() with a live clock")
-        steps = []
-        while self._heap and self._heap[0][0] <= to:
-            due = self._heap[0][0]
+        steps: list[Step] = []
+        heap = self._heap
+        while heap and heap[0][0] <= to:
+            due = heap[0][0]
             if due > self.clock.now():
                 self.clock.advance_to(due)
             steps += self.run_due(due)
@@ -145,16 +149,16 @@ class Engine:
         now = now or self.clock.now()
         steps = []
         while self._heap and self._heap[0][0] <= now:
-            due, _order, _seq, case_id, armed = heapq.heappop(self._heap)
+            due, _order, _seq, case_id, key, row = heapq.heappop(self._heap)
             case = self.cases.get(case_id)
-            if case is None or case.timers.get(armed.key) is not armed:
+            if case is None or row not in case.timer_rows:
                 continue  # cancelled or re-armed since
             runtime = self.runtime_of(case)
             fired_at = max(due, now) if not isinstance(self.clock, SimulatedClock) else due
             try:
-                step = runtime.fire_timer(case, armed.key, fired_at, late=fired_at > due)
+                step = runtime.fire_timer(case, key, fired_at, late=fired_at > due)
             except FlowRuntimeError as exc:
-                step = runtime.drop_timer(case, armed.key, str(exc), fired_at)
+                step = runtime.drop_timer(case, key, str(exc), fired_at)
             if step is not None:
                 self._after(step)
                 steps.append(step)
@@ -163,21 +167,22 @@ class Engine:
     def next_due(self) -> datetime | None:
         """When the next pending timer of any case falls due."""
         while self._heap:
-            due, _o, _s, case_id, armed = self._heap[0]
+            due, _o, _s, case_id, _key, row = self._heap[0]
             case = self.cases.get(case_id)
-            if case is not None and case.timers.get(armed.key) is armed:
+            if case is not None and row in case.timer_rows:
                 return due
             heapq.heappop(self._heap)
         return None
 
     def _after(self, step: Step) -> None:
-        for armed in step.armed:
-            heapq.heappush(
-                self._heap, (armed.due, armed.order, next(self._seq), step.case.id, armed)
-            )
-        for notification in step.notifications:
-            for notifier in self.notifiers:
-                notifier(notification)
+        for row in step.armed_rows:
+            armed = Armed._make(row)
+            entry = (armed.due, armed.order, next(self._seq), step.case.id, armed.key, row)
+            heapq.heappush(self._heap, entry)
+        if self.notifiers:
+            for notification in step.notifications:
+                for notifier in self.notifiers:
+                    notifier(notification)
         for name, args in step.hook_calls:
             self.hooks[name](*args)
 

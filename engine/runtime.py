@@ -4,16 +4,18 @@ and the step's effects.
 No wall-clock reads and no I/O: time comes in as `now`, effects go out as data in `Step`.
 The simulator, the tests and the live service all run cases through this one module.
 
-A step is all-or-nothing: every change to the case is journalled, and if anything fails
-(a refused event, a table with no row, an automatic-transition loop) the journal is undone,
-so the case is left exactly as it was.
+A step is all-or-nothing: what it may change is saved first, and if anything fails (a
+refused event, a table with no row, an automatic-transition loop) it is put back, so the
+case is left exactly as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, time, timedelta
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from engine import definition as d
@@ -25,7 +27,14 @@ from engine.case import (
     Case,
     Escalation,
     Notification,
+    Row,
     SlaClock,
+    data_row,
+    plain,
+    record_of,
+    row_of,
+    with_row,
+    without_row,
 )
 from engine.errors import (
     EventRefused,
@@ -53,14 +62,34 @@ _MISSING = object()
 
 
 class Step(NamedTuple):
-    """What one step did: the case (changed in place) and its effects, as data."""
+    """What one step did: the case (changed in place) and its effects, as data.
+
+    Effects are kept as rows (see `engine.case.Row`: a simulation may hold thousands of
+    steps at once, and rows cost the garbage collector nothing) and read as NamedTuples
+    through `notifications`, `armed` and `records`.
+    """
 
     case: Case
-    notifications: Sequence[Notification] = ()
-    hook_calls: Sequence[tuple[str, tuple[Any, ...]]] = ()
-    armed: Sequence[Armed] = ()
-    cancelled: Sequence[str] = ()
-    records: Sequence[AuditRecord] = ()
+    notification_rows: tuple[Row, ...] = ()
+    hook_calls: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    armed_rows: tuple[Row, ...] = ()  # the very rows the case now holds in `timer_rows`
+    cancelled: tuple[str, ...] = ()
+    record_rows: tuple[Row, ...] = ()
+
+    @property
+    def notifications(self) -> tuple[Notification, ...]:
+        """Messages to deliver, in order."""
+        return tuple(_new_tuple(Notification, row) for row in self.notification_rows)
+
+    @property
+    def armed(self) -> tuple[Armed, ...]:
+        """Timers armed (or re-armed) by the step."""
+        return tuple(_new_tuple(Armed, row) for row in self.armed_rows)
+
+    @property
+    def records(self) -> tuple[AuditRecord, ...]:
+        """The audit records the step appended."""
+        return tuple(record_of(row) for row in self.record_rows)
 
 
 # ---------------------------------------------------------------- compiled pieces
@@ -129,52 +158,58 @@ class _Sla:
 # ---------------------------------------------------------------- the step context
 
 
+# What a step may change in a case besides its dicts and audit log: saved at the start of
+# every step and put back if it fails. The dicts (`fields`, `tasks`) are journalled key by
+# key instead, and the audit log is cut back to where it was.
+_SAVED = tuple(
+    f.name
+    for f in dataclass_fields(Case)
+    if f.name not in {"id", "flow", "version", "flow_hash", "opened_at", "fields", "tasks", "audit"}
+)
+_saved_of = attrgetter(*_SAVED)
+
+
 class _Ctx:
-    """One step in progress: the journal to undo it, and the effects it produced."""
+    """One step in progress: what it needs to undo it, and the effects it produced."""
 
     __slots__ = ("actor", "armed", "audit_mark", "auto_steps", "cancelled", "case", "emitted",
-                 "hook_calls", "journal", "notifications", "now", "role", "scope")  # fmt: skip
+                 "hook_calls", "journal", "notifications", "now", "role", "saved",
+                 "scope")  # fmt: skip
 
     def __init__(self, case: Case, now: datetime, actor: str | None, role: str | None) -> None:
         self.case = case
         self.now = now
         self.actor = actor
         self.role = role
-        self.journal: list[tuple[Any, ...]] = []
+        self.saved = _saved_of(case)
+        self.journal: list[tuple[dict[str, Any], str, Any]] = []  # (dict, key, old value)
         self.audit_mark = len(case.audit)
-        self.notifications: list[Notification] = []
+        self.notifications: list[Row] = []
         self.hook_calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.armed: list[Armed] = []
+        self.armed: list[Row] = []
         self.cancelled: list[str] = []
         self.emitted: list[str] = []
         self.auto_steps = 0
         self.scope = Scope(case.fields, now, case.state, case.id)
 
-    # journalled changes ------------------------------------------------------
-    def set_attr(self, name: str, value: Any) -> None:
-        self.journal.append(("attr", name, getattr(self.case, name)))
-        setattr(self.case, name, value)
-
-    def set_state(self, state: str) -> None:
-        self.set_attr("state", state)
-        self.scope.state = state
-
+    # journalled changes to the case's dicts -------------------------------------------
     def put(self, mapping: dict[str, Any], key: str, value: Any) -> None:
-        self.journal.append(("map", mapping, key, mapping.get(key, _MISSING)))
+        self.journal.append((mapping, key, mapping.get(key, _MISSING)))
         mapping[key] = value
 
     def drop(self, mapping: dict[str, Any], key: str) -> Any:
         old = mapping.pop(key, _MISSING)
         if old is not _MISSING:
-            self.journal.append(("map", mapping, key, old))
+            self.journal.append((mapping, key, old))
         return old
 
     def record(self, kind: str, what: str, before: str | None = None, after: str | None = None,
-               data: dict[str, Any] | None = None, actor: bool = True,
+               data: Mapping[str, Any] | None = None, actor: bool = True,
                line: int = 0) -> None:  # fmt: skip
         audit = self.case.audit
         who, role = (self.actor, self.role) if actor else (None, None)
-        record = (len(audit) + 1, self.now, who, role, kind, what, before, after, data, line)
+        record = (len(audit) + 1, self.now, who, role, kind, what, before, after,
+                  data_row(data), line)  # fmt: skip
         audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
 
     def system(self, kind: str, what: str) -> None:
@@ -184,23 +219,21 @@ class _Ctx:
         audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
 
     def rollback(self) -> None:
-        """Undo every change of this step, newest first."""
+        """Undo every change of this step."""
         case = self.case
-        for entry in reversed(self.journal):
-            if entry[0] == "attr":
-                setattr(case, entry[1], entry[2])
+        for mapping, key, old in reversed(self.journal):
+            if old is _MISSING:
+                mapping.pop(key, None)
             else:
-                _, mapping, key, old = entry
-                if old is _MISSING:
-                    mapping.pop(key, None)
-                else:
-                    mapping[key] = old
+                mapping[key] = old
+        for name, value in zip(_SAVED, self.saved, strict=True):
+            setattr(case, name, value)
         del case.audit[self.audit_mark :]
 
     def finish(self) -> Step:
-        records = self.case.audit[self.audit_mark :]
-        return Step(self.case, self.notifications, self.hook_calls, self.armed, self.cancelled,
-                    records)  # fmt: skip
+        records = tuple(list.__getitem__(self.case.audit, slice(self.audit_mark, None)))
+        return Step(self.case, tuple(self.notifications), tuple(self.hook_calls),
+                    tuple(self.armed), tuple(self.cancelled), records)  # fmt: skip
 
 
 # ---------------------------------------------------------------- the runtime
@@ -354,22 +387,22 @@ class FlowRuntime:
             self._send(ctx, role, text, "notify")
 
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
-        ctx.notifications.append(Notification(ctx.case.id, role, text, ctx.now, kind))
-        ctx.set_attr("notified", (*ctx.case.notified, role))
+        ctx.notifications.append((ctx.case.id, role, text, ctx.now, kind))  # a Notification
+        ctx.case.notified = (*ctx.case.notified, role)
         ctx.system("notify", f"{role}: {text}")
 
     def _assign(self, ctx: _Ctx, value: Any, line: int) -> None:
         assignee = format_value(value)
         if not assignee:
             raise FlowRuntimeError("`assign to`: the value is not set", line)
-        ctx.set_attr("assignee", assignee)
+        ctx.case.assignee = assignee
         ctx.system("assign", assignee)
 
     def _escalate(self, ctx: _Ctx, role: str, reason: str | None) -> None:
         level = ctx.case.escalation_level + 1
-        ctx.set_attr("escalation_level", level)
-        escalation = Escalation(level, role, reason, ctx.now)
-        ctx.set_attr("escalations", (*ctx.case.escalations, escalation))
+        ctx.case.escalation_level = level
+        escalation = plain(Escalation(level, role, reason, ctx.now))
+        ctx.case.escalation_rows = (*ctx.case.escalation_rows, escalation)
         ctx.record("escalate", f"level {level} → {role}" + (f": {reason}" if reason else ""),
                    actor=False)  # fmt: skip
         self._send(ctx, role, reason or f"{self.definition.label or self.definition.name} "
@@ -377,7 +410,8 @@ class FlowRuntime:
 
     def _open_callback(self, ctx: _Ctx, label: str, a: d.OpenCallback) -> None:
         due = add_duration(self.calendar, ctx.now, a.within) if a.within else None
-        ctx.set_attr("callbacks", (*ctx.case.callbacks, Callback(label, a.role, ctx.now, due)))
+        callback = plain(Callback(label, a.role, ctx.now, due))
+        ctx.case.callback_rows = (*ctx.case.callback_rows, callback)
         ctx.system("callback", f"opened: {label} → {a.role}")
 
     # ------------------------------------------------------------ public steps
@@ -389,7 +423,7 @@ class FlowRuntime:
         case = Case(case_id, definition.name, definition.version, definition.content_hash,
                     definition.initial, fields, now, now)  # fmt: skip
         ctx = _Ctx(case, now, actor, role)
-        ctx.record("opened", "case opened", None, definition.initial, data=dict(data))
+        ctx.record("opened", "case opened", None, definition.initial, data=data)
         self._enter(ctx, definition.initial)
         self._settle(ctx)
         return ctx.finish()
@@ -445,15 +479,14 @@ class FlowRuntime:
             )
             audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
             # tuple.__new__ directly: the hot path of every plain event (2x NamedTuple's __new__)
-            view = _new_tuple(AuditRecord, record)
-            return _new_tuple(Step, (case, (), (), (), (), (view,)))
+            return _new_tuple(Step, (case, (), (), (), (), (record,)))
         if not tried:
             raise RoleNotAllowed(event, role, sorted({r for t in candidates for r in t.roles}))
         raise NoGuardHolds(event, case.state, tried)
 
     def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False) -> Step | None:
         """Fire a due timer of the case; None if it is no longer armed or not yet due."""
-        armed = case.timers.get(key)
+        armed = case.timer(key)
         if armed is None or armed.due > now:
             return None
         ctx = _Ctx(case, now, None, None)
@@ -515,7 +548,7 @@ class FlowRuntime:
             ctx.put(case.fields, name, value)
         if event == CALLBACK_DONE:
             self._close_callback(ctx)
-        ctx.record("event", event, before, transition.target or before, data=dict(data) or None,
+        ctx.record("event", event, before, transition.target or before, data=data,
                    line=transition.line)  # fmt: skip
         self._take(ctx, transition.actions, transition.target)
 
@@ -576,8 +609,9 @@ class FlowRuntime:
         callbacks = ctx.case.callbacks
         for index, callback in enumerate(callbacks):
             if callback.done_at is None:
-                done = callback._replace(done_at=ctx.now)
-                ctx.set_attr("callbacks", (*callbacks[:index], done, *callbacks[index + 1 :]))
+                rows = ctx.case.callback_rows
+                done = plain(callback._replace(done_at=ctx.now))
+                ctx.case.callback_rows = (*rows[:index], done, *rows[index + 1 :])
                 return True
         return False
 
@@ -605,14 +639,14 @@ class FlowRuntime:
     def _enter(self, ctx: _Ctx, name: str) -> None:
         case = ctx.case
         state = self.states[name]
-        ctx.set_state(name)
-        ctx.set_attr("entries", case.entries + 1)
-        ctx.set_attr("entered_at", ctx.now)
+        case.state = ctx.scope.state = name
+        case.entries += 1
+        case.entered_at = ctx.now
         for sla in state.slas:
             self._sla_on_entry(ctx, sla, name)
         if state.final:
-            ctx.set_attr("closed_at", ctx.now)
-            for key in list(case.timers):
+            case.closed_at = ctx.now
+            for key in [row[0] for row in case.timer_rows]:
                 self._cancel(ctx, key)
         else:
             for timer in state.timers:
@@ -668,15 +702,17 @@ class FlowRuntime:
     # ------------------------------------------------------------ timers
     def _arm(self, ctx: _Ctx, key: str, due: datetime, order: int, count: int = 0) -> None:
         estimated = self.calendar.is_estimated(due.date())
-        armed = Armed(key, due, order, ctx.case.entries, count, estimated)
-        ctx.put(ctx.case.timers, key, armed)
+        armed = (key, due, order, ctx.case.entries, count, estimated)  # an Armed, as a row
+        ctx.case.timer_rows = with_row(ctx.case.timer_rows, armed)
         ctx.armed.append(armed)
         if estimated:
             ctx.record("note", f"deadline {format_value(due)} of {key} is estimated: no official "
                        f"holiday data for {due.year}", actor=False)  # fmt: skip
 
     def _cancel(self, ctx: _Ctx, key: str) -> None:
-        if ctx.drop(ctx.case.timers, key) is not _MISSING:
+        rows = ctx.case.timer_rows
+        if row_of(rows, key) is not None:
+            ctx.case.timer_rows = without_row(rows, key)
             ctx.cancelled.append(key)
 
     def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
@@ -717,7 +753,7 @@ class FlowRuntime:
         for timer in state.timers:
             if timer.at is None:
                 continue
-            armed = ctx.case.timers.get(timer.key)
+            armed = ctx.case.timer(timer.key)
             if armed is None or armed.count:
                 continue
             due = self._at_value(ctx, timer)
@@ -770,7 +806,7 @@ class FlowRuntime:
 
     def _sla_on_entry(self, ctx: _Ctx, sla: _Sla, state: str) -> None:
         s = sla.definition
-        clock = ctx.case.slas.get(s.name)
+        clock = ctx.case.sla(s.name)
         now = ctx.now
         if clock is None:
             if state != s.start:
@@ -785,25 +821,33 @@ class FlowRuntime:
         if state in s.stop:
             used = clock.used + (self._measure(sla, clock.since, now) if clock.since else 0.0)
             self._sla_disarm(ctx, sla)
-            ctx.put(ctx.case.slas, s.name, clock._replace(status="met", used=used, since=None,
-                                                   ended_at=now))  # fmt: skip
+            met = clock._replace(status="met", used=used, since=None, ended_at=now)
+            self._set_clock(ctx, met)
             ctx.system("sla", f"{s.name}: met")
         elif state in s.pause and clock.status == "running":
             assert clock.since is not None
             used = clock.used + self._measure(sla, clock.since, now)
             self._sla_disarm(ctx, sla)
-            ctx.put(ctx.case.slas, s.name, clock._replace(status="paused", used=used,
-                                                   since=None, deadline=None))  # fmt: skip
+            paused = clock._replace(status="paused", used=used, since=None, deadline=None)
+            self._set_clock(ctx, paused)
             ctx.system("sla", f"{s.name}: paused")
         elif state not in s.pause and clock.status == "paused":
             self._sla_arm(ctx, sla, clock._replace(status="running", since=now))
             ctx.system("sla", f"{s.name}: resumed")
 
+    def _clock(self, case: Case, sla: _Sla) -> SlaClock:
+        clock = case.sla(sla.definition.name)
+        assert clock is not None, "an SLA timer is armed only while its clock runs"
+        return clock
+
+    def _set_clock(self, ctx: _Ctx, clock: SlaClock) -> None:
+        ctx.case.sla_rows = with_row(ctx.case.sla_rows, plain(clock))
+
     def _sla_arm(self, ctx: _Ctx, sla: _Sla, clock: SlaClock) -> None:
         assert clock.since is not None
         since, used = clock.since, clock.used
         deadline = self._after(sla, since, clock.budget - used)
-        ctx.put(ctx.case.slas, sla.definition.name, clock._replace(deadline=deadline))
+        self._set_clock(ctx, clock._replace(deadline=deadline))
         for i, warning in enumerate(sla.warnings):
             if clock.warned & (1 << i):
                 continue
@@ -828,17 +872,19 @@ class FlowRuntime:
                    data=_lateness(armed, late))  # fmt: skip
         if armed.key in self._breaches:
             sla = self._breaches[armed.key]
-            clock = case.slas[sla.definition.name]
+            clock = self._clock(case, sla)
             self._sla_disarm(ctx, sla)
-            ctx.put(case.slas, clock.name, clock._replace(status="breached", ended_at=ctx.now))
+            breached = clock._replace(status="breached", ended_at=ctx.now)
+            self._set_clock(ctx, breached)
             ctx.system("sla", f"{clock.name}: breached")
             for action in sla.breach:
                 action(ctx)
             return
         sla, warning = self._warnings[armed.key]
-        clock = case.slas[sla.definition.name]
+        clock = self._clock(case, sla)
         index = sla.warnings.index(warning)
-        ctx.put(case.slas, clock.name, clock._replace(warned=clock.warned | (1 << index)))
+        warned = clock._replace(warned=clock.warned | (1 << index))
+        self._set_clock(ctx, warned)
         ctx.system("sla", f"{clock.name}: warning")
         for action in warning.actions:
             action(ctx)

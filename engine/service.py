@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from engine.calendar import Calendar
-from engine.case import Armed, AuditRecord, Case, Notification
+from engine.case import Armed, AuditRecord, Case, Notification, plain, with_row
 from engine.clock import Clock, SystemClock
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
@@ -251,7 +251,7 @@ class Service:
         if self.store.broken == "no_recheck":
             if armed is None or armed.token != row.token:
                 armed = Armed(row.key, row.due, row.order, row.token, row.count)
-                case.timers[row.key] = armed
+                case.timer_rows = with_row(case.timer_rows, plain(armed))
         elif armed is None or armed.token != row.token or to_us(armed.due) != row.due_us:
             # the row disagrees with the case (never expected): retire it, fire nothing
             self.store.mark_fired(conn, row, now, False, f"{self.worker_id}:stale")
@@ -261,7 +261,7 @@ class Service:
         first = runtime.next_due(case)
         if (
             first is not None
-            and first is not armed
+            and first != armed
             and (first.due, first.order) < (armed.due, armed.order)
         ):
             return None, version  # an earlier timer of this case is pending: it goes first
@@ -382,7 +382,7 @@ class Service:
                 return p
             before = dict(case.timers)
             case.fields.update(p.new_fields)
-            case.timers = dict(p.timers)
+            case.timer_rows = tuple(plain(armed) for armed in p.timers.values())
             case.version = target.definition.version
             case.flow_hash = target.definition.content_hash
             record = AuditRecord(
@@ -398,10 +398,9 @@ class Service:
                 0,
             )
             case.audit.append(record)
-            armed = [a for k, a in case.timers.items() if before.get(k) is not a]
-            self._write_step(
-                conn, case, version, before, None, Step(case, armed=armed, records=[record])
-            )
+            armed = tuple(plain(a) for k, a in case.timers.items() if before.get(k) != a)
+            step = Step(case, armed_rows=armed, record_rows=(plain(record),))
+            self._write_step(conn, case, version, before, None, step)
             return p
 
         return body

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.case import Armed, AuditRecord, Case, SlaClock
+from engine.case import Armed, AuditRecord, Case, SlaClock, plain
 from engine.runtime import Step
 from engine.store import ConflictError, SchemaError, Store
 from engine.store import schema as s
@@ -49,8 +49,8 @@ def _case(case_id: str = "c1") -> Case:
         },
         opened_at=T0,
         entered_at=T0,
-        slas={"reply": SlaClock("reply", "running", T0, 3600.0, 10.5, T0, T0)},
-        timers={"T:a#1": Armed("T:a#1", T0 + timedelta(seconds=1), 9, 1, 0, False)},
+        sla_rows=(plain(SlaClock("reply", "running", T0, 3600.0, 10.5, T0, T0)),),
+        timer_rows=(plain(Armed("T:a#1", T0 + timedelta(seconds=1), 9, 1, 0, False)),),
     )
 
 
@@ -159,7 +159,9 @@ def _stored(store: Store, case: Case) -> None:
     rec = AuditRecord(1, T0, "me", None, "opened", "case opened", None, "a")
     case.audit.append(rec)
     with store.write() as conn:
-        store.insert_case(conn, case, Step(case, armed=list(case.timers.values()), records=[rec]))
+        store.insert_case(
+            conn, case, Step(case, armed_rows=case.timer_rows, record_rows=(plain(rec),))
+        )
         store.insert_audit(conn, case.id, [rec])
 
 

@@ -2,7 +2,7 @@
 
 One heap orders everything that can happen: arrivals, the cases' timers (from `Step.armed`),
 the events people fire (drawn from the profile) and the end of staff work. Items are taken
-in due order; a timer is still valid only while `case.timers[key] is armed` (as in
+in due order; a timer is still valid only while the case holds it unchanged (as in
 `Engine`), an event only while the case is still in the state entry that planned it. A case
 is folded into the statistics and dropped as soon as it closes, so memory follows the number
 of open cases, not the number of cases.
@@ -292,9 +292,9 @@ class Simulation:
                 continue
             live = self.live.get(no)
             if kind == _K_TIMER:
-                armed: Armed = payload
-                if live is not None and live.case.timers.get(armed.key) is armed:
-                    self._timer(live, armed, now)
+                key = payload[0]  # the timer's row, as the case stores it (see `Row`)
+                if live is not None and payload in live.case.timer_rows:
+                    self._timer(live, key, now)
             elif kind == _K_HUMAN:
                 self._human(live, payload, now)
             else:
@@ -363,14 +363,14 @@ class Simulation:
         self._after_step(live, now, self._absorb(live, step, now), None)
 
     # ------------------------------------------------------------ timers
-    def _timer(self, live: _Live, armed: Armed, now: datetime) -> None:
+    def _timer(self, live: _Live, key: str, now: datetime) -> None:
         tally = self.tally
         tally.steps += 1
         try:
-            step = self.runtime.fire_timer(live.case, armed.key, now)
+            step = self.runtime.fire_timer(live.case, key, now)
         except FlowRuntimeError as exc:
-            tally.timer_errors[f"{armed.key}: {exc}"] += 1
-            step = self.runtime.drop_timer(live.case, armed.key, str(exc), now)
+            tally.timer_errors[f"{key}: {exc}"] += 1
+            step = self.runtime.drop_timer(live.case, key, str(exc), now)
         if step is None:
             return
         tally.timers += 1
@@ -467,19 +467,20 @@ class Simulation:
     # ------------------------------------------------------------ after every step
     def _absorb(self, live: _Live, step: Step, now: datetime) -> bool:
         """Queue the step's new timers and count what it did; True if the case changed state."""
-        if step.armed:
+        if step.armed_rows:
             no, heap, seq, push = live.no, self.heap, self.seq, heapq.heappush
-            for armed in step.armed:
+            for row in step.armed_rows:
+                armed = Armed._make(row)
                 seq += 1
-                push(heap, (armed.due, _TIMER, armed.order, seq, _K_TIMER, no, armed))
+                push(heap, (armed.due, _TIMER, armed.order, seq, _K_TIMER, no, row))
             self.seq = seq
         case = live.case
-        escalations = len(case.escalations)
+        escalations = len(case.escalation_rows)
         if escalations != live.escalations:
             self.day.escalations += escalations - live.escalations
             live.escalations = escalations
-        callbacks = case.callbacks
-        if callbacks:
+        if case.callback_rows:
+            callbacks = case.callbacks
             opened = len(callbacks)
             done = sum(1 for c in callbacks if c.done_at is not None)
             if opened != live.callbacks_opened or done != live.callbacks_done:

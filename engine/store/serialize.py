@@ -8,7 +8,6 @@ itself has a single `$…` key is wrapped as `{"$map": {...}}` so it cannot be m
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -21,6 +20,7 @@ from engine.case import (
     Case,
     Escalation,
     SlaClock,
+    plain,
 )
 
 _TAGS = frozenset({"$dt", "$date", "$time", "$dec", "$td", "$tuple", "$map"})
@@ -170,15 +170,6 @@ def case_to_row(case: Case) -> dict[str, Any]:
     }
 
 
-def _like(name: str, items: list[Any]) -> Any:
-    """A list or a tuple, as the `Case` field `name` is declared (its default's type)."""
-    default = _CASE_FIELDS[name].default
-    return tuple(items) if isinstance(default, tuple) else list(items)
-
-
-_CASE_FIELDS = {f.name: f for f in dataclasses.fields(Case)}
-
-
 def case_to_json(case: Case) -> str:
     """The case (without its audit log) as one JSON document."""
     return dumps(case_to_row(case))
@@ -199,12 +190,12 @@ def case_from_json(text: str, audit: list[AuditRecord]) -> Case:
         assignee=d["assignee"],
         escalation_level=d["escalation_level"],
         entries=d["entries"],
-        escalations=_like("escalations", [Escalation(**e) for e in d["escalations"]]),
+        escalation_rows=tuple(plain(Escalation(**e)) for e in d["escalations"]),
         tasks=d["tasks"],
-        slas={k: SlaClock(**v) for k, v in d["slas"].items()},
-        callbacks=_like("callbacks", [Callback(**c) for c in d["callbacks"]]),
-        timers={k: Armed(**v) for k, v in d["timers"].items()},
-        notified=_like("notified", d["notified"]),
+        sla_rows=tuple(plain(SlaClock(**v)) for v in d["slas"].values()),
+        callback_rows=tuple(plain(Callback(**c)) for c in d["callbacks"]),
+        timer_rows=tuple(plain(Armed(**v)) for v in d["timers"].values()),
+        notified=tuple(d["notified"]),
         audit=audit,
         closed_at=d["closed_at"],
     )

@@ -504,7 +504,7 @@ class Store:
         at = _iso(step.records[-1].at) if step.records else _iso(datetime.now(UTC))
         t = s.timers.c
         for key, old in before.items():
-            if after.get(key) is old:
+            if after.get(key) == old:
                 continue
             if fired is not None and key == fired.key:
                 continue  # ended by the claim
@@ -518,7 +518,7 @@ class Store:
                 )
                 .values(cancelled_at=at)
             )
-        new = [a for key, a in after.items() if before.get(key) is not a]
+        new = [a for key, a in after.items() if before.get(key) != a]
         if new:
             conn.execute(
                 insert(s.timers),
