@@ -8,10 +8,10 @@ back whole if anything fails.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, SupportsIndex, overload
+from typing import Any, Literal, NamedTuple, overload
 
 SlaStatus = Literal["pending", "running", "paused", "met", "breached"]
 
@@ -51,41 +51,56 @@ def plain(record: tuple[Any, ...]) -> Row:
     return tuple(record)
 
 
-def record_of(item: Row) -> AuditRecord:
+def record_of(row: Row) -> AuditRecord:
     """An audit row (see `AuditLog`) read as an `AuditRecord`."""
-    data = item[8]
-    if type(data) is tuple:  # stored as (key, value) pairs: see AuditLog.append_row
-        item = (*item[:8], dict(data), *item[9:])
-    return _view(AuditRecord, item)
+    data = row[8]
+    if type(data) is tuple:  # stored as (key, value) pairs: see `audit_row`
+        row = (*row[:8], dict(data), *row[9:])
+    return _view(AuditRecord, row)
 
 
-class AuditLog(list[AuditRecord]):
-    """A case's append-only audit log, read as `AuditRecord`s.
-
-    The runtime appends rows (see `Row`), with a record's data as (key, value) pairs so
-    that a row of atomic values holds no dict. Reading (iteration, indexing, slicing)
-    gives `AuditRecord`s as usual.
-    """
-
-    __slots__ = ()
-
-    def __iter__(self) -> Iterator[AuditRecord]:
-        for item in super().__iter__():
-            yield record_of(item)
-
-    @overload
-    def __getitem__(self, index: SupportsIndex) -> AuditRecord: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[AuditRecord]: ...
-    def __getitem__(self, index: SupportsIndex | slice) -> AuditRecord | list[AuditRecord]:
-        if isinstance(index, slice):
-            return [record_of(item) for item in super().__getitem__(index)]
-        return record_of(super().__getitem__(index))
+def audit_row(record: AuditRecord) -> Row:
+    """An audit record as a case stores it: a row, its data as (key, value) pairs so that
+    a row of atomic values holds no dict."""
+    return (*record[:8], data_row(record.data), record.line)
 
 
 def data_row(data: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...] | None:
     """An audit record's data as stored in a row: (key, value) pairs, None when empty."""
     return tuple(data.items()) if data else None
+
+
+class AuditLog(Sequence[AuditRecord]):
+    """A case's append-only audit log (a read-only view of its rows) as `AuditRecord`s."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[AuditRecord]:
+        for row in self._rows:
+            yield record_of(row)
+
+    @overload
+    def __getitem__(self, index: int) -> AuditRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditRecord]: ...
+    def __getitem__(self, index: int | slice) -> AuditRecord | list[AuditRecord]:
+        if isinstance(index, slice):
+            return [record_of(row) for row in self._rows[index]]
+        return record_of(self._rows[index])
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 class Armed(NamedTuple):
@@ -166,10 +181,11 @@ def without_row(rows: tuple[Row, ...], key: str) -> tuple[Row, ...]:
 class Case:
     """One running instance of a flow.
 
-    Timers, SLA clocks, escalations and callbacks are stored as tuples of rows (`*_rows`,
-    see `Row`; a timer's or clock's row starts with its key), replaced whole on change: a
-    dict would be tracked again by the collector whenever a new row went in. Read them as
-    `timers`, `slas`, `escalations` and `callbacks`, or `timer(key)` and `sla(name)`.
+    Timers, SLA clocks, escalations, callbacks and the audit log are stored as tuples of
+    rows (`*_rows`, see `Row`; a timer's or clock's row starts with its key), replaced
+    whole on change: a list or dict would be walked, or tracked again, by the collector.
+    Read them as `timers`, `slas`, `escalations`, `callbacks` and `audit`, or `timer(key)`
+    and `sla(name)`.
     """
 
     id: str
@@ -189,16 +205,29 @@ class Case:
     callback_rows: tuple[Row, ...] = ()
     timer_rows: tuple[Row, ...] = ()
     notified: tuple[str, ...] = ()  # roles, in order, one per notification
-    audit: list[AuditRecord] = field(default_factory=AuditLog)  # always an AuditLog
+    audit_rows: tuple[Row, ...] | list[Row] = ()  # read as `audit`; see `append_audit`
     closed_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if type(self.audit) is not AuditLog:  # a list from a store or a caller
-            self.audit = AuditLog(self.audit)
 
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
+
+    def append_audit(self, rows: tuple[Row, ...]) -> None:
+        """Append rows to the audit log. A new case's log is a tuple, which the collector
+        stops tracking, so opening many cases stays cheap; from the case's next step on it
+        is a list, as appending to a tuple would copy it every time."""
+        log = self.audit_rows
+        if type(log) is list:
+            log.extend(rows)
+        elif log:
+            self.audit_rows = [*log, *rows]
+        else:
+            self.audit_rows = rows
+
+    @property
+    def audit(self) -> AuditLog:
+        """The append-only audit log, oldest first."""
+        return AuditLog(self.audit_rows)
 
     @property
     def timers(self) -> Mapping[str, Armed]:
@@ -233,7 +262,7 @@ class Case:
     def snapshot(self) -> dict[str, Any]:
         """Everything about the case as plain data (for comparison, replay checks and JSON)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("escalation_rows", "callback_rows", "sla_rows", "timer_rows"):
+        for name in ("escalation_rows", "callback_rows", "sla_rows", "timer_rows", "audit_rows"):
             del out[name]
         out["escalations"] = [e._asdict() for e in self.escalations]
         out["callbacks"] = [c._asdict() for c in self.callbacks]

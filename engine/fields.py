@@ -64,11 +64,14 @@ class FieldSchema:
 
     def __init__(self, definition: FlowDefinition, tz: ZoneInfo) -> None:
         self.fields = {f.name: f for f in definition.fields}
+        self._adapters = {f.name: TypeAdapter(_python_type(f, tz)) for f in definition.fields}
         specs: dict[str, Any] = {}
         for f in definition.fields:
             type_ = _python_type(f, tz)
             if f.required:
                 specs[f.name] = (type_, ...)
+            elif f.has_default:  # validated once here (the model does not validate defaults)
+                specs[f.name] = (type_, self._adapters[f.name].validate_python(f.default))
             else:
                 specs[f.name] = (type_, None)
         self._model: type[BaseModel] = create_model(
@@ -76,23 +79,15 @@ class FieldSchema:
             __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
             **specs,
         )
-        self._adapters = {f.name: TypeAdapter(_python_type(f, tz)) for f in definition.fields}
-        self._defaults: dict[str, Any] = {}
-        for f in definition.fields:
-            if f.has_default:
-                self._defaults[f.name] = self._adapters[f.name].validate_python(f.default)
+        self._validate = self._model.__pydantic_validator__.validate_python
 
     def validate_all(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """All fields of a new case: defaults applied, required ones present, no unknown ones."""
         try:
-            model = self._model.model_validate(dict(data))
+            model = self._validate(data if type(data) is dict else dict(data))
         except ValidationError as exc:
             raise InvalidData(self._problems(exc)) from None
-        values = model.__dict__.copy()
-        for name, default in self._defaults.items():
-            if name not in data:
-                values[name] = default
-        return values
+        return model.__dict__.copy()  # type: ignore[no-any-return]
 
     def validate_some(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Some fields (event data, a `set`): each value must fit its field's type."""

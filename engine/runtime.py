@@ -135,6 +135,7 @@ class _State:
     timers: list[_Timer]
     tasks: dict[str, _Task]
     slas: list[_Sla]  # SLAs whose clock changes on entering this state
+    follows_data: bool = False  # has `at EXPR` timers, re-armed when the data they read changes
 
 
 @dataclass(slots=True)
@@ -160,11 +161,12 @@ class _Sla:
 
 # What a step may change in a case besides its dicts and audit log: saved at the start of
 # every step and put back if it fails. The dicts (`fields`, `tasks`) are journalled key by
-# key instead, and the audit log is cut back to where it was.
+# key instead, and the step's audit rows are only appended when it succeeds.
 _SAVED = tuple(
     f.name
     for f in dataclass_fields(Case)
-    if f.name not in {"id", "flow", "version", "flow_hash", "opened_at", "fields", "tasks", "audit"}
+    if f.name
+    not in {"id", "flow", "version", "flow_hash", "opened_at", "fields", "tasks", "audit_rows"}
 )
 _saved_of = attrgetter(*_SAVED)
 
@@ -173,7 +175,7 @@ class _Ctx:
     """One step in progress: what it needs to undo it, and the effects it produced."""
 
     __slots__ = ("actor", "armed", "audit_mark", "auto_steps", "cancelled", "case", "emitted",
-                 "hook_calls", "journal", "notifications", "now", "role", "saved",
+                 "hook_calls", "journal", "new_rows", "notifications", "now", "role", "saved",
                  "scope")  # fmt: skip
 
     def __init__(self, case: Case, now: datetime, actor: str | None, role: str | None) -> None:
@@ -183,12 +185,14 @@ class _Ctx:
         self.role = role
         self.saved = _saved_of(case)
         self.journal: list[tuple[dict[str, Any], str, Any]] = []  # (dict, key, old value)
-        self.audit_mark = len(case.audit)
-        self.notifications: list[Row] = []
-        self.hook_calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.armed: list[Row] = []
-        self.cancelled: list[str] = []
-        self.emitted: list[str] = []
+        self.audit_mark = len(case.audit_rows)
+        self.new_rows: list[Row] = []  # audit rows, appended to the case when the step ends
+        # effects: tuples grown by `+=` (most steps add none or one, and Step takes them as is)
+        self.notifications: tuple[Row, ...] = ()
+        self.hook_calls: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+        self.armed: tuple[Row, ...] = ()
+        self.cancelled: tuple[str, ...] = ()
+        self.emitted: tuple[str, ...] = ()  # events raised by `emit`, fired after the step
         self.auto_steps = 0
         self.scope = Scope(case.fields, now, case.state, case.id)
 
@@ -206,17 +210,16 @@ class _Ctx:
     def record(self, kind: str, what: str, before: str | None = None, after: str | None = None,
                data: Mapping[str, Any] | None = None, actor: bool = True,
                line: int = 0) -> None:  # fmt: skip
-        audit = self.case.audit
+        rows = self.new_rows
         who, role = (self.actor, self.role) if actor else (None, None)
-        record = (len(audit) + 1, self.now, who, role, kind, what, before, after,
-                  data_row(data), line)  # fmt: skip
-        audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
+        rows.append((self.audit_mark + len(rows) + 1, self.now, who, role, kind, what, before,
+                     after, data_row(data), line))  # fmt: skip
 
     def system(self, kind: str, what: str) -> None:
         """An audit record the engine writes itself (no actor, no data): the frequent kind."""
-        audit = self.case.audit
-        record = (len(audit) + 1, self.now, None, None, kind, what, None, None, None, 0)
-        audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
+        rows = self.new_rows
+        rows.append((self.audit_mark + len(rows) + 1, self.now, None, None, kind, what, None,
+                     None, None, 0))  # fmt: skip
 
     def rollback(self) -> None:
         """Undo every change of this step."""
@@ -228,12 +231,18 @@ class _Ctx:
                 mapping[key] = old
         for name, value in zip(_SAVED, self.saved, strict=True):
             setattr(case, name, value)
-        del case.audit[self.audit_mark :]
 
     def finish(self) -> Step:
-        records = tuple(list.__getitem__(self.case.audit, slice(self.audit_mark, None)))
-        return Step(self.case, tuple(self.notifications), tuple(self.hook_calls),
-                    tuple(self.armed), tuple(self.cancelled), records)  # fmt: skip
+        records = tuple(self.new_rows)
+        self.case.append_audit(records)
+        return Step(self.case, self.notifications, self.hook_calls, self.armed, self.cancelled,
+                    records)  # fmt: skip
+
+    def emit(self, event: str) -> None:
+        self.emitted += (event,)
+
+    def call(self, hook: str, args: tuple[Any, ...]) -> None:
+        self.hook_calls += ((hook, args),)
 
 
 # ---------------------------------------------------------------- the runtime
@@ -244,6 +253,7 @@ class FlowRuntime:
 
     def __init__(self, definition: d.FlowDefinition, calendar: Calendar) -> None:
         self.definition = definition
+        self.initial = definition.initial
         self.calendar = calendar
         self.schema = FieldSchema(definition, calendar.tz)
         self.roles = frozenset(definition.roles)
@@ -307,7 +317,8 @@ class FlowRuntime:
             or sla.definition.pause
         ]
         return _State(s.name, s.final, self._actions(s.enter), self._actions(s.exit), by_event,
-                      automatic, timers, tasks, slas)  # fmt: skip
+                      automatic, timers, tasks, slas,
+                      any(t.at is not None for t in timers))  # fmt: skip
 
     def _is_plain(self, source: _State, t: _Transition) -> bool:
         """A transition that only moves the case: nothing runs, arms, cancels or follows, so
@@ -356,10 +367,10 @@ class FlowRuntime:
             return lambda ctx: ctx.record("note", text(ctx.scope))
         if isinstance(a, d.Emit):
             event = a.event
-            return lambda ctx: ctx.emitted.append(event)
+            return lambda ctx: ctx.emit(event)
         args = [exprs.compile(x, line) for x in a.args]
         hook = a.hook
-        return lambda ctx: ctx.hook_calls.append((hook, tuple(x(ctx.scope) for x in args)))
+        return lambda ctx: ctx.call(hook, tuple(x(ctx.scope) for x in args))
 
     # ------------------------------------------------------------ actions
     def _set_field(self, ctx: _Ctx, name: str, value: Any, line: int) -> None:
@@ -387,7 +398,7 @@ class FlowRuntime:
             self._send(ctx, role, text, "notify")
 
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
-        ctx.notifications.append((ctx.case.id, role, text, ctx.now, kind))  # a Notification
+        ctx.notifications += ((ctx.case.id, role, text, ctx.now, kind),)  # a Notification
         ctx.case.notified = (*ctx.case.notified, role)
         ctx.system("notify", f"{role}: {text}")
 
@@ -419,12 +430,12 @@ class FlowRuntime:
              now: datetime) -> Step:  # fmt: skip
         """A new case in the initial state (entry actions, timers and automatics run)."""
         fields = self.schema.validate_all(data)
-        definition = self.definition
+        definition, initial = self.definition, self.initial
         case = Case(case_id, definition.name, definition.version, definition.content_hash,
-                    definition.initial, fields, now, now)  # fmt: skip
+                    initial, fields, now, now)  # fmt: skip
         ctx = _Ctx(case, now, actor, role)
-        ctx.record("opened", "case opened", None, definition.initial, data=data)
-        self._enter(ctx, definition.initial)
+        ctx.record("opened", "case opened", None, initial, data=data)
+        self._enter(ctx, initial)
         self._settle(ctx)
         return ctx.finish()
 
@@ -463,7 +474,7 @@ class FlowRuntime:
             if t.target is not None:  # internal transitions leave the state as it is
                 target = t.target
                 case.state, case.entries, case.entered_at = target, case.entries + 1, now
-            audit = case.audit
+            audit = case.audit_rows
             # no data: None, not {} (a tuple holding a dict is never untracked by the GC)
             record = (
                 len(audit) + 1,
@@ -477,7 +488,10 @@ class FlowRuntime:
                 None,
                 t.line,
             )
-            audit.append(record)  # type: ignore[arg-type]  # stored as a plain tuple: see AuditLog
+            if type(audit) is list:
+                audit.append(record)
+            else:
+                case.append_audit((record,))
             # tuple.__new__ directly: the hot path of every plain event (2x NamedTuple's __new__)
             return _new_tuple(Step, (case, (), (), (), (), (record,)))
         if not tried:
@@ -665,7 +679,7 @@ class FlowRuntime:
             self._run_automatics(ctx)
             if not ctx.emitted:
                 return
-            event = ctx.emitted.pop(0)
+            event, ctx.emitted = ctx.emitted[0], ctx.emitted[1:]
             try:
                 self._fire(ctx, event, {}, system=True)
             except EventRefused as exc:
@@ -687,7 +701,8 @@ class FlowRuntime:
                     chosen, line = target, where
                     break
             if chosen is None:
-                self._rearm_at_timers(ctx, state)
+                if state.follows_data:
+                    self._rearm_at_timers(ctx, state)
                 return
             ctx.auto_steps += 1
             if ctx.auto_steps > MAX_AUTOMATIC_STEPS:
@@ -704,7 +719,7 @@ class FlowRuntime:
         estimated = self.calendar.is_estimated(due.date())
         armed = (key, due, order, ctx.case.entries, count, estimated)  # an Armed, as a row
         ctx.case.timer_rows = with_row(ctx.case.timer_rows, armed)
-        ctx.armed.append(armed)
+        ctx.armed += (armed,)
         if estimated:
             ctx.record("note", f"deadline {format_value(due)} of {key} is estimated: no official "
                        f"holiday data for {due.year}", actor=False)  # fmt: skip
@@ -713,7 +728,7 @@ class FlowRuntime:
         rows = ctx.case.timer_rows
         if row_of(rows, key) is not None:
             ctx.case.timer_rows = without_row(rows, key)
-            ctx.cancelled.append(key)
+            ctx.cancelled += (key,)
 
     def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
         t = timer.definition

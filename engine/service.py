@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from engine.calendar import Calendar
-from engine.case import Armed, AuditRecord, Case, Notification, plain, with_row
+from engine.case import Armed, AuditRecord, Case, Notification, audit_row, plain, with_row
 from engine.clock import Clock, SystemClock
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
@@ -397,7 +397,7 @@ class Service:
                 {"migrated": {"from": p.from_version, "to": p.to_version}, "changes": p.changes},
                 0,
             )
-            case.audit.append(record)
+            case.append_audit((audit_row(record),))
             armed = tuple(plain(a) for k, a in case.timers.items() if before.get(k) != a)
             step = Step(case, armed_rows=armed, record_rows=(plain(record),))
             self._write_step(conn, case, version, before, None, step)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.case import Armed, AuditRecord, Case, SlaClock, plain
+from engine.case import Armed, AuditRecord, Case, SlaClock, audit_row, plain
 from engine.runtime import Step
 from engine.store import ConflictError, SchemaError, Store
 from engine.store import schema as s
@@ -157,7 +157,7 @@ def test_deferred_transaction_fails_at_once_but_immediate_waits(tmp_path: Path) 
 
 def _stored(store: Store, case: Case) -> None:
     rec = AuditRecord(1, T0, "me", None, "opened", "case opened", None, "a")
-    case.audit.append(rec)
+    case.append_audit((audit_row(rec),))
     with store.write() as conn:
         store.insert_case(
             conn, case, Step(case, armed_rows=case.timer_rows, record_rows=(plain(rec),))

@@ -492,8 +492,8 @@ class Simulation:
                 live.visits.append((live.state, (now - live.entered).total_seconds()))
             self._entered(live, step)
             live.state, live.entered, live.entries = case.state, case.entered_at, case.entries
-        if case.audit and not self.keep:  # the log is read: drop it (a list or a tuple)
-            del case.audit[:]
+        if case.audit_rows and not self.keep:  # the log is read: drop it
+            case.audit_rows = ()
             case.notified = case.notified[:0]
         return moved
 

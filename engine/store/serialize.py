@@ -15,10 +15,10 @@ from typing import Any
 
 from engine.case import (
     Armed,
-    AuditRecord,
     Callback,
     Case,
     Escalation,
+    Row,
     SlaClock,
     plain,
 )
@@ -175,8 +175,8 @@ def case_to_json(case: Case) -> str:
     return dumps(case_to_row(case))
 
 
-def case_from_json(text: str, audit: list[AuditRecord]) -> Case:
-    """Rebuild a case from `case_to_json` output and its audit records."""
+def case_from_json(text: str, audit: tuple[Row, ...]) -> Case:
+    """Rebuild a case from `case_to_json` output and its audit rows (see `audit_row`)."""
     d = loads(text)
     return Case(
         id=d["id"],
@@ -196,6 +196,6 @@ def case_from_json(text: str, audit: list[AuditRecord]) -> Case:
         callback_rows=tuple(plain(Callback(**c)) for c in d["callbacks"]),
         timer_rows=tuple(plain(Armed(**v)) for v in d["timers"].values()),
         notified=tuple(d["notified"]),
-        audit=audit,
+        audit_rows=audit,
         closed_at=d["closed_at"],
     )

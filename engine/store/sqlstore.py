@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from engine.case import Armed, AuditRecord, Case, Notification
+from engine.case import Armed, AuditRecord, Case, Notification, Row, audit_row
 from engine.definition import FlowDefinition
 from engine.errors import FlowdeskError
 from engine.runtime import Step
@@ -367,8 +367,8 @@ class Store:
     ) -> tuple[Case, int] | None:
         """The case and its row version; locked for update on PostgreSQL when `lock`.
 
-        With `full_audit=False` the earlier audit records are not read: `case.audit` holds
-        placeholders (the runtime only counts them, to number the step's new records).
+        With `full_audit=False` the earlier audit records are not read: `case.audit_rows`
+        holds placeholders (the runtime only counts them, to number the step's new records).
         """
         if not lock or self.dialect != "postgresql":
             query = _LOAD_CASE
@@ -378,10 +378,10 @@ class Store:
         if row is None:
             return None
         if full_audit:
-            records = self._audit(conn, case_id)
+            rows = tuple(audit_row(r) for r in self._audit(conn, case_id))
         else:
-            records = cast(list[AuditRecord], [None] * int(row[2]))
-        return case_from_json(row[0], records), int(row[1])
+            rows = (cast(Row, None),) * int(row[2])
+        return case_from_json(row[0], rows), int(row[1])
 
     def _audit(self, conn: Connection, case_id: str) -> list[AuditRecord]:
         a = s.audit.c
