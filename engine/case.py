@@ -172,11 +172,6 @@ def with_row(rows: tuple[Row, ...], row: Row) -> tuple[Row, ...]:
     return (*rows, row)
 
 
-def without_row(rows: tuple[Row, ...], key: str) -> tuple[Row, ...]:
-    """`rows` without the row of `key`."""
-    return tuple(row for row in rows if row[0] != key)
-
-
 @dataclass(slots=True)
 class Case:
     """One running instance of a flow.

@@ -136,6 +136,9 @@ class Engine:
             raise TypeError("advance() needs a SimulatedClock; use run_due() with a live clock")
         steps: list[Step] = []
         heap = self._heap
+        if not heap or heap[0][0] > to:  # nothing due on the way: the common case
+            self.clock.advance_to(to)
+            return steps
         while heap and heap[0][0] <= to:
             due = heap[0][0]
             if due > self.clock.now():
@@ -148,13 +151,14 @@ class Engine:
         """Fire every timer due at `now` (default: the clock's now), in due order."""
         now = now or self.clock.now()
         steps = []
-        while self._heap and self._heap[0][0] <= now:
-            due, _order, _seq, case_id, key, row = heapq.heappop(self._heap)
+        heap, live = self._heap, not isinstance(self.clock, SimulatedClock)
+        while heap and heap[0][0] <= now:
+            due, _order, _seq, case_id, key, row = heapq.heappop(heap)
             case = self.cases.get(case_id)
             if case is None or row not in case.timer_rows:
                 continue  # cancelled or re-armed since
             runtime = self.runtime_of(case)
-            fired_at = max(due, now) if not isinstance(self.clock, SimulatedClock) else due
+            fired_at = max(due, now) if live else due
             try:
                 step = runtime.fire_timer(case, key, fired_at, late=fired_at > due)
             except FlowRuntimeError as exc:

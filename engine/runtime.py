@@ -11,7 +11,7 @@ case is left exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, time, timedelta
@@ -32,9 +32,7 @@ from engine.case import (
     data_row,
     plain,
     record_of,
-    row_of,
     with_row,
-    without_row,
 )
 from engine.errors import (
     EventRefused,
@@ -136,6 +134,7 @@ class _State:
     tasks: dict[str, _Task]
     slas: list[_Sla]  # SLAs whose clock changes on entering this state
     follows_data: bool = False  # has `at EXPR` timers, re-armed when the data they read changes
+    exit_keys: frozenset[str] = frozenset()  # its timers' and tasks' timer keys, ended on exit
 
 
 @dataclass(slots=True)
@@ -154,6 +153,7 @@ class _Sla:
     warnings: list[_Warning]
     breach: tuple[Run, ...]
     breach_key: str
+    timer_keys: frozenset[str]  # its warnings' and breach's
 
 
 # ---------------------------------------------------------------- the step context
@@ -316,9 +316,10 @@ class FlowRuntime:
             or s.name in sla.definition.stop
             or sla.definition.pause
         ]
+        exit_keys = {t.key for t in timers} | {f"K:{s.name}:{name}" for name in tasks}
         return _State(s.name, s.final, self._actions(s.enter), self._actions(s.exit), by_event,
-                      automatic, timers, tasks, slas,
-                      any(t.at is not None for t in timers))  # fmt: skip
+                      automatic, timers, tasks, slas, any(t.at is not None for t in timers),
+                      frozenset(exit_keys))  # fmt: skip
 
     def _is_plain(self, source: _State, t: _Transition) -> bool:
         """A transition that only moves the case: nothing runs, arms, cancels or follows, so
@@ -337,7 +338,9 @@ class FlowRuntime:
             _Warning(f"S:{s.name}:w{i}", w.percent, w.before, self._actions(w.actions), w.line)
             for i, w in enumerate(s.warnings)
         ]
-        return _Sla(s, s.within.working, warnings, self._actions(s.breach), f"S:{s.name}:breach")
+        breach_key = f"S:{s.name}:breach"
+        keys = frozenset({breach_key, *(w.key for w in warnings)})
+        return _Sla(s, s.within.working, warnings, self._actions(s.breach), breach_key, keys)
 
     def _actions(self, actions: tuple[d.Action, ...]) -> tuple[Run, ...]:
         return tuple(self._action(a) for a in actions)
@@ -515,7 +518,7 @@ class FlowRuntime:
     def drop_timer(self, case: Case, key: str, problem: str, now: datetime) -> Step:
         """Disarm a timer whose firing failed, noting why (so it does not fire forever)."""
         ctx = _Ctx(case, now, None, None)
-        self._cancel(ctx, key)
+        self._cancel(ctx, (key,))
         # `dropped`/`problem` make the note an input: replaying the log drops the timer too
         ctx.record("note", f"timer {key} failed and was dropped: {problem}", actor=False,
                    data={"dropped": key, "problem": problem})  # fmt: skip
@@ -616,7 +619,7 @@ class FlowRuntime:
         if data:
             raise InvalidData({k: f"task `{name}` takes no data" for k in data})
         ctx.put(ctx.case.tasks, name, "done")
-        self._cancel(ctx, f"K:{ctx.case.state}:{name}")
+        self._cancel(ctx, (f"K:{ctx.case.state}:{name}",))
         ctx.record("event", name, ctx.case.state, ctx.case.state)
 
     def _close_callback(self, ctx: _Ctx) -> bool:
@@ -644,10 +647,9 @@ class FlowRuntime:
         state = self.states[case.state]
         for action in state.exit:
             action(ctx)
-        for timer in state.timers:
-            self._cancel(ctx, timer.key)
+        if state.exit_keys:
+            self._cancel(ctx, state.exit_keys)
         for name in state.tasks:
-            self._cancel(ctx, f"K:{state.name}:{name}")
             ctx.drop(case.tasks, name)
 
     def _enter(self, ctx: _Ctx, name: str) -> None:
@@ -660,8 +662,7 @@ class FlowRuntime:
             self._sla_on_entry(ctx, sla, name)
         if state.final:
             case.closed_at = ctx.now
-            for key in [row[0] for row in case.timer_rows]:
-                self._cancel(ctx, key)
+            self._cancel(ctx, [row[0] for row in case.timer_rows])
         else:
             for timer in state.timers:
                 self._arm_state_timer(ctx, timer, ctx.now, 0)
@@ -724,11 +725,13 @@ class FlowRuntime:
             ctx.record("note", f"deadline {format_value(due)} of {key} is estimated: no official "
                        f"holiday data for {due.year}", actor=False)  # fmt: skip
 
-    def _cancel(self, ctx: _Ctx, key: str) -> None:
+    def _cancel(self, ctx: _Ctx, keys: Collection[str]) -> None:
+        """Disarm the case's timers of these keys (those armed)."""
         rows = ctx.case.timer_rows
-        if row_of(rows, key) is not None:
-            ctx.case.timer_rows = without_row(rows, key)
-            ctx.cancelled += (key,)
+        gone = tuple(row[0] for row in rows if row[0] in keys)
+        if gone:
+            ctx.case.timer_rows = tuple(row for row in rows if row[0] not in keys)
+            ctx.cancelled += gone
 
     def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
         t = timer.definition
@@ -773,7 +776,7 @@ class FlowRuntime:
                 continue
             due = self._at_value(ctx, timer)
             if due is None:
-                self._cancel(ctx, timer.key)
+                self._cancel(ctx, (timer.key,))
             elif due != armed.due:
                 self._arm(ctx, timer.key, due, armed.order)
 
@@ -784,7 +787,7 @@ class FlowRuntime:
         if key in self.timers:
             timer = self.timers[key]
             t = timer.definition
-            self._cancel(ctx, key)
+            self._cancel(ctx, (key,))
             ctx.record("timer", key, case.state, t.target or case.state,
                        data=_lateness(armed, late))  # fmt: skip
             if t.kind in ("every", "wall"):
@@ -792,7 +795,7 @@ class FlowRuntime:
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
             _state, task = self._tasks[key]
-            self._cancel(ctx, key)
+            self._cancel(ctx, (key,))
             ctx.record("timer", key, case.state, case.state, data=_lateness(armed, late))
             ctx.put(case.tasks, task.definition.name, "overdue")
             ctx.system("task", f"overdue: {task.definition.name}{suffix}")
@@ -876,13 +879,11 @@ class FlowRuntime:
         self._arm(ctx, sla.breach_key, deadline, sla.definition.line)
 
     def _sla_disarm(self, ctx: _Ctx, sla: _Sla) -> None:
-        for warning in sla.warnings:
-            self._cancel(ctx, warning.key)
-        self._cancel(ctx, sla.breach_key)
+        self._cancel(ctx, sla.timer_keys)
 
     def _fire_sla_timer(self, ctx: _Ctx, armed: Armed, late: bool) -> None:
         case = ctx.case
-        self._cancel(ctx, armed.key)
+        self._cancel(ctx, (armed.key,))
         ctx.record("timer", armed.key, case.state, case.state,
                    data=_lateness(armed, late))  # fmt: skip
         if armed.key in self._breaches:
