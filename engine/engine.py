@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import Armed, AuditRecord, Case, Notification, Row
+from engine.case import AuditRecord, Case, Notification, Row
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.definition import FlowDefinition
 from engine.errors import FlowRuntimeError, UnknownCase
@@ -125,9 +125,7 @@ class Engine:
 
     def runtime_of(self, case: Case) -> FlowRuntime:
         """The flow version the case started with (cases keep their version)."""
-        runtime = self.registry.loaded(case.flow, case.flow_hash)
-        assert runtime is not None, "an engine only holds cases of flows it loaded"
-        return runtime
+        return self.registry.versions[(case.flow, case.flow_hash)]  # loaded with the case
 
     # ------------------------------------------------------------ time
     def advance(self, to: datetime) -> list[Step]:
@@ -180,9 +178,8 @@ class Engine:
 
     def _after(self, step: Step) -> None:
         for row in step.armed_rows:
-            armed = Armed._make(row)
-            entry = (armed.due, armed.order, next(self._seq), step.case.id, armed.key, row)
-            heapq.heappush(self._heap, entry)
+            key, due, order, _token, _count, _estimated = row  # an `Armed`
+            heapq.heappush(self._heap, (due, order, next(self._seq), step.case.id, key, row))
         if self.notifiers:
             for notification in step.notifications:
                 for notifier in self.notifiers:

@@ -12,16 +12,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from engine import definition as d
 from engine.calendar import Calendar
 from engine.errors import FlowRuntimeError
 
 
+class Scope(Protocol):
+    """What an expression can see while it runs (the runtime's step context is one)."""
+
+    fields: Mapping[str, Any]
+    now: datetime
+    state: str
+    id: str
+
+
 @dataclass(slots=True)
-class Scope:
-    """What an expression can see while it runs."""
+class Values:
+    """A `Scope` made of plain values."""
 
     fields: Mapping[str, Any]
     now: datetime
@@ -228,7 +237,7 @@ def compile_table(table: d.TableDef, compiler: ExpressionCompiler) -> TableFn:
             None if p is None else tuple(compiler.literal(lit) for lit in p) for p in row.patterns
         )
         rows.append((patterns, compiler.compile(row.result, row.line), row.is_else))
-    scope = Scope({}, datetime.min, "", "")
+    scope = Values({}, datetime.min, "", "")
     # results are constant in practice; evaluate them once when they do not read the case
     constant = [isinstance(row.result, d.Lit) for row in table.rows]
     results = [ev(scope) if const else ev for (_, ev, _), const in zip(rows, constant, strict=True)]

@@ -32,6 +32,7 @@ from engine.case import (
     data_row,
     plain,
     record_of,
+    row_of,
     with_row,
 )
 from engine.errors import (
@@ -47,6 +48,7 @@ from engine.expressions import (
     ExpressionCompiler,
     Scope,
     TableFn,
+    Values,
     add_duration,
     compile_table,
     format_value,
@@ -54,6 +56,7 @@ from engine.expressions import (
 from engine.fields import FieldSchema
 
 MAX_AUTOMATIC_STEPS = 100
+_SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
 _new_tuple = tuple.__new__
 CALLBACK_DONE = "callback_done"
 _MISSING = object()
@@ -132,7 +135,9 @@ class _State:
     automatic: list[tuple[Evaluator | None, str, int]]  # guard (None: all tasks done), target
     timers: list[_Timer]
     tasks: dict[str, _Task]
-    slas: list[_Sla]  # SLAs whose clock changes on entering this state
+    # SLAs whose clock may change on entering this state; True: only if it is paused (a
+    # state outside the SLA's pause list resumes it)
+    slas: list[tuple[_Sla, bool]]
     follows_data: bool = False  # has `at EXPR` timers, re-armed when the data they read changes
     exit_keys: frozenset[str] = frozenset()  # its timers' and tasks' timer keys, ended on exit
 
@@ -172,11 +177,12 @@ _saved_of = attrgetter(*_SAVED)
 
 
 class _Ctx:
-    """One step in progress: what it needs to undo it, and the effects it produced."""
+    """One step in progress: what it needs to undo it, the effects it produced, and what
+    expressions see (it is their `Scope`)."""
 
     __slots__ = ("actor", "armed", "audit_mark", "auto_steps", "cancelled", "case", "emitted",
-                 "hook_calls", "journal", "new_rows", "notifications", "now", "role", "saved",
-                 "scope")  # fmt: skip
+                 "fields", "hook_calls", "id", "journal", "new_rows", "notifications", "now",
+                 "role", "saved", "state")  # fmt: skip
 
     def __init__(self, case: Case, now: datetime, actor: str | None, role: str | None) -> None:
         self.case = case
@@ -194,7 +200,10 @@ class _Ctx:
         self.cancelled: tuple[str, ...] = ()
         self.emitted: tuple[str, ...] = ()  # events raised by `emit`, fired after the step
         self.auto_steps = 0
-        self.scope = Scope(case.fields, now, case.state, case.id)
+        # what expressions see (a step context is their `Scope`)
+        self.fields: Mapping[str, Any] = case.fields
+        self.state = case.state
+        self.id = case.id
 
     # journalled changes to the case's dicts -------------------------------------------
     def put(self, mapping: dict[str, Any], key: str, value: Any) -> None:
@@ -309,13 +318,12 @@ class FlowRuntime:
             for t in s.timers
         ]
         tasks = {t.name: _Task(t, frozenset(t.roles), self._actions(t.overdue)) for t in s.tasks}
-        slas = [
-            sla
-            for sla in self.slas
-            if s.name == sla.definition.start
-            or s.name in sla.definition.stop
-            or sla.definition.pause
-        ]
+        slas: list[tuple[_Sla, bool]] = []
+        for sla in self.slas:
+            sd = sla.definition
+            moves = s.name == sd.start or s.name in sd.stop or s.name in sd.pause
+            if moves or sd.pause:  # any state outside the pause list resumes a paused clock
+                slas.append((sla, not moves))
         exit_keys = {t.key for t in timers} | {f"K:{s.name}:{name}" for name in tasks}
         return _State(s.name, s.final, self._actions(s.enter), self._actions(s.exit), by_event,
                       automatic, timers, tasks, slas, any(t.at is not None for t in timers),
@@ -350,30 +358,30 @@ class FlowRuntime:
         if isinstance(a, d.SetField):
             value = exprs.compile(a.value, line)
             name = a.field
-            return lambda ctx: self._set_field(ctx, name, value(ctx.scope), line)
+            return lambda ctx: self._set_field(ctx, name, value(ctx), line)
         if isinstance(a, d.Notify):
             targets = [exprs.compile(t, line) for t in a.targets]
             message = exprs.message(a.message)
             return lambda ctx: self._notify(ctx, targets, message, line)
         if isinstance(a, d.Assign):
             target = exprs.compile(a.target, line)
-            return lambda ctx: self._assign(ctx, target(ctx.scope), line)
+            return lambda ctx: self._assign(ctx, target(ctx), line)
         if isinstance(a, d.Escalate):
             role, reason = a.role, exprs.message(a.reason) if a.reason else None
-            return lambda ctx: self._escalate(ctx, role, reason(ctx.scope) if reason else None)
+            return lambda ctx: self._escalate(ctx, role, reason(ctx) if reason else None)
         if isinstance(a, d.OpenCallback):
             label = exprs.message(a.label)
             callback = a
-            return lambda ctx: self._open_callback(ctx, label(ctx.scope), callback)
+            return lambda ctx: self._open_callback(ctx, label(ctx), callback)
         if isinstance(a, d.Record):
             text = exprs.message(a.text)
-            return lambda ctx: ctx.record("note", text(ctx.scope))
+            return lambda ctx: ctx.record("note", text(ctx))
         if isinstance(a, d.Emit):
             event = a.event
             return lambda ctx: ctx.emit(event)
         args = [exprs.compile(x, line) for x in a.args]
         hook = a.hook
-        return lambda ctx: ctx.call(hook, tuple(x(ctx.scope) for x in args))
+        return lambda ctx: ctx.call(hook, tuple(x(ctx) for x in args))
 
     # ------------------------------------------------------------ actions
     def _set_field(self, ctx: _Ctx, name: str, value: Any, line: int) -> None:
@@ -395,9 +403,9 @@ class FlowRuntime:
 
     def _notify(self, ctx: _Ctx, targets: list[Evaluator], message: Callable[[Scope], str],
                 line: int) -> None:  # fmt: skip
-        text = message(ctx.scope)
+        text = message(ctx)
         for target in targets:
-            role = self._role_of(target(ctx.scope), "notify", line)
+            role = self._role_of(target(ctx), "notify", line)
             self._send(ctx, role, text, "notify")
 
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
@@ -469,7 +477,7 @@ class FlowRuntime:
                 continue
             if t.guard is not None:
                 if scope is None:
-                    scope = Scope(case.fields, now, case.state, case.id)
+                    scope = Values(case.fields, now, case.state, case.id)
                 if not t.guard(scope):
                     tried.append(t.line)
                     continue
@@ -588,8 +596,8 @@ class FlowRuntime:
     def _choose(self, ctx: _Ctx, event: str, candidates: list[_Transition],
                 values: dict[str, Any]) -> _Transition:  # fmt: skip
         fields = ctx.case.fields
-        scope = Scope({**fields, **values}, ctx.now, ctx.case.state, ctx.case.id) if values \
-            else ctx.scope  # fmt: skip
+        scope: Scope = Values({**fields, **values}, ctx.now, ctx.case.state, ctx.case.id) \
+            if values else ctx  # fmt: skip
         unfit: dict[str, str] = {}  # data problems of the lines skipped for their params
         guarded: list[int] = []  # lines whose data fitted but whose `when` did not hold
         for t in candidates:
@@ -655,10 +663,14 @@ class FlowRuntime:
     def _enter(self, ctx: _Ctx, name: str) -> None:
         case = ctx.case
         state = self.states[name]
-        case.state = ctx.scope.state = name
+        case.state = ctx.state = name
         case.entries += 1
         case.entered_at = ctx.now
-        for sla in state.slas:
+        for sla, resumes_only in state.slas:
+            if resumes_only:
+                row = row_of(case.sla_rows, sla.definition.name)
+                if row is None or row[_SLA_STATUS] != "paused":
+                    continue
             self._sla_on_entry(ctx, sla, name)
         if state.final:
             case.closed_at = ctx.now
@@ -697,7 +709,7 @@ class FlowRuntime:
                 if guard is None:
                     holds = bool(case.tasks) and all(v == "done" for v in case.tasks.values())
                 else:
-                    holds = bool(guard(ctx.scope))
+                    holds = bool(guard(ctx))
                 if holds:
                     chosen, line = target, where
                     break
@@ -728,10 +740,10 @@ class FlowRuntime:
     def _cancel(self, ctx: _Ctx, keys: Collection[str]) -> None:
         """Disarm the case's timers of these keys (those armed)."""
         rows = ctx.case.timer_rows
-        gone = tuple(row[0] for row in rows if row[0] in keys)
-        if gone:
-            ctx.case.timer_rows = tuple(row for row in rows if row[0] not in keys)
-            ctx.cancelled += gone
+        kept = [row for row in rows if row[0] not in keys]
+        if len(kept) != len(rows):
+            ctx.cancelled += tuple([row[0] for row in rows if row[0] in keys])
+            ctx.case.timer_rows = tuple(kept)
 
     def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
         t = timer.definition
@@ -753,7 +765,7 @@ class FlowRuntime:
     def _at_value(self, ctx: _Ctx, timer: _Timer) -> datetime | None:
         assert timer.at is not None
         try:
-            value = timer.at(ctx.scope)
+            value = timer.at(ctx)
         except FlowRuntimeError:
             # `at appointment - 10m` with `appointment` not set: not armed (not an error)
             fields = ctx.case.fields

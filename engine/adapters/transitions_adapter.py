@@ -45,7 +45,14 @@ from engine import definition as d
 from engine.calendar import Calendar
 from engine.clock import Clock, SystemClock
 from engine.errors import FlowRuntimeError
-from engine.expressions import Evaluator, ExpressionCompiler, Scope, TableFn, compile_table
+from engine.expressions import (
+    Evaluator,
+    ExpressionCompiler,
+    Scope,
+    TableFn,
+    Values,
+    compile_table,
+)
 from engine.fields import FieldSchema
 from engine.runtime import MAX_AUTOMATIC_STEPS
 
@@ -109,7 +116,7 @@ def _scope(model: object, data: Mapping[str, Any], clock: Clock | None) -> Scope
     if data:
         fields = {**fields, **data}
     now = clock.now() if clock is not None else _NO_NOW
-    return Scope(fields, now, getattr(model, "state", ""), str(getattr(model, "id", "")))
+    return Values(fields, now, getattr(model, "state", ""), str(getattr(model, "id", "")))
 
 
 def _reads_now(e: d.Expr) -> bool:
