@@ -60,6 +60,7 @@ _SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
 _new_tuple = tuple.__new__
 CALLBACK_DONE = "callback_done"
 _MISSING = object()
+_NO_VALUES: dict[str, Any] = {}  # an event without data (never changed)
 
 
 class Step(NamedTuple):
@@ -244,8 +245,8 @@ class _Ctx:
     def finish(self) -> Step:
         records = tuple(self.new_rows)
         self.case.append_audit(records)
-        return Step(self.case, self.notifications, self.hook_calls, self.armed, self.cancelled,
-                    records)  # fmt: skip
+        return _new_tuple(Step, (self.case, self.notifications, self.hook_calls, self.armed,
+                                 self.cancelled, records))  # fmt: skip
 
     def emit(self, event: str) -> None:
         self.emitted += (event,)
@@ -454,7 +455,7 @@ class FlowRuntime:
              data: Mapping[str, Any] | None, now: datetime) -> Step:  # fmt: skip
         """Fire an event; raises an `EventRefused`/`FlowRuntimeError` and changes nothing if
         it cannot be taken."""
-        if not data:
+        if not data and self._plain:
             plain = self._plain.get((case.state, event))
             if plain is not None:
                 return self._fire_plain(case, plain, event, actor, role, now)
@@ -566,15 +567,18 @@ class FlowRuntime:
                 roles = sorted({r for t in candidates for r in t.roles})
                 raise RoleNotAllowed(event, ctx.role, roles)
             candidates = allowed
-        values = self._event_data(event, candidates, data)
+        values = self._event_data(event, candidates, data) if data else _NO_VALUES
         transition = self._choose(ctx, event, candidates, values)
         before = case.state
-        for name, value in values.items():
-            ctx.put(case.fields, name, value)
+        if values:
+            for name, value in values.items():
+                ctx.put(case.fields, name, value)
         if event == CALLBACK_DONE:
             self._close_callback(ctx)
-        ctx.record("event", event, before, transition.target or before, data=data,
-                   line=transition.line)  # fmt: skip
+        rows = ctx.new_rows  # the event's record (ctx.record, inlined: every event has one)
+        rows.append((ctx.audit_mark + len(rows) + 1, ctx.now, ctx.actor, ctx.role, "event",
+                     event, before, transition.target or before, data_row(data),
+                     transition.line))  # fmt: skip
         self._take(ctx, transition.actions, transition.target)
 
     def _event_data(self, event: str, candidates: list[_Transition],
