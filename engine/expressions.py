@@ -242,15 +242,32 @@ def compile_table(table: d.TableDef, compiler: ExpressionCompiler) -> TableFn:
     constant = [isinstance(row.result, d.Lit) for row in table.rows]
     results = [ev(scope) if const else ev for (_, ev, _), const in zip(rows, constant, strict=True)]
     name, line = table.name, table.line
+    # the row a table picks depends on its inputs alone: remember it per (type, value) of
+    # each input (typed, as `true` is not 1 here), for the first few thousand inputs
+    chosen: dict[tuple[Any, ...], int] = {}
 
-    def lookup(args: tuple[Any, ...], caller: Scope) -> Any:
-        for (patterns, _, is_else), result, const in zip(rows, results, constant, strict=True):
+    def first_row(args: tuple[Any, ...]) -> int:
+        for i, (patterns, _, is_else) in enumerate(rows):
             if is_else or all(
                 p is None or any(_equal(arg, alt) for alt in p)
                 for p, arg in zip(patterns, args, strict=False)
             ):
-                return result if const else result(caller)  # reads the case's fields, now
+                return i
         shown = ", ".join(format_value(a) or "(not set)" for a in args)
         raise FlowRuntimeError(f"table `{name}` has no row for ({shown}) and no `else`", line)
+
+    def lookup(args: tuple[Any, ...], caller: Scope) -> Any:
+        key = tuple([(type(a), a) for a in args])
+        try:
+            i = chosen.get(key)
+        except TypeError:  # an input that cannot be a key (a list): no memory
+            i = first_row(args)
+        else:
+            if i is None:
+                i = first_row(args)
+                if len(chosen) < 4096:
+                    chosen[key] = i
+        result = results[i]
+        return result if constant[i] else result(caller)  # reads the case's fields, now
 
     return lookup

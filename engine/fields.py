@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -59,6 +59,23 @@ def _python_type(field: FieldDef, tz: ZoneInfo) -> Any:
     return base | None if field.optional else base
 
 
+def _fits(field: FieldDef) -> Callable[[Any], bool]:
+    """Whether a value is already exactly what validating it would give (so validation can
+    be skipped: most `set` actions and event data are). Anything else goes to pydantic."""
+    exact = {"text": str, "int": int, "decimal": Decimal, "bool": bool, "date": date,
+             "duration": timedelta}.get(field.type)  # fmt: skip
+    none_ok = field.optional
+
+    if field.type == "choice":
+        choices = frozenset(field.choices)
+        return lambda v: (v is None and none_ok) or (type(v) is str and v in choices)
+    if field.type == "datetime":
+        return lambda v: (v is None and none_ok) or (type(v) is datetime and v.tzinfo is not None)
+    if exact is None:
+        return lambda v: False
+    return lambda v: (v is None and none_ok) or type(v) is exact
+
+
 class FieldSchema:
     """Validators for one flow's fields, built once per loaded flow."""
 
@@ -80,6 +97,7 @@ class FieldSchema:
             **specs,
         )
         self._validate = self._model.__pydantic_validator__.validate_python
+        self._fits = {f.name: _fits(f) for f in definition.fields}
 
     def validate_all(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """All fields of a new case: defaults applied, required ones present, no unknown ones."""
@@ -94,14 +112,16 @@ class FieldSchema:
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
         for name, value in data.items():
-            adapter = self._adapters.get(name)
-            if adapter is None:
+            fits = self._fits.get(name)
+            if fits is None:
                 problems[name] = self._unknown(name)
-                continue
-            try:
-                values[name] = adapter.validate_python(value)
-            except ValidationError as exc:
-                problems[name] = self._describe(name, exc.errors()[0])
+            elif fits(value):
+                values[name] = value
+            else:
+                try:
+                    values[name] = self._adapters[name].validate_python(value)
+                except ValidationError as exc:
+                    problems[name] = self._describe(name, exc.errors()[0])
         if problems:
             raise InvalidData(problems)
         return values

@@ -1289,3 +1289,29 @@ def test_each_on_line_takes_only_the_data_it_declares() -> None:
     error = refused(h, both, "settle", "agent", {"fee": "80", "reason": "x"})
     assert isinstance(error, InvalidData) and {"fee", "reason"} <= set(error.problems)
     assert both.state == "open"
+
+
+def test_table_answers_stay_the_same_when_asked_again_with_other_number_types() -> None:
+    # a table remembers which row each input picked: 1, 1.0 and 1.00 are the same number
+    # there (one row), while a different number still gets its own row
+    h = make_harness(
+        """
+        flow tablememo
+        roles: agent
+        fields:
+            amount: decimal
+            size: text?
+        table size_of(amount):
+            1 -> "one"
+            2.5 -> "two and a half"
+            else -> "other"
+        state open:
+            enter: set size = size_of(amount)
+            on done -> end
+        final end
+        """
+    )
+    inputs = [1, Decimal("1.00"), 2.5, 3, "1", 1, Decimal("2.50"), 3]
+    sizes = [h.open({"amount": a}).fields["size"] for a in inputs]
+    assert sizes == ["one", "one", "two and a half", "other", "one", "one", "two and a half",
+                     "other"]  # fmt: skip

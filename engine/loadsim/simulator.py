@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import Armed, Case
+from engine.case import AuditRecord, Case
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
 from engine.loadsim.profile import Profile, ProfileError
@@ -34,6 +34,10 @@ _TIMER, _HUMAN, _ARRIVAL = 0, 1, 2
 # what a heap item is
 _K_ARRIVAL, _K_TIMER, _K_HUMAN, _K_JOB = 0, 1, 2, 3
 _ENTRY_KINDS = frozenset({"opened", "event", "timer", "automatic"})
+# positions in an audit row (steps are read as rows: no AuditRecord per record)
+_KIND, _WHAT, _BEFORE, _AFTER = (
+    AuditRecord._fields.index(f) for f in ("kind", "what", "before", "after")
+)
 Progress = Callable[[int, int], None]
 
 
@@ -374,8 +378,8 @@ class Simulation:
         if step is None:
             return
         tally.timers += 1
-        for record in step.records:
-            if record.kind == "sla" and record.what.endswith(": breached"):
+        for row in step.record_rows:  # audit rows (see engine.case.AuditRecord)
+            if row[_KIND] == "sla" and row[_WHAT].endswith(": breached"):
                 self.day.breaches += 1
         self._after_step(live, now, self._absorb(live, step, now), None)
 
@@ -470,9 +474,9 @@ class Simulation:
         if step.armed_rows:
             no, heap, seq, push = live.no, self.heap, self.seq, heapq.heappush
             for row in step.armed_rows:
-                armed = Armed._make(row)
+                _key, due, order, _token, _count, _estimated = row  # an `Armed`
                 seq += 1
-                push(heap, (armed.due, _TIMER, armed.order, seq, _K_TIMER, no, row))
+                push(heap, (due, _TIMER, order, seq, _K_TIMER, no, row))
             self.seq = seq
         case = live.case
         escalations = len(case.escalation_rows)
@@ -500,11 +504,11 @@ class Simulation:
     def _entered(self, live: _Live, step: Step) -> None:
         """Note the states the step entered (automatic pass-throughs too) and reopenings."""
         seen, reopen = live.seen, self.reopen_states
-        for record in step.records:
-            after = record.after
-            if after is None or record.kind not in _ENTRY_KINDS:
+        for row in step.record_rows:  # audit rows (see engine.case.AuditRecord)
+            after, kind = row[_AFTER], row[_KIND]
+            if after is None or kind not in _ENTRY_KINDS:
                 continue
-            if after != record.before or record.kind == "opened":
+            if after != row[_BEFORE] or kind == "opened":
                 if after in reopen or (not reopen and after in seen):
                     live.reopened = True
                 seen.add(after)
