@@ -159,10 +159,13 @@ class ExpressionCompiler:
         getters = [self._var(name.strip(), 0) for name in parts[1::2]]
         texts = parts[0::2]
 
+        pairs = list(zip(getters, texts[1:], strict=True))
+
         def render(s: Scope) -> str:
             out = [texts[0]]
-            for getter, tail in zip(getters, texts[1:], strict=True):
-                out.append(format_value(getter(s)))
+            for getter, tail in pairs:
+                value = getter(s)
+                out.append(value if type(value) is str else format_value(value))
                 out.append(tail)
             return "".join(out)
 
