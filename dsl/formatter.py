@@ -15,7 +15,8 @@ from lark import Token
 
 from dsl.diagnostics import render_full
 from dsl.frontend import parse_source
-from dsl.parser import _indent_width, _parser
+from dsl.lexer import indent_width
+from dsl.parser import _parser
 from dsl.source import Source
 
 INDENT = "    "
@@ -213,7 +214,7 @@ class _Scanner:
     def column(self, pos: int) -> int:
         start = self.text.rfind("\n", 0, pos) + 1
         prefix = self.text[start:pos]
-        return _indent_width(prefix) if not prefix.strip() else 0
+        return indent_width(prefix) if not prefix.strip() else 0
 
 
 def _settle_comments(rows: list[_Row]) -> list[_Row]:

@@ -1,22 +1,21 @@
-"""Text to parse tree: the cached LALR parser, the indentation post-lexer, and syntax errors
-turned into diagnostics that say what was expected in words a process owner knows."""
+"""Text to AST: the cached LALR parser (dsl/lexer.py lexes, dsl/lalr.py drives it), and
+syntax errors turned into diagnostics that say what was expected in words a process owner
+knows."""
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 from importlib import resources
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from dsl import ast
+from dsl import ast, lalr
 from dsl.diagnostics import Diagnostic, did_you_mean, error
+from dsl.lexer import FlowLexer, IndentationError_
 from dsl.source import Source, Span
 from dsl.transformer import NodeProblem, ToAst, duration
-
-TAB_STOP = 4
 
 # What each terminal is called in an error message.
 _TOKEN_WORDS: dict[str, str] = {
@@ -50,57 +49,6 @@ _TOKEN_WORDS: dict[str, str] = {
 }
 
 
-class IndentationError_(Exception):
-    """A line dedented to a column that opens no enclosing block."""
-
-    def __init__(self, token: Token) -> None:
-        super().__init__("inconsistent indentation")
-        self.token = token
-
-
-class _Indenter:
-    """Turns `_NL` tokens into `_INDENT`/`_DEDENT` (a tab reaches the next multiple of 4)."""
-
-    always_accept = ("_NL",)
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        levels = [0]
-        depth = 0  # open ( and [ — newlines inside them are not line ends
-        last: Token | None = None
-        for token in stream:
-            last = token
-            if token.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif token.type in ("RPAR", "RSQB"):
-                depth = max(depth - 1, 0)
-            if token.type != "_NL":
-                yield token
-                continue
-            if depth:
-                continue
-            yield token
-            indent = _indent_width(token.value.rsplit("\n", 1)[-1])
-            if indent > levels[-1]:
-                levels.append(indent)
-                yield Token.new_borrow_pos("_INDENT", " " * indent, token)
-            else:
-                while indent < levels[-1]:
-                    levels.pop()
-                    yield Token.new_borrow_pos("_DEDENT", "", token)
-                if indent != levels[-1]:
-                    raise IndentationError_(token)
-        while len(levels) > 1 and last is not None:
-            levels.pop()
-            yield Token.new_borrow_pos("_DEDENT", "", last)
-
-
-def _indent_width(whitespace: str) -> int:
-    width = 0
-    for ch in whitespace:
-        width = (width // TAB_STOP + 1) * TAB_STOP if ch == "\t" else width + 1
-    return width
-
-
 @functools.cache
 def _parser() -> Lark:
     """The LALR parser, built once per process (grammar loading is the slow part)."""
@@ -108,8 +56,7 @@ def _parser() -> Lark:
     return Lark(
         grammar,
         parser="lalr",
-        lexer="contextual",
-        postlex=_Indenter(),
+        lexer=FlowLexer,  # lark's contextual lexer and the indentation, in one fast pass
         transformer=ToAst(),  # builds the AST while parsing: no intermediate tree
         maybe_placeholders=True,
         cache=False,
@@ -145,7 +92,7 @@ def parse_flow(source: Source) -> ast.Flow:
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     text = text.lstrip("\ufeff")
     try:
-        flow = _parser().parse(text)
+        flow = lalr.parse(_parser(), text)
         assert isinstance(flow, ast.Flow)
         return flow
     except IndentationError_ as exc:
