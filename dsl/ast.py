@@ -6,12 +6,13 @@ into the engine's transition table. Nothing here knows about lark or the runtime
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal as Lit
 from typing import TypeVar
 
-from dsl.source import Span
+from dsl.source import Span, quick_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +269,7 @@ class State:
 
     def of(self, kind: type[M]) -> tuple[M, ...]:
         """The members of one kind, in file order."""
-        return tuple(m for m in self.members if isinstance(m, kind))
+        return tuple([m for m in self.members if isinstance(m, kind)])
 
 
 # ---------------------------------------------------------------- flow-level declarations
@@ -358,3 +359,10 @@ class Flow:
     def header(self, keyword: str) -> Header | None:
         """The first header line of a kind (the checker reports repeats)."""
         return next((h for h in self.headers if h.keyword == keyword), None)
+
+
+# The parser builds these by the ten thousand: each gets an __init__ filling its slots directly.
+for _node in list(globals().values()):
+    if isinstance(_node, type) and dataclasses.is_dataclass(_node) and _node.__module__ == __name__:
+        quick_init(_node)
+del _node

@@ -146,6 +146,8 @@ class _Scope:
     calendar: str
     edges: dict[str, set[str]]  # known targets of each (first-declared) non-final state
     auto_edges: dict[str, set[str]]  # the same, through timers and automatic steps only
+    actions: tuple[ast.Action, ...]  # every action of the flow (`_flow_actions`), read by passes
+    exits: dict[str, list[tuple[ast.Name, bool]]]  # `_exits` of each first-declared state
 
     @staticmethod
     def build(flow: ast.Flow) -> _Scope:
@@ -153,8 +155,9 @@ class _Scope:
         states = _first_by_name((s.name, s) for s in flow.states)
         edges: dict[str, set[str]] = {}
         auto_edges: dict[str, set[str]] = {}
+        all_exits = {name: _exits(state) for name, state in states.items()}
         for state in states.values():
-            exits = [] if state.final else _exits(state)
+            exits = [] if state.final else all_exits[state.name.value]
             edges[state.name.value] = {t.value for t, _ in exits if t.value in states}
             auto_edges[state.name.value] = {t.value for t, a in exits if a and t.value in states}
         calendar = flow.header("calendar")
@@ -167,6 +170,8 @@ class _Scope:
             calendar=calendar.name.value if calendar and calendar.name else "always",
             edges=edges,
             auto_edges=auto_edges,
+            actions=tuple(_flow_actions(flow)),
+            exits=all_exits,
         )
 
     @property
@@ -190,7 +195,8 @@ class _Scope:
 
     def dead_end(self, state: ast.State) -> bool:
         """A non-final state with no transition, automatic step or timer to another state."""
-        return not state.final and all(t.value == state.name.value for t, _ in _exits(state))
+        exits = self.exits[state.name.value] if self.is_first(state) else _exits(state)
+        return not state.final and all(t.value == state.name.value for t, _ in exits)
 
 
 def _first_by_name(pairs: Iterable[tuple[ast.Name, _T]]) -> dict[str, _T]:
@@ -224,6 +230,49 @@ def _reach(
                 seen.add(nxt)
                 todo.append(nxt)
     return seen
+
+
+def _cycles(edges: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Each state on a cycle of `edges`, with the states of its cycle (its strongly connected
+    component). One pass (Tarjan's algorithm): a search from every state is quadratic."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    path: list[str] = []  # visited states whose component is still open
+    open_: set[str] = set()
+    found: dict[str, frozenset[str]] = {}
+    for root in edges:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        path.append(root)
+        open_.add(root)
+        work = [(root, iter(edges.get(root, ())))]
+        while work:
+            node, successors = work[-1]
+            for nxt in successors:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    path.append(nxt)
+                    open_.add(nxt)
+                    work.append((nxt, iter(edges.get(nxt, ()))))
+                    break
+                if nxt in open_:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] != index[node]:
+                    continue
+                members: list[str] = []
+                while not members or members[-1] != node:
+                    members.append(path.pop())
+                    open_.discard(members[-1])
+                if len(members) > 1 or node in edges.get(node, ()):
+                    component = frozenset(members)
+                    found.update(dict.fromkeys(members, component))
+    return found
 
 
 # ================================================================ walking the AST
@@ -272,7 +321,7 @@ def _action_texts(action: ast.Action) -> tuple[ast.Text, ...]:
     return ()
 
 
-def _flow_exprs(flow: ast.Flow) -> Iterator[tuple[ast.Expr, ast.Table | None]]:
+def _flow_exprs(flow: ast.Flow, scope: _Scope) -> Iterator[tuple[ast.Expr, ast.Table | None]]:
     """Every top-level expression, with the table whose row holds it (if any)."""
     for f in flow.fields:
         if f.default is not None:
@@ -286,7 +335,7 @@ def _flow_exprs(flow: ast.Flow) -> Iterator[tuple[ast.Expr, ast.Table | None]]:
     for table in flow.tables:
         for row in table.rows:
             yield row.result, table
-    for action in _flow_actions(flow):
+    for action in scope.actions:
         for e in _action_exprs(action):
             yield e, None
 
@@ -319,6 +368,13 @@ def _placeholders(message: ast.Text) -> Iterator[tuple[str, Span]]:
         start = match.start(1) + match.group(1).index(name[:1]) if name else match.start(1)
         column = message.span.column + 1 + len(_escaped(message.value[:start]))
         yield name, Span.point(message.span.line, column, len(_escaped(name)))
+
+
+def _placeholder_names(message: ast.Text) -> list[str]:
+    """The names of a message's `{name}` placeholders (`_placeholders` without the spans)."""
+    if "{" not in message.value:
+        return []
+    return [match.group(1).strip() for match in _PLACEHOLDER.finditer(message.value)]
 
 
 def _escaped(text: str) -> str:
@@ -634,7 +690,7 @@ def _reference_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     for sla in flow.slas:
         for n in (sla.start, *sla.until, *sla.pause):
             out += _state_ref(n, scope)
-    for action in _flow_actions(flow):
+    for action in scope.actions:
         out += _action_references(action, scope)
     return out
 
@@ -712,6 +768,8 @@ def _action_references(action: ast.Action, scope: _Scope) -> list[Diagnostic]:
             if isinstance(target, ast.Ref):
                 out += _who_ref(target, scope)
     for message in _action_texts(action):
+        if all(n in scope.fields or n in _BUILTINS for n in _placeholder_names(message)):
+            continue  # (placing each placeholder in the file is the costly part)
         for name, span in _placeholders(message):
             if name not in scope.fields and name not in _BUILTINS:
                 out.append(_unknown_placeholder(name, span, scope))
@@ -1395,7 +1453,9 @@ def _no_path_to_final(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     settled = {
         s.name.value
         for s in scope.states.values()
-        if s.final or scope.dead_end(s) or any(t.value not in scope.states for t, _ in _exits(s))
+        if s.final
+        or scope.dead_end(s)
+        or any(t.value not in scope.states for t, _ in scope.exits[s.name.value])
     }
     good = _reach(settled, reverse)
     return [
@@ -1521,7 +1581,7 @@ def _domain_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         *_table_rows(flow),
         *_unchased(flow, scope),
         *_unbounded_escalation(flow, scope),
-        *_emitted_events(flow),
+        *_emitted_events(flow, scope),
     ]
 
 
@@ -1609,28 +1669,28 @@ def _not_shorter(before: ast.Duration, within: ast.Duration) -> bool:
     return b is not None and w is not None and b >= w
 
 
-def _usage(flow: ast.Flow) -> tuple[set[str], set[str], set[str]]:
+def _usage(flow: ast.Flow, scope: _Scope) -> tuple[set[str], set[str], set[str]]:
     """Fields read (expressions, placeholders, params), fields set, and tables called."""
     reads: set[str] = set()
     tables: set[str] = set()
-    for top, owner in _flow_exprs(flow):
+    for top, owner in _flow_exprs(flow, scope):
         for e in _walk(top):
             if isinstance(e, ast.Ref):
                 reads.add(e.name)
             elif isinstance(e, ast.Call) and (owner is None or e.func.value != owner.name.value):
                 tables.add(e.func.value)
-    for action in _flow_actions(flow):
+    for action in scope.actions:
         for message in _action_texts(action):
-            reads.update(name for name, _ in _placeholders(message))
+            reads.update(_placeholder_names(message))
     for state in flow.states:
         for t in state.of(ast.Transition):
             reads.update(p.name.value for p in t.params)
-    sets = {a.field.value for a in _flow_actions(flow) if isinstance(a, ast.Set)}
+    sets = {a.field.value for a in scope.actions if isinstance(a, ast.Set)}
     return reads, sets, tables
 
 
 def _unused(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
-    reads, sets, called = _usage(flow)
+    reads, sets, called = _usage(flow, scope)
     out: list[Diagnostic] = []
     for f in scope.fields.values():
         name = f.name.value
@@ -1764,14 +1824,15 @@ def _unbounded_escalation(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
 def _escalation_loops(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     reported: set[str] = set()
+    cycles = _cycles(scope.auto_edges)
     for s in flow.states:
         name = s.name.value
         if s.final or not scope.is_first(s) or name in reported:
             continue
-        ahead = _reach(scope.auto_edges.get(name, set()), scope.auto_edges)
-        if name not in ahead:
+        cycle = cycles.get(name)
+        if cycle is None:
             continue
-        loop = [x for x in scope.states if x in ahead and name in _reach([x], scope.auto_edges)]
+        loop = [x for x in scope.states if x in cycle]
         reported.update(loop)
         if not any(_escalates(_state_actions(scope.states[x])) for x in loop):
             continue
@@ -1792,10 +1853,10 @@ def _escalation_loops(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return out
 
 
-def _emitted_events(flow: ast.Flow) -> list[Diagnostic]:
+def _emitted_events(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     handled = {t.event.value for s in flow.states for t in s.of(ast.Transition)}
     handled |= {t.name.value for s in flow.states for t in s.of(ast.Task)}
-    actions = list(_flow_actions(flow))
+    actions = scope.actions
     if any(isinstance(a, ast.Callback) for a in actions):
         handled.add(CALLBACK_DONE)
     return [

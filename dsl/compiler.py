@@ -6,13 +6,16 @@ just changes representation (and resolves which bare names in `notify`/`assign` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from dsl import ast
 from engine import definition as d
 
 _SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_M = TypeVar("_M")
 
 
 def compile_duration(duration: ast.Duration) -> d.Duration:
@@ -32,23 +35,42 @@ class _Compiler:
         self.roles = {r.value for r in flow.roles}
         self.fields = {f.name.value for f in flow.fields}
         self.hooks: list[str] = []
+        # The same literals, names and durations recur all over a flow, and the table's models
+        # are frozen: each distinct leaf is built (and validated) once and shared.
+        self.leaves: dict[tuple[object, ...], Any] = {}
+
+    def leaf(self, key: tuple[object, ...], make: Callable[[], _M]) -> _M:
+        """The model `make` builds, shared by every leaf with the same `key`."""
+        found = self.leaves.get(key)
+        if found is None:
+            found = self.leaves[key] = make()
+        return cast(_M, found)
 
     # ------------------------------------------------------------ expressions
     def literal(self, lit: ast.Literal) -> d.Lit:
         value = lit.value
         if isinstance(value, Decimal):
-            return d.Lit(type="decimal", value=str(value))
-        if isinstance(value, date):  # date or datetime
-            return d.Lit(type=lit.type, value=value.isoformat())
-        return d.Lit(type=lit.type, value=value)
+            value = str(value)
+        elif isinstance(value, date):  # date or datetime
+            value = value.isoformat()
+        assert value is None or isinstance(value, str | int | float | bool)
+        key = ("lit", lit.type, type(value), value)  # the type keeps True apart from 1
+        return self.leaf(key, lambda: d.Lit(type=lit.type, value=value))
+
+    def duration(self, duration: ast.Duration) -> d.Duration:
+        key = ("duration", duration.unit, duration.amount, duration.text)
+        return self.leaf(key, lambda: compile_duration(duration))
 
     def expr(self, e: ast.Expr) -> d.Expr:
         if isinstance(e, ast.Literal):
             return self.literal(e)
         if isinstance(e, ast.DurationLiteral):
-            return d.DurationLit(duration=compile_duration(e.duration))
+            duration = self.duration(e.duration)
+            key = ("duration-lit", duration.unit, duration.amount, duration.text)
+            return self.leaf(key, lambda: d.DurationLit(duration=duration))
         if isinstance(e, ast.Ref):
-            return d.Var(name=e.name)
+            name = e.name
+            return self.leaf(("var", name), lambda: d.Var(name=name))
         if isinstance(e, ast.Call):
             return d.TableCall(table=e.func.value, args=tuple(self.expr(a) for a in e.args))
         if isinstance(e, ast.Unary):
@@ -63,7 +85,8 @@ class _Compiler:
     def who(self, e: ast.Expr) -> d.Expr:
         """A notify/assign target: a declared role is a constant; a field or call is evaluated."""
         if isinstance(e, ast.Ref) and e.name in self.roles and e.name not in self.fields:
-            return d.Lit(type="text", value=e.name)
+            name = e.name
+            return self.leaf(("lit", "text", str, name), lambda: d.Lit(type="text", value=name))
         return self.expr(e)
 
     # ------------------------------------------------------------ actions
@@ -80,7 +103,7 @@ class _Compiler:
             reason = a.reason.value if a.reason else None
             return d.Escalate(role=a.role.value, reason=reason, line=line)
         if isinstance(a, ast.Callback):
-            within = compile_duration(a.within) if a.within else None
+            within = self.duration(a.within) if a.within else None
             return d.OpenCallback(label=a.label.value, role=a.role.value, within=within, line=line)
         if isinstance(a, ast.Record):
             return d.Record(text=a.text.value, line=line)
@@ -98,7 +121,7 @@ class _Compiler:
     def transition(self, t: ast.Transition) -> d.TransitionDef:
         return d.TransitionDef(
             event=t.event.value,
-            params=tuple(d.Param(name=p.name.value, optional=p.optional) for p in t.params),
+            params=tuple(self.param(p) for p in t.params),
             guard=self.expr(t.guard) if t.guard is not None else None,
             target=t.target.value if t.target else None,
             roles=tuple(r.value for r in t.roles),
@@ -106,17 +129,22 @@ class _Compiler:
             line=t.span.line,
         )
 
+    def param(self, p: ast.Param) -> d.Param:
+        name, optional = p.name.value, p.optional
+        return self.leaf(("param", name, optional), lambda: d.Param(name=name, optional=optional))
+
     def timer(self, state: str, index: int, t: ast.Timer) -> d.TimerDef:
         wall = None
         if t.wall is not None:
             w = t.wall
-            wall = d.WallRule(
+            key = ("wall", w.rule, w.weekday, w.month_day, w.hour, w.minute)
+            wall = self.leaf(key, lambda: d.WallRule(
                 rule=w.rule, weekday=w.weekday, month_day=w.month_day, hour=w.hour, minute=w.minute
-            )
+            ))  # fmt: skip
         return d.TimerDef(
             id=f"{state}#{index}",
             kind=t.kind,
-            duration=compile_duration(t.duration) if t.duration else None,
+            duration=self.duration(t.duration) if t.duration else None,
             max_times=t.max_times,
             wall=wall,
             at=self.expr(t.at) if t.at is not None else None,
@@ -150,7 +178,7 @@ class _Compiler:
                     name=t.name.value,
                     label=t.label.value if t.label else None,
                     roles=tuple(r.value for r in t.roles),
-                    within=compile_duration(t.within) if t.within else None,
+                    within=self.duration(t.within) if t.within else None,
                     overdue=self.actions(t.overdue),
                     line=t.span.line,
                 )
@@ -176,14 +204,14 @@ class _Compiler:
         return d.SlaDef(
             name=s.name.value,
             label=s.label.value if s.label else None,
-            within=compile_duration(s.within),
+            within=self.duration(s.within),
             start=s.start.value,
             stop=tuple(n.value for n in s.until),
             pause=tuple(n.value for n in s.pause),
             warnings=tuple(
                 d.SlaWarningDef(
                     percent=float(w.percent) if w.percent is not None else None,
-                    before=compile_duration(w.before) if w.before else None,
+                    before=self.duration(w.before) if w.before else None,
                     actions=self.actions(w.actions),
                     line=w.span.line,
                 )

@@ -76,12 +76,21 @@ def compile_source(
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: parsing allocates many small acyclic objects, and
-    collections triggered by them cost more than the parse (measured: 2× slower with it on)."""
+    collections triggered by them cost more than the parse (measured: 2× slower with it on).
+
+    On the way out, everything the collector tracks moves to its oldest generation (freeze, then
+    unfreeze: two list splices). Otherwise the first allocation after the pause runs a young
+    collection over all ~160k objects the compile kept (AST, table), which are long-lived and
+    acyclic: ~10% of a compile, for nothing. Skipped when the caller has frozen objects itself.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         if enabled:
             gc.enable()
 

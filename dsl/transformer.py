@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from lark import Token, Transformer
+from lark import Token
 
 from dsl import ast
 from dsl.diagnostics import Diagnostic, error
@@ -37,6 +37,7 @@ _UNITS: dict[str, ast.DurationUnit] = {
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(.+)")
 _ESCAPE = re.compile(r"\\(.)")
+_BLANKS = re.compile(r"\s+")
 
 
 class NodeProblem(Exception):
@@ -49,38 +50,56 @@ class NodeProblem(Exception):
 
 def tspan(token: Token) -> Span:
     """The span of one token."""
-    return Span(
-        token.line or 1,
-        token.column or 1,
-        token.end_line or token.line or 1,
-        token.end_column or (token.column or 1) + len(token),
-    )
+    line = token.line or 1
+    column = token.column or 1
+    return Span(line, column, token.end_line or line, token.end_column or column + len(token))
 
 
-def _start(item: Any) -> Span | None:
+def _start(item: Any) -> tuple[int, int] | None:
+    """Line and column of the first positioned token or node in `item`."""
     if isinstance(item, Token):
-        return tspan(item) if item.line else None
+        return (item.line, item.column or 1) if item.line else None
     span = getattr(item, "span", None)
     if isinstance(span, Span):
-        return span
+        return span.line, span.column
     if isinstance(item, tuple | list):
-        return next((s for s in map(_start, item) if s is not None), None)
+        for child in item:
+            found = _start(child)
+            if found is not None:
+                return found
     return None
 
 
-def _end(item: Any) -> Span | None:
-    if isinstance(item, tuple | list) and not hasattr(item, "span"):
-        return next((s for s in map(_end, reversed(item)) if s is not None), None)
-    return _start(item)
+def _end(item: Any) -> tuple[int, int] | None:
+    """End line and end column of the last positioned token or node in `item`."""
+    if isinstance(item, Token):
+        if not item.line:
+            return None
+        return item.end_line or item.line, item.end_column or (item.column or 1) + len(item)
+    span = getattr(item, "span", None)
+    if isinstance(span, Span):
+        return span.end_line, span.end_column
+    if isinstance(item, tuple | list):
+        for child in reversed(item):
+            found = _end(child)
+            if found is not None:
+                return found
+    return None
 
 
 def span_of(items: list[Any]) -> Span:
     """The span from the first to the last token of a rule's children."""
-    first = _start(items)
-    if first is None:
+    for item in items:
+        first = _start(item)
+        if first is not None:
+            break
+    else:
         return Span(1, 1, 1, 2)
-    last = _end(items) or first
-    return Span(first.line, first.column, last.end_line, last.end_column)
+    for item in reversed(items):
+        last = _end(item)
+        if last is not None:
+            return Span(first[0], first[1], last[0], last[1])
+    raise AssertionError("a first positioned item but no last one")
 
 
 def name(token: Token) -> ast.Name:
@@ -88,14 +107,21 @@ def name(token: Token) -> ast.Name:
 
 
 def text(token: Token) -> ast.Text:
-    return ast.Text(_ESCAPE.sub(r"\1", str(token)[1:-1]), tspan(token))
+    return ast.Text(_unquote(str(token)), tspan(token))
+
+
+def _unquote(written: str) -> str:
+    """The value of a quoted text as written: quotes off, `\\x` read as `x`."""
+    inner = written[1:-1]
+    return _ESCAPE.sub(r"\1", inner) if "\\" in inner else inner
 
 
 def duration(token: Token) -> ast.Duration:
     """Read `30m`, `4 working hours`, `2个工作日`, … into an amount and a unit."""
-    match = _DURATION.fullmatch(str(token))
+    written = str(token)
+    match = _DURATION.fullmatch(written)
     assert match is not None  # the DURATION terminal guarantees the shape
-    unit = _UNITS[re.sub(r"\s+", " ", match.group(2).strip())]
+    unit = _UNITS[_BLANKS.sub(" ", match.group(2).strip())]
     amount = Decimal(match.group(1))
     if unit == "working_days" and amount != amount.to_integral_value():
         raise NodeProblem(
@@ -106,7 +132,7 @@ def duration(token: Token) -> ast.Duration:
                 "use working hours for parts of a day, e.g. `4 working hours`",
             )
         )
-    return ast.Duration(amount, unit, str(token), tspan(token))
+    return ast.Duration(amount, unit, written, tspan(token))
 
 
 def _of(items: list[Any], kind: type) -> list[Any]:
@@ -134,8 +160,12 @@ class _Params(tuple[ast.Param, ...]):
     pass
 
 
-class ToAst(Transformer[Token, ast.Flow]):
-    """Builds `ast.Flow` bottom-up while the LALR parser reduces; one method per grammar rule."""
+class ToAst:
+    """Builds `ast.Flow` bottom-up while the LALR parser reduces; one method per grammar rule.
+
+    Passed to lark as `transformer=`. A plain class, so the rules it has no method for (lark's
+    helpers for repetition, which the parent rule unpacks) become bare `Tree`s, built directly.
+    """
 
     # ------------------------------------------------------------ file and headers
     def start(self, items: list[Any]) -> ast.Flow:
@@ -167,7 +197,7 @@ class ToAst(Transformer[Token, ast.Flow]):
         return _Roles(r for group in items[1:] for r in group)
 
     def name_list(self, items: list[Token]) -> tuple[ast.Name, ...]:
-        return tuple(name(t) for t in items)
+        return tuple([name(t) for t in items])
 
     def fields_decl(self, items: list[Any]) -> list[ast.Field]:
         return _of(items, ast.Field)
@@ -229,13 +259,17 @@ class ToAst(Transformer[Token, ast.Flow]):
         return ast.Hook("exit", tuple(items[1]), span_of(items))
 
     def on_decl(self, items: list[Any]) -> ast.Transition:
-        params = next((i for i in items if isinstance(i, _Params)), _Params())
-        guard = next((i[1] for i in items if isinstance(i, tuple) and i[:1] == ("when",)), None)
-        target = next((i for i in items if isinstance(i, ast.Name)), None)
-        roles = next((i for i in items if isinstance(i, _Roles)), _Roles())
-        body = next((i for i in items if isinstance(i, _Body)), _Body())
+        # after ON NAME, each optional part at most once, told apart by its type
+        parts = {type(i): i for i in items[2:]}
+        guard = parts.get(tuple)  # ("when", expr)
         return ast.Transition(
-            name(items[1]), tuple(params), guard, target, tuple(roles), tuple(body), span_of(items)
+            name(items[1]),
+            tuple(parts.get(_Params, ())),
+            guard[1] if guard else None,
+            parts.get(ast.Name),
+            tuple(parts.get(_Roles, ())),
+            tuple(parts.get(_Body, ())),
+            span_of(items),
         )
 
     def params(self, items: list[ast.Param]) -> _Params:
@@ -265,13 +299,17 @@ class ToAst(Transformer[Token, ast.Flow]):
         body = next((i for i in items if isinstance(i, _Body)), _Body())
         return target, body
 
-    def _timer(self, kind: ast.TimerKind, items: list[Any], **kw: Any) -> ast.Timer:
+    def _timer(
+        self,
+        kind: ast.TimerKind,
+        items: list[Any],
+        duration: ast.Duration | None = None,
+        max_times: int | None = None,
+        wall: ast.WallClock | None = None,
+        at: ast.Expr | None = None,
+    ) -> ast.Timer:
         target, body = items[-1]
-        values: dict[str, Any] = {"duration": None, "max_times": None, "wall": None, "at": None}
-        values.update(kw)
-        return ast.Timer(
-            kind=kind, target=target, actions=tuple(body), span=span_of(items), **values
-        )
+        return ast.Timer(kind, duration, max_times, wall, at, target, tuple(body), span_of(items))
 
     def after_timer(self, items: list[Any]) -> ast.Timer:
         return self._timer("after", items, duration=duration(items[1]))
@@ -480,7 +518,7 @@ class ToAst(Transformer[Token, ast.Flow]):
         kind = token.type
         raw = str(token)
         if kind == "STRING":
-            return ast.Literal(text(token).value, "text", span)
+            return ast.Literal(_unquote(raw), "text", span)
         if kind == "INT":
             return ast.Literal(int(raw), "int", span)
         if kind == "DECIMAL":
