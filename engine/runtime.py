@@ -275,7 +275,9 @@ class FlowRuntime:
         self.slas = [self._compile_sla(s) for s in definition.slas]
         self.states = {s.name: self._compile_state(s) for s in definition.states}
         self.timers: dict[str, _Timer] = {t.key: t for s in self.states.values() for t in s.timers}
-        self._warnings = {w.key: (sla, w) for sla in self.slas for w in sla.warnings}
+        self._warnings = {
+            w.key: (sla, w, i) for sla in self.slas for i, w in enumerate(sla.warnings)
+        }
         self._breaches = {sla.breach_key: sla for sla in self.slas}
         self._tasks = {
             f"K:{state.name}:{name}": (state, task)
@@ -912,9 +914,8 @@ class FlowRuntime:
             for action in sla.breach:
                 action(ctx)
             return
-        sla, warning = self._warnings[armed.key]
+        sla, warning, index = self._warnings[armed.key]
         clock = self._clock(case, sla)
-        index = sla.warnings.index(warning)
         warned = clock._replace(warned=clock.warned | (1 << index))
         self._set_clock(ctx, warned)
         ctx.system("sla", f"{clock.name}: warning")
