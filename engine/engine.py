@@ -105,9 +105,13 @@ class Engine:
         data: Mapping[str, Any] | None = None,
     ) -> Step:
         """Fire an event now; refused events raise and leave the case exactly as it was."""
-        case = self.get(case_id)
+        case = self.cases.get(case_id)
+        if case is None:
+            raise UnknownCase(case_id)
         now = self.clock.now()
-        step = self.runtime_of(case).fire(case, event, actor, role, data, now)
+        step = self.registry.versions[(case.flow, case.flow_hash)].fire(
+            case, event, actor, role, data, now
+        )
         self._after(step)
         if self._heap and self._heap[0][0] <= now:
             self.run_due(now)

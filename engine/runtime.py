@@ -12,7 +12,7 @@ case is left exactly as it was.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, time, timedelta
 from operator import attrgetter
@@ -141,6 +141,8 @@ class _State:
     slas: list[tuple[_Sla, bool]]
     follows_data: bool = False  # has `at EXPR` timers, re-armed when the data they read changes
     exit_keys: frozenset[str] = frozenset()  # its timers' and tasks' timer keys, ended on exit
+    # (event, role) -> the transitions that role may take: filled as events come
+    allowed: dict[tuple[str, str | None], list[_Transition]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -564,7 +566,11 @@ class FlowRuntime:
                 return
             raise UnknownEvent(event, case.state, self.events(case))
         if not system:
-            allowed = [t for t in candidates if not t.roles or ctx.role in t.roles]
+            allowed = state.allowed.get((event, ctx.role))
+            if allowed is None:
+                allowed = [t for t in candidates if not t.roles or ctx.role in t.roles]
+                if ctx.role is None or ctx.role in self.roles:  # a bounded set of keys
+                    state.allowed[(event, ctx.role)] = allowed
             if not allowed:
                 roles = sorted({r for t in candidates for r in t.roles})
                 raise RoleNotAllowed(event, ctx.role, roles)
@@ -601,6 +607,12 @@ class FlowRuntime:
 
     def _choose(self, ctx: _Ctx, event: str, candidates: list[_Transition],
                 values: dict[str, Any]) -> _Transition:  # fmt: skip
+        if not values:  # the common case: no data, so the first line whose `when` holds
+            for t in candidates:
+                if t.params:
+                    break  # lines with parameters: the full matching below
+                if t.guard is None or t.guard(ctx):
+                    return t
         fields = ctx.case.fields
         scope: Scope = Values({**fields, **values}, ctx.now, ctx.case.state, ctx.case.id) \
             if values else ctx  # fmt: skip
@@ -746,6 +758,8 @@ class FlowRuntime:
     def _cancel(self, ctx: _Ctx, keys: Collection[str]) -> None:
         """Disarm the case's timers of these keys (those armed)."""
         rows = ctx.case.timer_rows
+        if not rows:
+            return
         kept = [row for row in rows if row[0] not in keys]
         if len(kept) != len(rows):
             ctx.cancelled += tuple([row[0] for row in rows if row[0] in keys])
