@@ -706,8 +706,11 @@ class FlowRuntime:
 
     def _settle(self, ctx: _Ctx) -> None:
         """Automatic transitions, then emitted events, until nothing more happens."""
+        states = self.states
         while True:
-            self._run_automatics(ctx)
+            state = states[ctx.case.state]
+            if state.automatic or state.follows_data:
+                self._run_automatics(ctx)
             if not ctx.emitted:
                 return
             event, ctx.emitted = ctx.emitted[0], ctx.emitted[1:]
