@@ -107,6 +107,13 @@ class FieldSchema:
             raise InvalidData(self._problems(exc)) from None
         return model.__dict__.copy()  # type: ignore[no-any-return]
 
+    def validate_one(self, name: str, value: Any) -> Any:
+        """One field's value (a `set` action), validated; InvalidData names what is wrong."""
+        fits = self._fits.get(name)
+        if fits is not None and fits(value):
+            return value
+        return self.validate_some({name: value})[name]
+
     def validate_some(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Some fields (event data, a `set`): each value must fit its field's type."""
         values: dict[str, Any] = {}

@@ -391,7 +391,7 @@ class FlowRuntime:
     # ------------------------------------------------------------ actions
     def _set_field(self, ctx: _Ctx, name: str, value: Any, line: int) -> None:
         try:
-            value = self.schema.validate_some({name: value})[name]  # fast when it already fits
+            value = self.schema.validate_one(name, value)
         except InvalidData as exc:
             raise FlowRuntimeError(f"`set {name}`: {exc.problems[name]}", line) from None
         ctx.put(ctx.case.fields, name, value)
