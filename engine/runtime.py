@@ -613,29 +613,29 @@ class FlowRuntime:
                     break  # lines with parameters: the full matching below
                 if t.guard is None or t.guard(ctx):
                     return t
-        fields = ctx.case.fields
-        scope: Scope = Values({**fields, **values}, ctx.now, ctx.case.state, ctx.case.id) \
-            if values else ctx  # fmt: skip
-        unfit: dict[str, str] = {}  # data problems of the lines skipped for their params
+        scope: Scope | None = None if values else ctx  # guards see the event's data too
         guarded: list[int] = []  # lines whose data fitted but whose `when` did not hold
         for t in candidates:
-            if not t.params and not values:  # the common case: nothing to match up
-                if t.guard is None or t.guard(scope):
-                    return t
-                guarded.append(t.line)
-                continue
-            lacking = [p for p, optional in t.params.items() if not optional and p not in values]
-            unfit.update({p: f"required by `{event}` (line {t.line})" for p in lacking})
-            extra = [k for k in values if k not in t.params]
-            unfit.update({k: f"not a parameter of `{event}` on line {t.line}" for k in extra})
-            if lacking or extra:
+            if not _takes(t, values):
                 continue  # a line only takes the data it declares
-            if t.guard is None or t.guard(scope):
+            if t.guard is None:
+                return t
+            if scope is None:
+                scope = Values({**ctx.case.fields, **values}, ctx.now, ctx.case.state, ctx.id)
+            if t.guard(scope):
                 return t
             guarded.append(t.line)
-        if not guarded:
-            raise InvalidData(unfit)
-        raise NoGuardHolds(event, ctx.case.state, guarded)
+        if guarded:
+            raise NoGuardHolds(event, ctx.case.state, guarded)
+        unfit: dict[str, str] = {}  # why each line refused the data
+        for t in candidates:
+            for p, optional in t.params.items():
+                if not optional and p not in values:
+                    unfit[p] = f"required by `{event}` (line {t.line})"
+            for k in values:
+                if k not in t.params:
+                    unfit[k] = f"not a parameter of `{event}` on line {t.line}"
+        raise InvalidData(unfit)
 
     def _complete_task(self, ctx: _Ctx, task: _Task, data: Mapping[str, Any],
                        system: bool) -> None:  # fmt: skip
@@ -938,6 +938,16 @@ class FlowRuntime:
         ctx.system("sla", f"{clock.name}: warning")
         for action in warning.actions:
             action(ctx)
+
+
+def _takes(t: _Transition, values: Mapping[str, Any]) -> bool:
+    """Whether the `on` line declares exactly the given data (all its required parameters,
+    nothing else)."""
+    params = t.params
+    for k in values:
+        if k not in params:
+            return False
+    return all(optional or p in values for p, optional in params.items())
 
 
 def _names_in(e: Any) -> set[str]:
