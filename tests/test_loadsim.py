@@ -26,7 +26,8 @@ from engine.loadsim import (
     parse_profile,
     simulate,
 )
-from engine.loadsim.profile import Arrivals
+from engine.loadsim.behaviour import seconds_of, value_of
+from engine.loadsim.profile import Arrivals, Delay
 from engine.loadsim.sampling import ArrivalStream
 from engine.loadsim.stats import Quantiles
 
@@ -403,6 +404,27 @@ def test_quantiles_exact_for_equal_values_and_close_otherwise() -> None:
         exact = values[math.ceil(p * len(values)) - 1]
         assert q.quantile(p) == pytest.approx(exact, rel=0.01)
     assert q.buckets < 2000  # bounded by the range of the values, not their number
+
+
+def test_draws_are_the_random_methods_own() -> None:
+    """The compiled draws inline `random.Random`'s formulas: same seed, same numbers."""
+    specs: list[tuple[dict[str, Any], Any]] = [
+        ({"dist": "exponential", "mean": "10m"}, lambda r: r.expovariate(1 / 600)),
+        ({"dist": "uniform", "min": "1m", "max": "2h"}, lambda r: r.uniform(60, 7200)),
+        ({"dist": "lognormal", "median": "1h", "sigma": 0.8},
+         lambda r: r.lognormvariate(math.log(3600), 0.8)),
+    ]  # fmt: skip
+    for spec, method in specs:
+        draw = seconds_of(Delay.model_validate(spec), random.Random(4))
+        expected = random.Random(4)
+        assert [draw() for _ in range(200)] == [method(expected) for _ in range(200)], spec
+    weights = {"a": 3, "b": 1, "c": 0, "d": 2.5}
+    pick = value_of({"choice": weights}, random.Random(9), CALENDARS["office"])
+    expected = random.Random(9)
+    picks = [pick(1, datetime(2026, 3, 2, tzinfo=SH)) for _ in range(500)]
+    assert picks == [
+        expected.choices(list(weights), weights=list(weights.values()))[0] for _ in range(500)
+    ]
 
 
 def test_quantiles_nearest_rank() -> None:

@@ -3,12 +3,17 @@
 Each delay becomes a closure `now -> due` (fixed ones precomputed), each action knows its
 role (or the field naming it) and which of its data values are literals, so the simulator's
 inner loop does no parsing and no dictionary look-ups into the profile.
+
+The draws inline `random.Random`'s own formulas for `expovariate`, `lognormvariate`,
+`uniform` and `choices(cum_weights=…)` (one Python call less per draw): same stream of
+`random()` calls, same arithmetic, so a seed gives the very numbers the methods would.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +26,7 @@ from engine.loadsim.profile import Action, Branch, Delay
 Due = Callable[[datetime], datetime]
 Seconds = Callable[[], float]
 Value = Callable[[int, datetime], Any]  # (case number, now) -> a field value
+_log, _exp = math.log, math.exp
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,8 @@ class Act:
     delay: Due  # the work, for a role without a staff limit
     seconds: Seconds  # the work in seconds, for a staffed role (run on its calendar)
     data: tuple[tuple[str, Value], ...]  # (field, how to make its value)
+    # the data when every value is a literal (copied per event: no call per value), else None
+    literal: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +62,20 @@ def seconds_of(delay: Delay, rng: random.Random) -> Seconds:
         assert delay.mean is not None
         if delay.mean <= 0:
             return lambda: 0.0
-        rate = 1.0 / delay.mean
-        return lambda: rng.expovariate(rate)
+        rate, rand = 1.0 / delay.mean, rng.random
+        return lambda: -_log(1.0 - rand()) / rate  # rng.expovariate(rate)
     if delay.dist == "uniform":
         assert delay.min is not None and delay.max is not None
-        low, high = delay.min, delay.max
-        return lambda: rng.uniform(low, high)
+        low, span, rand = delay.min, delay.max - delay.min, rng.random
+        return lambda: low + span * rand()  # rng.uniform(low, high)
     median = delay.median
     if median is None:  # given by its mean: median = mean / exp(sigma² / 2)
         assert delay.mean is not None
         median = delay.mean / math.exp(delay.sigma**2 / 2)
     if median <= 0:
         return lambda: 0.0
-    mu, sigma = math.log(median), delay.sigma
-    return lambda: rng.lognormvariate(mu, sigma)
+    mu, sigma, normal = math.log(median), delay.sigma, rng.normalvariate
+    return lambda: _exp(normal(mu, sigma))  # rng.lognormvariate(mu, sigma)
 
 
 def due_of(delay: Delay, rng: random.Random, work: Calendar) -> Due:
@@ -95,7 +103,11 @@ def value_of(spec: Any, rng: random.Random, work: Calendar) -> Value:
         if isinstance(arg, list):
             return lambda n, now: options[rng.randrange(len(options))]
         weights = list(accumulate(float(arg[k]) for k in options))
-        return lambda n, now: rng.choices(options, cum_weights=weights)[0]
+        total, last, rand = weights[-1] + 0.0, len(options) - 1, rng.random
+        if not 0.0 < total < math.inf:  # let `choices` raise its error
+            return lambda n, now: rng.choices(options, cum_weights=weights)[0]
+        # rng.choices(options, cum_weights=weights)[0]
+        return lambda n, now: options[bisect_right(weights, rand() * total, 0, last)]
     if kind == "bernoulli":
         p = float(arg)
         return lambda n, now: rng.random() < p
@@ -125,6 +137,7 @@ def compile_act(action: Action, rng: random.Random, work: Calendar) -> Act:
     field_name = by[1:] if by is not None and by.startswith("$") else None
     wait = action.wait
     no_wait = wait.dist == "fixed" and not wait.value and not wait.working
+    generated = any(isinstance(spec, dict) for spec in action.data.values())
     return Act(
         event=action.event,
         role=None if field_name else by,
@@ -133,6 +146,7 @@ def compile_act(action: Action, rng: random.Random, work: Calendar) -> Act:
         delay=due_of(action.delay, rng, work),
         seconds=seconds_of(action.delay, rng),
         data=values_of(action.data, rng, work),
+        literal=None if generated else dict(action.data),
     )
 
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import AuditRecord, Case
+from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
 from engine.loadsim.profile import Profile, ProfileError
@@ -31,13 +31,20 @@ from engine.runtime import FlowRuntime, Step
 ONE_DAY = timedelta(days=1)
 # rank at one instant: timers first, then people, then arrivals
 _TIMER, _HUMAN, _ARRIVAL = 0, 1, 2
-# what a heap item is
-_K_ARRIVAL, _K_TIMER, _K_HUMAN, _K_JOB = 0, 1, 2, 3
+# A heap item is `(due, rank, order, seq, kind, case number, payload)`; `kind` says what it
+# is. A job's payload is the `_Job` itself (`_K_WAITED`: its lead time is over, `_K_WORKED`:
+# its unstaffed work is done), a staffed one's is `(queue, job)` (`_K_JOB`: work done).
+_K_ARRIVAL, _K_TIMER, _K_WAITED, _K_WORKED, _K_JOB = 0, 1, 2, 3, 4
+_JOB_KINDS = (_K_WORKED, _K_WAITED)
 _ENTRY_KINDS = frozenset({"opened", "event", "timer", "automatic"})
 # positions in an audit row (steps are read as rows: no AuditRecord per record)
 _KIND, _WHAT, _BEFORE, _AFTER = (
     AuditRecord._fields.index(f) for f in ("kind", "what", "before", "after")
 )
+# positions in the case's callback, escalation and SLA rows (read as rows, not NamedTuples)
+_CB_DUE, _CB_DONE = Callback._fields.index("due"), Callback._fields.index("done_at")
+_ESC_LEVEL, _ESC_ROLE = Escalation._fields.index("level"), Escalation._fields.index("role")
+_SLA_STATUS, _SLA_WARNED = SlaClock._fields.index("status"), SlaClock._fields.index("warned")
 Progress = Callable[[int, int], None]
 
 
@@ -55,6 +62,7 @@ class _Live:
     escalations: int = 0
     callbacks_opened: int = 0
     callbacks_done: int = 0
+    callback_rows: tuple[Any, ...] = ()  # the case's `callback_rows` when last counted
     visits: list[tuple[str, float]] = field(default_factory=list)  # (state, seconds held)
     answers: list[bool] = field(default_factory=list)  # values of the satisfied field given
 
@@ -202,6 +210,8 @@ class Simulation:
         self.heap: list[tuple[datetime, int, int, int, int, int, Any]] = []
         self.seq = 0
         self.owed = 0
+        self.raised = 0  # steps refused (an exception) since the collector last ran
+        self.case_prefix = f"{definition.name}-"
         self.day = Daily()
         self.boundary = self.start + ONE_DAY
 
@@ -263,7 +273,10 @@ class Simulation:
 
         Python's cyclic garbage collector is paused meanwhile: with thousands of open cases
         its full passes cost about a sixth of the run, and steps make no reference cycles
-        worth waiting for; the young generations are collected at each day's end instead.
+        worth waiting for (the shipped flows' runs collect nothing at all). Even a pass over
+        the young generations costs a day's end some 10-30 ms (a few % of the run), so it is
+        only made after a day in which a step was refused or a timer failed: an exception's
+        traceback is where a cycle could come from.
         """
         collecting = gc.isenabled()
         gc.disable()
@@ -278,32 +291,43 @@ class Simulation:
         pending = next(arrivals, None)
         if pending is not None:
             self._push(pending, _ARRIVAL, 0, 0, _K_ARRIVAL, None)
-        heap, pop = self.heap, heapq.heappop
+        # the hot loop: attributes and methods read once into locals (`boundary` is
+        # re-read after a day closes, `_close_day` moves it)
+        heap, pop, open_cases, limit = self.heap, heapq.heappop, self.live, self.limit
+        boundary = self.boundary
         now = self.start
         while heap:
             due = heap[0][0]
-            if due >= self.limit:
+            if due >= limit:
                 break
-            while due >= self.boundary:
-                self._close_day()
+            if due >= boundary:
+                while due >= self.boundary:
+                    self._close_day()
+                boundary = self.boundary
             _, _, _, _, kind, no, payload = pop(heap)
             now = due
-            if kind == _K_ARRIVAL:
+            if kind in _JOB_KINDS:
+                live = open_cases.get(no)
+                # else the case moved on (a timer, another event) before this happened
+                if live is not None and live.case.entries == payload.token:
+                    if kind == _K_WORKED:
+                        self._fire(live, payload, now)
+                    else:
+                        self._start(live, payload, now)
+            elif kind == _K_TIMER:
+                live = open_cases.get(no)
+                # the payload is the timer's row, as the case stores it (see `Row`)
+                if live is not None and payload in live.case.timer_rows:
+                    self._timer(live, payload[0], now)
+            elif kind == _K_ARRIVAL:
                 self._arrive(now)
                 pending = next(arrivals, None)
                 if pending is not None:
                     self._push(pending, _ARRIVAL, 0, 0, _K_ARRIVAL, None)
                 continue
-            live = self.live.get(no)
-            if kind == _K_TIMER:
-                key = payload[0]  # the timer's row, as the case stores it (see `Row`)
-                if live is not None and payload in live.case.timer_rows:
-                    self._timer(live, key, now)
-            elif kind == _K_HUMAN:
-                self._human(live, payload, now)
             else:
-                self._job_done(live, payload, now)
-            if pending is None and not self.live:
+                self._job_done(open_cases.get(no), payload, now)
+            if pending is None and not open_cases:
                 break
         if self.live:
             last = self.limit
@@ -343,7 +367,9 @@ class Simulation:
         self.tally.daily.append(day)
         self.day = Daily()
         self.boundary += ONE_DAY
-        gc.collect(1)
+        if self.raised:  # see `run`
+            gc.collect(1)
+            self.raised = 0
         if self.progress is not None:
             self.progress(len(self.tally.daily), self.days + self.profile.drain_days)
 
@@ -352,19 +378,21 @@ class Simulation:
         tally = self.tally
         tally.arrivals += 1
         no = tally.arrivals
-        data = {name: make(no, now) for name, make in self.fields}
+        data = {}  # a loop, not a comprehension: no function object made per case
+        for name, make in self.fields:
+            data[name] = make(no, now)
         tally.steps += 1
         try:
-            step = self.runtime.open(f"{self.runtime.definition.name}-{no:06d}", data, None,
-                                     None, now)  # fmt: skip
+            step = self.runtime.open(f"{self.case_prefix}{no:06d}", data, None, None, now)
         except (EventRefused, FlowRuntimeError) as exc:
             tally.refused[f"open: {_reason(exc)}"] += 1
+            self.raised += 1
             return
         tally.opened += 1
         self.day.opened += 1
         live = _Live(no, step.case)
         self.live[no] = live
-        self._after_step(live, now, self._absorb(live, step, now), None)
+        self._after_step(live, now, self._absorb(live, step, now))
 
     # ------------------------------------------------------------ timers
     def _timer(self, live: _Live, key: str, now: datetime) -> None:
@@ -374,6 +402,7 @@ class Simulation:
             step = self.runtime.fire_timer(live.case, key, now)
         except FlowRuntimeError as exc:
             tally.timer_errors[f"{key}: {exc}"] += 1
+            self.raised += 1
             step = self.runtime.drop_timer(live.case, key, str(exc), now)
         if step is None:
             return
@@ -381,7 +410,7 @@ class Simulation:
         for row in step.record_rows:  # audit rows (see engine.case.AuditRecord)
             if row[_KIND] == "sla" and row[_WHAT].endswith(": breached"):
                 self.day.breaches += 1
-        self._after_step(live, now, self._absorb(live, step, now), None)
+        self._after_step(live, now, self._absorb(live, step, now))
 
     # ------------------------------------------------------------ people
     def _plan(self, live: _Live, now: datetime) -> None:
@@ -398,18 +427,22 @@ class Simulation:
 
     def _schedule(self, live: _Live, plan: Plan, index: int, now: datetime) -> None:
         job = _Job(now, live.no, live.case.entries, plan, index)
-        wait = plan.acts[index].wait
-        if wait is None:
+        act = plan.acts[index]
+        if act.wait is not None:
+            self._push(act.wait(now), _HUMAN, 0, live.no, _K_WAITED, job)
+        elif self.queues:
             self._start(live, job, now)
-        else:
-            self._push(wait(now), _HUMAN, 0, live.no, _K_HUMAN, (True, job))
+        else:  # no staffed role at all: what `_start` would do, without the call
+            self.seq += 1
+            due = act.delay(now)
+            heapq.heappush(self.heap, (due, _HUMAN, 0, self.seq, _K_WORKED, live.no, job))
 
     def _start(self, live: _Live, job: _Job, now: datetime) -> None:
         """The wait is over: hand the work to the role's queue, or just let it take its time."""
         act = job.plan.acts[job.index]
         queue = self.queues.get(role_of(act, live.case.fields) or "") if self.queues else None
         if queue is None:
-            self._push(act.delay(now), _HUMAN, 0, live.no, _K_HUMAN, (False, job))
+            self._push(act.delay(now), _HUMAN, 0, live.no, _K_WORKED, job)
             return
         job.queued = now
         queue.waiting.append(job)
@@ -439,25 +472,25 @@ class Simulation:
             self._fire(live, job, now)
         self._serve(queue, now)
 
-    def _human(self, live: _Live | None, payload: tuple[bool, _Job], now: datetime) -> None:
-        starting, job = payload
-        if live is None or live.case.entries != job.token:
-            return  # the case moved on (a timer, another event) before this happened
-        if starting:
-            self._start(live, job, now)
-        else:
-            self._fire(live, job, now)
-
     def _fire(self, live: _Live, job: _Job, now: datetime) -> None:
-        tally, case, no = self.tally, live.case, live.no
-        act: Act = job.plan.acts[job.index]
-        role = role_of(act, case.fields)
-        data = {name: make(no, now) for name, make in act.data}
+        """Fire the job's event, then close the case, plan its new state or go on with the
+        branch (`_after_step`, inlined here: this is the hot path)."""
+        tally, case = self.tally, live.case
+        plan, index = job.plan, job.index
+        act: Act = plan.acts[index]
+        role = act.role if act.role_field is None else role_of(act, case.fields)
+        if act.literal is not None:  # nothing to draw: a copy, no call per value
+            data = dict(act.literal)
+        else:  # a loop, not a comprehension: no function object made per event
+            no, data = live.no, {}
+            for name, make in act.data:
+                data[name] = make(no, now)
         tally.steps += 1
         try:
             step = self.runtime.fire(case, act.event, role, role, data, now)
         except (EventRefused, FlowRuntimeError) as exc:
             tally.refused[f"{act.event} in {case.state}: {_reason(exc)}"] += 1
+            self.raised += 1
             step = None
         moved = False
         if step is not None:
@@ -465,8 +498,12 @@ class Simulation:
             if self.satisfied_field in data:
                 live.answers.append(bool(case.fields.get(self.satisfied_field)))
             moved = self._absorb(live, step, now)
-        follow = (job.plan, job.index + 1) if job.index + 1 < len(job.plan.acts) else None
-        self._after_step(live, now, moved, follow)
+        if case.closed_at is not None:
+            self._finish(live, now, closed=True)
+        elif moved:
+            self._plan(live, now)
+        elif index + 1 < len(plan.acts):
+            self._schedule(live, plan, index + 1, now)
 
     # ------------------------------------------------------------ after every step
     def _absorb(self, live: _Live, step: Step, now: datetime) -> bool:
@@ -483,10 +520,12 @@ class Simulation:
         if escalations != live.escalations:
             self.day.escalations += escalations - live.escalations
             live.escalations = escalations
-        if case.callback_rows:
-            callbacks = case.callbacks
-            opened = len(callbacks)
-            done = sum(1 for c in callbacks if c.done_at is not None)
+        callback_rows = case.callback_rows
+        # rows are replaced whole on change: the same tuple means nothing to count again
+        if callback_rows and callback_rows is not live.callback_rows:
+            live.callback_rows = callback_rows
+            opened = len(callback_rows)
+            done = sum(1 for row in callback_rows if row[_CB_DONE] is not None)
             if opened != live.callbacks_opened or done != live.callbacks_done:
                 self.owed += (opened - live.callbacks_opened) - (done - live.callbacks_done)
                 live.callbacks_opened, live.callbacks_done = opened, done
@@ -494,35 +533,30 @@ class Simulation:
         if moved:
             if live.state is not None and live.entered is not None:
                 live.visits.append((live.state, (now - live.entered).total_seconds()))
-            self._entered(live, step)
+            # the states the step entered (automatic pass-throughs too) and reopenings
+            # (inlined: most steps move the case)
+            seen, reopen = live.seen, self.reopen_states
+            for row in step.record_rows:  # audit rows (see engine.case.AuditRecord)
+                after, kind = row[_AFTER], row[_KIND]
+                if after is None or kind not in _ENTRY_KINDS:
+                    continue
+                if after != row[_BEFORE] or kind == "opened":
+                    if after in reopen or (not reopen and after in seen):
+                        live.reopened = True
+                    seen.add(after)
             live.state, live.entered, live.entries = case.state, case.entered_at, case.entries
         if case.audit_rows and not self.keep:  # the log is read: drop it
             case.audit_rows = ()
             case.notified = case.notified[:0]
         return moved
 
-    def _entered(self, live: _Live, step: Step) -> None:
-        """Note the states the step entered (automatic pass-throughs too) and reopenings."""
-        seen, reopen = live.seen, self.reopen_states
-        for row in step.record_rows:  # audit rows (see engine.case.AuditRecord)
-            after, kind = row[_AFTER], row[_KIND]
-            if after is None or kind not in _ENTRY_KINDS:
-                continue
-            if after != row[_BEFORE] or kind == "opened":
-                if after in reopen or (not reopen and after in seen):
-                    live.reopened = True
-                seen.add(after)
-
-    def _after_step(
-        self, live: _Live, now: datetime, moved: bool, follow: tuple[Plan, int] | None
-    ) -> None:
-        """Close the case, or plan its new state, or go on with the branch it is in."""
+    def _after_step(self, live: _Live, now: datetime, moved: bool) -> None:
+        """Close the case, or plan its new state (after a step that is no branch's action:
+        `_fire` also goes on with the branch it is in)."""
         if live.case.closed_at is not None:
             self._finish(live, now, closed=True)
         elif moved:
             self._plan(live, now)
-        elif follow is not None:
-            self._schedule(live, follow[0], follow[1], now)
 
     # ------------------------------------------------------------ folding a case in
     def _finish(self, live: _Live, now: datetime, closed: bool) -> None:
@@ -549,20 +583,21 @@ class Simulation:
                 quantiles = tally.time_in_state[state] = Quantiles()
             quantiles.add(seconds)
         tally.reached.update(live.seen)
+        clocks = {row[0]: row for row in case.sla_rows}  # SLA rows by name
         for name in tally.sla_names:
-            clock = case.slas.get(name)
-            status = "not_started" if clock is None else clock.status
+            clock = clocks.get(name)
+            status = "not_started" if clock is None else clock[_SLA_STATUS]
             tally.sla[name][status] += 1
-            if clock is not None and clock.warned:
-                tally.warnings[name] += bin(clock.warned).count("1")
-        if case.escalations:
+            if clock is not None and clock[_SLA_WARNED]:
+                tally.warnings[name] += bin(clock[_SLA_WARNED]).count("1")
+        if case.escalation_rows:
             tally.escalated_cases += 1
-            for escalation in case.escalations:
-                tally.escalations_by_level[escalation.level] += 1
-                tally.escalations_by_role[escalation.role] += 1
-        for callback in case.callbacks:
+            for escalation in case.escalation_rows:
+                tally.escalations_by_level[escalation[_ESC_LEVEL]] += 1
+                tally.escalations_by_role[escalation[_ESC_ROLE]] += 1
+        for callback in case.callback_rows:
             tally.callbacks_opened += 1
-            done_at, due = callback.done_at, callback.due
+            done_at, due = callback[_CB_DONE], callback[_CB_DUE]
             tally.callbacks_done += done_at is not None
             if due is not None:
                 tally.callbacks_with_due += 1

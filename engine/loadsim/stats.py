@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 _GAMMA_LOG = math.log(1.01)
 _ZERO_BUCKET = -(10**9)  # values <= 0
+_log, _floor = math.log, math.floor
 
 
 @dataclass(slots=True)
@@ -27,14 +28,18 @@ class Quantiles:
     _sums: dict[int, float] = field(default_factory=dict)
 
     def add(self, x: float) -> None:
-        """Fold one value in."""
+        """Fold one value in (called once per state visit: kept to plain comparisons and
+        module-level functions rather than `min`/`max` and `math.` look-ups)."""
         self.count += 1
         self.total += x
-        self.low = min(self.low, x)
-        self.high = max(self.high, x)
-        key = _ZERO_BUCKET if x <= 0 else math.floor(math.log(x) / _GAMMA_LOG)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        self._sums[key] = self._sums.get(key, 0.0) + x
+        if x < self.low:
+            self.low = x
+        if x > self.high:
+            self.high = x
+        key = _ZERO_BUCKET if x <= 0 else _floor(_log(x) / _GAMMA_LOG)
+        counts, sums = self._counts, self._sums
+        counts[key] = counts.get(key, 0) + 1
+        sums[key] = sums.get(key, 0.0) + x
 
     @property
     def buckets(self) -> int:
