@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
-from lark.parse_tree_builder import ExpandSingleChild
+from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 from lark.parsers.lalr_parser_state import ParseConf, ParserState
@@ -67,7 +68,29 @@ def _rule(rule: Any, callback: Callable[[list[Any]], Any]) -> _Rule:
     size, origin = len(rule.expansion), sys.intern(str(rule.origin.name))
     if size == 1 and isinstance(callback, ExpandSingleChild):
         return size, origin, None  # lark passes the one child through unfiltered
-    return size, origin, callback
+    return size, origin, _direct(callback, size)
+
+
+def _direct(callback: Callable[[list[Any]], Any], size: int) -> Callable[[list[Any]], Any]:
+    """lark's child filter for a rule that only drops children (keywords, punctuation) as a
+    plain pick of the kept ones: the same list reaches the same builder, without lark's
+    general loop per reduction. Any other callback is kept as lark made it."""
+    if type(callback) is not ChildFilterLALR_NoPlaceholders:
+        return callback
+    include: list[tuple[int, bool]] = callback.to_include
+    if any(expand for _, expand in include):
+        return callback
+    build: Callable[[list[Any]], Any] = callback.node_builder
+    kept = [i for i, _ in include]
+    if kept == list(range(size)):
+        return build  # every child kept, in order: the popped children are that list
+    if not kept:
+        return lambda children: build([])
+    if len(kept) == 1:
+        (only,) = kept
+        return lambda children: build([children[only]])
+    pick = itemgetter(*kept)
+    return lambda children: build(list(pick(children)))
 
 
 @functools.cache
