@@ -159,7 +159,7 @@ class Engine:
             case = self.cases.get(case_id)
             if case is None or row not in case.timer_rows:
                 continue  # cancelled or re-armed since
-            runtime = self.runtime_of(case)
+            runtime = self.registry.versions[(case.flow, case.flow_hash)]  # the case's version
             fired_at = max(due, now) if live else due
             try:
                 step = runtime.fire_timer(case, key, fired_at, late=fired_at > due)

@@ -117,6 +117,7 @@ class _Timer:
     at: Evaluator | None
     wall: tuple[time, WallRule] | None
     actions: tuple[Run, ...]
+    after: Callable[[datetime], datetime] | None  # `after`/`every`: start -> due
 
 
 @dataclass(slots=True)
@@ -319,6 +320,9 @@ class FlowRuntime:
                 self._exprs.compile(t.at, t.line) if t.at is not None else None,
                 (time(t.wall.hour, t.wall.minute), _wall_rule(t.wall)) if t.wall else None,
                 self._actions(t.actions),
+                _adder(self.calendar, t.duration)
+                if t.kind in ("after", "every") and t.duration is not None
+                else None,
             )
             for t in s.timers
         ]
@@ -516,8 +520,11 @@ class FlowRuntime:
 
     def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False) -> Step | None:
         """Fire a due timer of the case; None if it is no longer armed or not yet due."""
-        armed = case.timer(key)
-        if armed is None or armed.due > now:
+        row = row_of(case.timer_rows, key)
+        if row is None:
+            return None
+        armed: Armed = _new_tuple(Armed, row)
+        if armed.due > now:
             return None
         ctx = _Ctx(case, now, None, None)
         try:
@@ -772,9 +779,8 @@ class FlowRuntime:
         t = timer.definition
         if t.max_times is not None and count >= t.max_times:
             return
-        if t.kind in ("after", "every"):
-            assert t.duration is not None
-            due = add_duration(self.calendar, start, t.duration)
+        if timer.after is not None:  # `after` and `every`
+            due = timer.after(start)
         elif t.kind == "wall":
             assert timer.wall is not None
             due = self.calendar.next_wall_time(start, *timer.wall)
@@ -938,6 +944,18 @@ class FlowRuntime:
         ctx.system("sla", f"{clock.name}: warning")
         for action in warning.actions:
             action(ctx)
+
+
+def _adder(calendar: Calendar, duration: d.Duration) -> Callable[[datetime], datetime]:
+    """`start -> start + duration` on the calendar (what `add_duration` does), with the
+    unit's case settled once."""
+    if duration.unit == "working_days":
+        days = int(duration.amount)
+        return lambda start: calendar.add_working_days(start, days)
+    step = timedelta(seconds=duration.amount)
+    if duration.unit == "working_seconds":
+        return lambda start: calendar.add_working_time(start, step)
+    return lambda start: start + step
 
 
 def _takes(t: _Transition, values: Mapping[str, Any]) -> bool:
