@@ -8,10 +8,10 @@ back whole if anything fails.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 SlaStatus = Literal["pending", "running", "paused", "met", "breached"]
 
@@ -44,6 +44,14 @@ tuple of atomic values (strings, numbers, date-times, None) but never a NamedTup
 every object it tracks in the live cases adds to each full collection: with 100,000 cases
 that was close to half the time of a step. So a case stores its records as rows and gives
 them back as NamedTuple views."""
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def views(kind: type[R], rows: Iterable[Row]) -> tuple[R, ...]:
+    """Rows read as the NamedTuple `kind` (the values are not copied)."""
+    return tuple([_view(kind, row) for row in rows])
 
 
 def plain(record: tuple[Any, ...]) -> Row:
@@ -247,12 +255,12 @@ class Case:
     @property
     def escalations(self) -> tuple[Escalation, ...]:
         """Escalations, oldest first."""
-        return tuple(_view(Escalation, row) for row in self.escalation_rows)
+        return views(Escalation, self.escalation_rows)
 
     @property
     def callbacks(self) -> tuple[Callback, ...]:
         """Callbacks (回访), in the order they were opened."""
-        return tuple(_view(Callback, row) for row in self.callback_rows)
+        return views(Callback, self.callback_rows)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything about the case as plain data (for comparison, replay checks and JSON)."""

@@ -33,6 +33,7 @@ from engine.case import (
     plain,
     record_of,
     row_of,
+    views,
     with_row,
 )
 from engine.errors import (
@@ -81,12 +82,12 @@ class Step(NamedTuple):
     @property
     def notifications(self) -> tuple[Notification, ...]:
         """Messages to deliver, in order."""
-        return tuple(_new_tuple(Notification, row) for row in self.notification_rows)
+        return views(Notification, self.notification_rows)
 
     @property
     def armed(self) -> tuple[Armed, ...]:
         """Timers armed (or re-armed) by the step."""
-        return tuple(_new_tuple(Armed, row) for row in self.armed_rows)
+        return views(Armed, self.armed_rows)
 
     @property
     def records(self) -> tuple[AuditRecord, ...]:
