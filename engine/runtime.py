@@ -826,10 +826,12 @@ class FlowRuntime:
         key = armed.key
         suffix = " (late)" if late else ""
         case = ctx.case
+        # it fires once: off the case's timers (as `_cancel` would, knowing it is there)
+        case.timer_rows = tuple([row for row in case.timer_rows if row[0] != key])
+        ctx.cancelled += (key,)
         if key in self.timers:
             timer = self.timers[key]
             t = timer.definition
-            self._cancel(ctx, (key,))
             ctx.record("timer", key, case.state, t.target or case.state,
                        data=_lateness(armed, late))  # fmt: skip
             if t.kind in ("every", "wall"):
@@ -837,7 +839,6 @@ class FlowRuntime:
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
             _state, task = self._tasks[key]
-            self._cancel(ctx, (key,))
             ctx.record("timer", key, case.state, case.state, data=_lateness(armed, late))
             ctx.put(case.tasks, task.definition.name, "overdue")
             ctx.system("task", f"overdue: {task.definition.name}{suffix}")
@@ -924,8 +925,7 @@ class FlowRuntime:
         self._cancel(ctx, sla.timer_keys)
 
     def _fire_sla_timer(self, ctx: _Ctx, armed: Armed, late: bool) -> None:
-        case = ctx.case
-        self._cancel(ctx, (armed.key,))
+        case = ctx.case  # the timer is already off the case's timers (`_fire_timer`)
         ctx.record("timer", armed.key, case.state, case.state,
                    data=_lateness(armed, late))  # fmt: skip
         if armed.key in self._breaches:
