@@ -829,23 +829,22 @@ class FlowRuntime:
         # it fires once: off the case's timers (as `_cancel` would, knowing it is there)
         case.timer_rows = tuple([row for row in case.timer_rows if row[0] != key])
         ctx.cancelled += (key,)
-        if key in self.timers:
-            timer = self.timers[key]
+        timer = self.timers.get(key)  # a state's timer (else a task's or an SLA's)
+        target = timer.definition.target if timer is not None else None
+        ctx.record("timer", key, case.state, target or case.state, data=_lateness(armed, late))
+        if timer is not None:
             t = timer.definition
-            ctx.record("timer", key, case.state, t.target or case.state,
-                       data=_lateness(armed, late))  # fmt: skip
             if t.kind in ("every", "wall"):
                 self._arm_state_timer(ctx, timer, armed.due, armed.count + 1)
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
             _state, task = self._tasks[key]
-            ctx.record("timer", key, case.state, case.state, data=_lateness(armed, late))
             ctx.put(case.tasks, task.definition.name, "overdue")
             ctx.system("task", f"overdue: {task.definition.name}{suffix}")
             for action in task.overdue:
                 action(ctx)
         else:
-            self._fire_sla_timer(ctx, armed, late)
+            self._fire_sla_timer(ctx, armed)
 
     # ------------------------------------------------------------ SLAs
     def _measure(self, sla: _Sla, a: datetime, b: datetime) -> float:
@@ -924,10 +923,9 @@ class FlowRuntime:
     def _sla_disarm(self, ctx: _Ctx, sla: _Sla) -> None:
         self._cancel(ctx, sla.timer_keys)
 
-    def _fire_sla_timer(self, ctx: _Ctx, armed: Armed, late: bool) -> None:
-        case = ctx.case  # the timer is already off the case's timers (`_fire_timer`)
-        ctx.record("timer", armed.key, case.state, case.state,
-                   data=_lateness(armed, late))  # fmt: skip
+    def _fire_sla_timer(self, ctx: _Ctx, armed: Armed) -> None:
+        """An SLA's warning or breach (`_fire_timer` has taken it off and recorded it)."""
+        case = ctx.case
         if armed.key in self._breaches:
             sla = self._breaches[armed.key]
             clock = self._clock(case, sla)
