@@ -21,7 +21,7 @@ class AuditRecord(NamedTuple):
 
     Records of kind `opened`, `event` and `timer` are the inputs; replaying them rebuilds
     the case. The others (`action`, `note`, `sla`, …) say what those inputs did. Immutable,
-    like the log itself (and a tuple, so the garbage collector need not track it).
+    like the log itself; the case stores it as a plain row (see `Row` and `audit_row`).
     """
 
     seq: int
