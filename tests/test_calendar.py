@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import OFFICE, SH  # the `office` calendar of section 9
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,19 +23,6 @@ from engine.calendar import (
 )
 from engine.clock import SimulatedClock, SystemClock
 
-SH = ZoneInfo("Asia/Shanghai")
-
-# The `office` calendar of section 9.
-OFFICE = Calendar.from_spec(
-    "office",
-    CalendarSpec(
-        timezone="Asia/Shanghai",
-        hours=["08:00-12:00", "13:00-17:00"],
-        weekdays=["mon", "tue", "wed", "thu", "fri"],
-        holidays="CN",
-        extra_holidays=[date(2026, 12, 31)],
-    ),
-)
 ALWAYS = Calendar.always()
 
 
