@@ -46,6 +46,18 @@ OFFICE = Calendar.from_spec(
     ),
 )
 CALENDARS: dict[str, Calendar] = {"office": OFFICE, "always": Calendar.always()}
+# A calendars.yaml with `office` (no extra holiday) and `always`, for tests that write a
+# flow folder.
+CALENDARS_YAML = """\
+office:
+  timezone: Asia/Shanghai
+  hours: ["08:00-12:00", "13:00-17:00"]
+  weekdays: [mon, tue, wed, thu, fri]
+  holidays: CN
+always:
+  timezone: Asia/Shanghai
+  hours: 24/7
+"""
 
 
 def sh(

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import CALENDARS_YAML
 
 import cli
 from dsl.frontend import compile_source
@@ -51,19 +52,6 @@ REPAIR = textwrap.dedent(
     final closed "已结案"
     """
 ).lstrip()
-
-CALENDARS = textwrap.dedent(
-    """
-    office:
-      timezone: Asia/Shanghai
-      hours: ["08:00-12:00", "13:00-17:00"]
-      weekdays: [mon, tue, wed, thu, fri]
-      holidays: CN
-    always:
-      timezone: Asia/Shanghai
-      hours: 24/7
-    """
-)
 
 
 def definition(text: str = REPAIR) -> FlowDefinition:
@@ -277,7 +265,7 @@ def test_expr_text_writes_guards_back_in_flow_syntax(written: str, rendered: str
 def test_cli_graph_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flow = tmp_path / "repair.flow"
     flow.write_text(REPAIR, encoding="utf-8")
-    (tmp_path / "calendars.yaml").write_text(CALENDARS, encoding="utf-8")
+    (tmp_path / "calendars.yaml").write_text(CALENDARS_YAML, encoding="utf-8")
     assert cli.main(["graph", str(flow)]) == 0
     assert capsys.readouterr().out.startswith("stateDiagram-v2\n")
     out = tmp_path / "repair.dot"
@@ -290,7 +278,7 @@ def test_cli_graph_svg_without_graphviz(
 ) -> None:
     flow = tmp_path / "repair.flow"
     flow.write_text(REPAIR, encoding="utf-8")
-    (tmp_path / "calendars.yaml").write_text(CALENDARS, encoding="utf-8")
+    (tmp_path / "calendars.yaml").write_text(CALENDARS_YAML, encoding="utf-8")
     monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
     assert cli.main(["graph", str(flow), "--format", "svg"]) == 2
     assert "apt-get install graphviz" in capsys.readouterr().err

@@ -6,21 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ACCEPTANCE, WORKFLOWS, sh
+from conftest import ACCEPTANCE, CALENDARS_YAML, WORKFLOWS, sh
 
 import cli
 from engine.scenario import ScenarioError, run_scenario
-
-CALENDARS_YAML = """
-office:
-  timezone: Asia/Shanghai
-  hours: ["08:00-12:00", "13:00-17:00"]
-  weekdays: [mon, tue, wed, thu, fri]
-  holidays: CN
-always:
-  timezone: Asia/Shanghai
-  hours: 24/7
-"""
 
 FLOW = """
 flow complaint "投诉"
