@@ -430,12 +430,8 @@ class Simulation:
         act = plan.acts[index]
         if act.wait is not None:
             self._push(act.wait(now), _HUMAN, 0, live.no, _K_WAITED, job)
-        elif self.queues:
+        else:
             self._start(live, job, now)
-        else:  # no staffed role at all: what `_start` would do, without the call
-            self.seq += 1
-            due = act.delay(now)
-            heapq.heappush(self.heap, (due, _HUMAN, 0, self.seq, _K_WORKED, live.no, job))
 
     def _start(self, live: _Live, job: _Job, now: datetime) -> None:
         """The wait is over: hand the work to the role's queue, or just let it take its time."""
@@ -474,7 +470,7 @@ class Simulation:
 
     def _fire(self, live: _Live, job: _Job, now: datetime) -> None:
         """Fire the job's event, then close the case, plan its new state or go on with the
-        branch (`_after_step`, inlined here: this is the hot path)."""
+        branch it is in."""
         tally, case = self.tally, live.case
         plan, index = job.plan, job.index
         act: Act = plan.acts[index]
@@ -498,12 +494,10 @@ class Simulation:
             if self.satisfied_field in data:
                 live.answers.append(bool(case.fields.get(self.satisfied_field)))
             moved = self._absorb(live, step, now)
-        if case.closed_at is not None:
-            self._finish(live, now, closed=True)
-        elif moved:
-            self._plan(live, now)
-        elif index + 1 < len(plan.acts):
+        if case.closed_at is None and not moved and index + 1 < len(plan.acts):
             self._schedule(live, plan, index + 1, now)
+        else:
+            self._after_step(live, now, moved)
 
     # ------------------------------------------------------------ after every step
     def _absorb(self, live: _Live, step: Step, now: datetime) -> bool:
