@@ -600,19 +600,20 @@ class FlowRuntime:
 
     def _event_data(self, event: str, candidates: list[_Transition],
                     data: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
-        if not data:
-            return {}
         params = {p for t in candidates for p in t.params}
+        for k in data:
+            if k not in params:
+                break
+        else:  # the common case: every key is a parameter, so only the values can be wrong
+            return self.schema.validate_some(data)
         takes = ", ".join(sorted(params)) or "no data"
         problems = {k: f"not a parameter of this event (`{event}` takes: {takes})"
                     for k in data if k not in params}  # fmt: skip
         try:
-            values = self.schema.validate_some({k: v for k, v in data.items() if k in params})
+            self.schema.validate_some({k: v for k, v in data.items() if k in params})
         except InvalidData as exc:  # name every bad field, not only the unknown ones
             problems.update(exc.problems)
-        if problems:
-            raise InvalidData(problems)
-        return values
+        raise InvalidData(problems)
 
     def _choose(self, ctx: _Ctx, event: str, candidates: list[_Transition],
                 values: dict[str, Any]) -> _Transition:  # fmt: skip
