@@ -600,7 +600,9 @@ class FlowRuntime:
 
     def _event_data(self, event: str, candidates: list[_Transition],
                     data: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
-        params = {p for t in candidates for p in t.params}
+        params: set[str] = set()
+        for t in candidates:
+            params.update(t.params)
         for k in data:
             if k not in params:
                 break
@@ -773,9 +775,16 @@ class FlowRuntime:
         rows = ctx.case.timer_rows
         if not rows:
             return
-        kept = [row for row in rows if row[0] not in keys]
-        if len(kept) != len(rows):
-            ctx.cancelled += tuple([row[0] for row in rows if row[0] in keys])
+        # loops, not comprehensions: a comprehension is a function call in Python 3.11
+        kept: list[Row] = []
+        gone: tuple[str, ...] = ()
+        for row in rows:
+            if row[0] in keys:
+                gone += (row[0],)
+            else:
+                kept.append(row)
+        if gone:
+            ctx.cancelled += gone
             ctx.case.timer_rows = tuple(kept)
 
     def _arm_state_timer(self, ctx: _Ctx, timer: _Timer, start: datetime, count: int) -> None:
@@ -829,7 +838,11 @@ class FlowRuntime:
         suffix = " (late)" if late else ""
         case = ctx.case
         # it fires once: off the case's timers (as `_cancel` would, knowing it is there)
-        case.timer_rows = tuple([row for row in case.timer_rows if row[0] != key])
+        kept: list[Row] = []
+        for row in case.timer_rows:
+            if row[0] != key:
+                kept.append(row)
+        case.timer_rows = tuple(kept)
         ctx.cancelled += (key,)
         timer = self.timers.get(key)  # a state's timer (else a task's or an SLA's)
         target = timer.definition.target if timer is not None else None
@@ -976,7 +989,10 @@ def _takes(t: _Transition, values: Mapping[str, Any]) -> bool:
     for k in values:
         if k not in params:
             return False
-    return all(optional or p in values for p, optional in params.items())
+    for p, optional in params.items():
+        if not optional and p not in values:
+            return False
+    return True
 
 
 def _names_in(e: Any) -> set[str]:
