@@ -98,9 +98,28 @@ class FieldSchema:
         )
         self._validate = self._model.__pydantic_validator__.validate_python
         self._fits = {f.name: _fits(f) for f in definition.fields}
+        # what the model gives for fields not in the data, in the model's order (required
+        # fields hold a place that the data fills)
+        self._defaults = {name: spec[1] if spec[1] is not ... else None
+                          for name, spec in specs.items()}  # fmt: skip
+        self._required = frozenset(f.name for f in definition.fields if f.required)
 
     def validate_all(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """All fields of a new case: defaults applied, required ones present, no unknown ones."""
+        fits = self._fits
+        for name, value in data.items():
+            check = fits.get(name)
+            if check is None or not check(value):
+                break  # unknown, or to be converted or refused: the model says which
+        else:
+            if self._required.issubset(data):  # what the model would give, without it
+                values = self._defaults.copy()
+                values.update(data)
+                return values
+        return self.validate_with_model(data)
+
+    def validate_with_model(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """`validate_all` by the pydantic model alone (what its shortcut must agree with)."""
         try:
             model = self._validate(data if type(data) is dict else dict(data))
         except ValidationError as exc:

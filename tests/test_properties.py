@@ -357,3 +357,34 @@ def test_value_strategies_make_valid_values() -> None:
     check()
     assert schema.validate_some({"d": Decimal("1.50")}) == {"d": Decimal("1.50")}
     assert schema.validate_some({"at": "2026-03-02 09:00"}) == {"at": sh(2026, 3, 2, 9, 0)}
+
+
+@pytest.mark.parametrize("path", FLOWS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_opening_data_is_validated_as_the_model_would(path: Path, data: st.DataObject) -> None:
+    """`validate_all` skips pydantic when every value already fits: it must give the very
+    same fields (same values, same order) or the same problems as the model."""
+    definition, calendars = _load(path)
+    runtime = Engine(calendars, SimulatedClock(sh(2026, 3, 2))).load(definition)
+    sent: dict[str, Any] = {}
+    for f in runtime.definition.fields:
+        if f.required or data.draw(st.booleans()):
+            sent[f.name] = data.draw(value_for(f, runtime.definition.roles))
+    if data.draw(st.booleans()):
+        sent[data.draw(st.sampled_from(["nosuch", "备注x"]))] = "x"
+    if sent and data.draw(st.integers(0, 4)) == 0:
+        del sent[data.draw(st.sampled_from(sorted(sent)))]
+    schema = runtime.schema
+    try:
+        expected: Any = list(schema.validate_with_model(sent).items())
+    except FlowdeskError as exc:
+        expected = exc
+    try:
+        got: Any = list(schema.validate_all(sent).items())
+    except FlowdeskError as exc:
+        got = exc
+    if isinstance(expected, Exception):
+        assert type(got) is type(expected) and str(got) == str(expected)
+    else:
+        assert got == expected
