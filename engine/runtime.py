@@ -989,7 +989,7 @@ def _takes(t: _Transition, values: Mapping[str, Any]) -> bool:
     for k in values:
         if k not in params:
             return False
-    for p, optional in params.items():
+    for p, optional in params.items():  # noqa: SIM110 (a loop: no generator per event)
         if not optional and p not in values:
             return False
     return True
