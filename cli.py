@@ -454,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load: keep every case (memory grows with N) and list them in --json",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="load: processes running the run's shards side by side (default: one per core "
+        "for runs of 20,000 cases or more); never changes the numbers",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no timeline for passing scenarios")
     p.add_argument(
         "--coverage",

@@ -16,6 +16,7 @@ from engine.definition import FlowDefinition
 from engine.loader import SHIPPED
 from engine.loadsim.profile import Profile, ProfileError, load_profile, parse_profile
 from engine.loadsim.report import Report, build_report, flatten, render_text
+from engine.loadsim.shards import RunSettings, run_shards
 from engine.loadsim.simulator import Progress, SimResult, Simulation
 from engine.runtime import FlowRuntime
 
@@ -49,24 +50,27 @@ def simulate(
     start: date | None = None,
     keep_cases: bool = False,
     progress: Progress | None = None,
+    workers: int | None = 1,
 ) -> SimResult:
-    """Run the profile on the flow; unset options come from the profile."""
+    """Run the profile on the flow; unset options come from the profile.
+
+    `workers`: processes running the run's shards side by side (see `shards`); None picks
+    one per core for long runs. It changes how fast a run is, never its numbers. Worker
+    processes start a fresh interpreter, which imports your `__main__` module again: a
+    script asking for workers needs the `if __name__ == "__main__":` guard.
+    """
     calendar = calendars.get(definition.calendar)
     if calendar is None:
         raise ProfileError(f"the flow's calendar `{definition.calendar}` is not defined")
-    runtime = FlowRuntime(definition, calendar)
-    simulation = Simulation(
-        runtime,
-        calendars,
-        profile,
+    settings = RunSettings(
         cases=cases if cases is not None else profile.cases,
         days=days if days is not None else profile.days,
         seed=seed if seed is not None else profile.seed,
         start=start or profile.start or DEFAULT_START,
         keep_cases=keep_cases,
-        progress=progress,
     )
-    return simulation.run()
+    runtime = FlowRuntime(definition, calendar)
+    return run_shards(runtime, calendars, profile, settings, progress, workers)
 
 
 def find_profile(flow_path: Path, name: str) -> Path | None:

@@ -49,6 +49,9 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
                 )
                 return EXIT_INVALID
             profile = load_profile(found)
+        if args.workers is not None and args.workers < 1:
+            err.print("[red]error:[/] --workers must be 1 or more")
+            return EXIT_INVALID
         cases = args.cases if args.cases is not None else profile.cases
         show = not args.json and cases >= PROGRESS_FROM and err.is_terminal
         began = time.perf_counter()
@@ -56,6 +59,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
             result = simulate(
                 definition, calendars, profile, cases=cases, days=args.days, seed=args.seed,
                 start=args.start, keep_cases=args.keep_cases, progress=progress,
+                workers=args.workers,
             )  # fmt: skip
         wall = time.perf_counter() - began
     except (ProfileError, FlowLoadError, CalendarError) as exc:

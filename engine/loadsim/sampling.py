@@ -61,11 +61,18 @@ class ArrivalStream:
 
     def __iter__(self) -> Iterator[datetime]:
         """The arrival instants, earliest first (whole seconds)."""
+        for _no, instant in self.numbered(0, 1):
+            yield instant
+
+    def numbered(self, shard: int, shards: int) -> Iterator[tuple[int, datetime]]:
+        """(case number from 1, instant) of the arrivals whose number is `shard` modulo
+        `shards`: the others are drawn too (the stream is the same) but not turned into times."""
         m, n, rng = 0.0, self.n, self.rng
         for i in range(n):
             u = 1.0 - rng.random()  # (0, 1]
             m += (1.0 - m) * -math.expm1(math.log(u) / (n - i))
-            yield self._instant(m)
+            if i % shards == shard:
+                yield i + 1, self._instant(m)
 
     def _instant(self, m: float) -> datetime:
         x = m * self.total

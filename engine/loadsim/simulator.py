@@ -15,7 +15,7 @@ import heapq
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -128,6 +128,45 @@ class Tally:
     time_in_state: dict[str, Quantiles] = field(default_factory=dict)
     daily: list[Daily] = field(default_factory=list)
 
+    def absorb(self, other: Tally) -> None:
+        """Add the tally of another shard of the same run (its cases are other cases)."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "sla_names":
+                continue
+            if f.name == "daily":
+                self._absorb_days(theirs)
+            elif isinstance(mine, int):
+                setattr(self, f.name, mine + theirs)
+            elif isinstance(mine, Counter | Quantiles):
+                _add(mine, theirs)
+            else:  # by name: SLA statuses, time in each state
+                for key, value in theirs.items():
+                    if key in mine:
+                        _add(mine[key], value)
+                    else:
+                        mine[key] = value
+
+    def _absorb_days(self, days: list[Daily]) -> None:
+        # a shard that ran out of cases earlier stopped counting days: after its last day
+        # nothing happened to its cases, so that day's standing holds until the end
+        mine = self.daily
+        if not mine or not days:
+            mine.extend(days)
+            return
+        for longer, shorter in ((mine, days), (days, mine)):
+            while len(shorter) < len(longer):
+                shorter.append(shorter[-1].standing())
+        for day, theirs in zip(mine, days, strict=True):
+            day.absorb(theirs)
+
+
+def _add(into: Counter[Any] | Quantiles, more: Counter[Any] | Quantiles) -> None:
+    if isinstance(into, Counter):
+        into.update(more)  # type: ignore[arg-type]
+    else:
+        into.absorb(more)  # type: ignore[arg-type]
+
 
 @dataclass(slots=True)
 class SimResult:
@@ -161,8 +200,14 @@ class Simulation:
         start: date,
         keep_cases: bool = False,
         progress: Progress | None = None,
+        shard: int = 0,
+        shards: int = 1,
     ) -> None:
         self.runtime, self.profile = runtime, profile
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} of {shards}")
+        # a shard runs the cases whose number is `shard` modulo `shards`, with its own draws
+        self.shard, self.shards = shard, shards
         self.n_cases, self.days, self.seed = cases, days, seed
         self.keep = keep_cases
         self.progress = progress
@@ -171,7 +216,8 @@ class Simulation:
         self.limit = self.start + timedelta(days=days + profile.drain_days)
         self.work = self._calendar(calendars, profile.work_calendar, "work_calendar")
         arrival_calendar = self._calendar(calendars, profile.arrivals.calendar, "arrivals.calendar")
-        self.rng = random.Random(f"flowdesk-loadsim:{seed}:behaviour")
+        part = f":{shard}/{shards}" if shards > 1 else ""
+        self.rng = random.Random(f"flowdesk-loadsim:{seed}:behaviour{part}")
         if cases < 1 or days < 1:
             raise ProfileError(f"a run needs at least 1 case and 1 day (got {cases}, {days})")
         try:
@@ -287,10 +333,10 @@ class Simulation:
                 gc.enable()
 
     def _run(self) -> SimResult:
-        arrivals = iter(self.stream)
+        arrivals = self.stream.numbered(self.shard, self.shards)
         pending = next(arrivals, None)
         if pending is not None:
-            self._push(pending, _ARRIVAL, 0, 0, _K_ARRIVAL, None)
+            self._push(pending[1], _ARRIVAL, 0, pending[0], _K_ARRIVAL, None)
         # the hot loop: attributes and methods read once into locals (`boundary` is
         # re-read after a day closes, `_close_day` moves it)
         heap, pop, open_cases, limit = self.heap, heapq.heappop, self.live, self.limit
@@ -320,10 +366,10 @@ class Simulation:
                 if live is not None and payload in live.case.timer_rows:
                     self._timer(live, payload[0], now)
             elif kind == _K_ARRIVAL:
-                self._arrive(now)
+                self._arrive(no, now)
                 pending = next(arrivals, None)
                 if pending is not None:
-                    self._push(pending, _ARRIVAL, 0, 0, _K_ARRIVAL, None)
+                    self._push(pending[1], _ARRIVAL, 0, pending[0], _K_ARRIVAL, None)
                 continue
             else:
                 self._job_done(open_cases.get(no), payload, now)
@@ -374,10 +420,9 @@ class Simulation:
             self.progress(len(self.tally.daily), self.days + self.profile.drain_days)
 
     # ------------------------------------------------------------ arrivals
-    def _arrive(self, now: datetime) -> None:
+    def _arrive(self, no: int, now: datetime) -> None:
         tally = self.tally
         tally.arrivals += 1
-        no = tally.arrivals
         data = {}  # a loop, not a comprehension: no function object made per case
         for name, make in self.fields:
             data[name] = make(no, now)

@@ -41,6 +41,16 @@ class Quantiles:
         counts[key] = counts.get(key, 0) + 1
         sums[key] = sums.get(key, 0.0) + x
 
+    def absorb(self, other: Quantiles) -> None:
+        """Fold in another stream's values (exactly: the buckets are the same everywhere)."""
+        self.count += other.count
+        self.total += other.total
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+        for key, n in other._counts.items():
+            self._counts[key] = self._counts.get(key, 0) + n
+            self._sums[key] = self._sums.get(key, 0.0) + other._sums[key]
+
     @property
     def buckets(self) -> int:
         """How many buckets are in use (the memory the estimator holds)."""
@@ -74,6 +84,19 @@ class Daily:
     breaches: int = 0
     backlog: int = 0  # open cases at the day's end
     callbacks_owed: int = 0  # callbacks opened and not yet done at the day's end
+
+    def absorb(self, other: Daily) -> None:
+        """Add another shard's counters of the same day."""
+        self.opened += other.opened
+        self.closed += other.closed
+        self.escalations += other.escalations
+        self.breaches += other.breaches
+        self.backlog += other.backlog
+        self.callbacks_owed += other.callbacks_owed
+
+    def standing(self) -> Daily:
+        """A day with nothing happening after this one: what is open stays open."""
+        return Daily(backlog=self.backlog, callbacks_owed=self.callbacks_owed)
 
 
 def pct(part: float, whole: float) -> float | None:
