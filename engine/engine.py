@@ -158,12 +158,11 @@ class Engine:
             runtime = self.runtime_of(case)
             fired_at = max(due, now) if live else due
             try:
-                step = runtime.fire_timer(case, key, fired_at, late=fired_at > due)
+                step = runtime.fire_armed(case, row, fired_at, late=fired_at > due)
             except FlowRuntimeError as exc:
                 step = runtime.drop_timer(case, key, str(exc), fired_at)
-            if step is not None:
-                self._after(step)
-                steps.append(step)
+            self._after(step)
+            steps.append(step)
         return steps
 
     def next_due(self) -> datetime | None:

@@ -523,14 +523,16 @@ class FlowRuntime:
     def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False) -> Step | None:
         """Fire a due timer of the case; None if it is no longer armed or not yet due."""
         row = row_of(case.timer_rows, key)
-        if row is None:
+        if row is None or row[1] > now:  # an `Armed`: (key, due, …)
             return None
-        armed: Armed = _new_tuple(Armed, row)
-        if armed.due > now:
-            return None
+        return self.fire_armed(case, row, now, late)
+
+    def fire_armed(self, case: Case, row: Row, now: datetime, late: bool = False) -> Step:
+        """`fire_timer` for a due timer row that the case holds (the engine's heap keeps the
+        very row, so it fires it without looking it up again)."""
         ctx = _Ctx(case, now, None, None)
         try:
-            self._fire_timer(ctx, armed, late)
+            self._fire_timer(ctx, row, late)
             self._settle(ctx)
         except BaseException:
             ctx.rollback()
@@ -833,8 +835,8 @@ class FlowRuntime:
             elif due != armed.due:
                 self._arm(ctx, timer.key, due, armed.order)
 
-    def _fire_timer(self, ctx: _Ctx, armed: Armed, late: bool) -> None:
-        key = armed.key
+    def _fire_timer(self, ctx: _Ctx, row: Row, late: bool) -> None:
+        key, due, _order, _token, count, _estimated = row  # an `Armed`
         suffix = " (late)" if late else ""
         case = ctx.case
         # it fires once: off the case's timers (as `_cancel` would, knowing it is there)
@@ -846,11 +848,11 @@ class FlowRuntime:
         ctx.cancelled += (key,)
         timer = self.timers.get(key)  # a state's timer (else a task's or an SLA's)
         target = timer.definition.target if timer is not None else None
-        ctx.record("timer", key, case.state, target or case.state, data=_lateness(armed, late))
+        ctx.record("timer", key, case.state, target or case.state, data=_lateness(due, late))
         if timer is not None:
             t = timer.definition
             if t.kind in ("every", "wall"):
-                self._arm_state_timer(ctx, timer, armed.due, armed.count + 1)
+                self._arm_state_timer(ctx, timer, due, count + 1)
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
             _state, task = self._tasks[key]
@@ -859,7 +861,7 @@ class FlowRuntime:
             for action in task.overdue:
                 action(ctx)
         else:
-            self._fire_sla_timer(ctx, armed)
+            self._fire_sla_timer(ctx, key)
 
     # ------------------------------------------------------------ SLAs
     def _measure(self, sla: _Sla, a: datetime, b: datetime) -> float:
@@ -940,11 +942,11 @@ class FlowRuntime:
     def _sla_disarm(self, ctx: _Ctx, sla: _Sla) -> None:
         self._cancel(ctx, sla.timer_keys)
 
-    def _fire_sla_timer(self, ctx: _Ctx, armed: Armed) -> None:
+    def _fire_sla_timer(self, ctx: _Ctx, key: str) -> None:
         """An SLA's warning or breach (`_fire_timer` has taken it off and recorded it)."""
         case = ctx.case
-        if armed.key in self._breaches:
-            sla = self._breaches[armed.key]
+        if key in self._breaches:
+            sla = self._breaches[key]
             clock = self._clock(case, sla)
             self._sla_disarm(ctx, sla)
             breached = _clock_row(clock, status="breached", ended_at=ctx.now)
@@ -953,7 +955,7 @@ class FlowRuntime:
             for action in sla.breach:
                 action(ctx)
             return
-        sla, warning, index = self._warnings[armed.key]
+        sla, warning, index = self._warnings[key]
         clock = self._clock(case, sla)
         warned = _clock_row(clock, warned=clock.warned | (1 << index))
         self._set_clock(ctx, warned)
@@ -1006,12 +1008,12 @@ def _names_in(e: Any) -> set[str]:
     return set()
 
 
-def _lateness(armed: Armed, late: bool) -> dict[str, Any] | None:
+def _lateness(due: datetime, late: bool) -> dict[str, Any] | None:
     """A timer record's data: only a late firing says when it was due (on time, `at` is it).
 
     None rather than a dict keeps the record a tuple of atomic values, which the GC untracks.
     """
-    return {"due": armed.due.isoformat(), "late": True} if late else None
+    return {"due": due.isoformat(), "late": True} if late else None
 
 
 def _wall_rule(w: d.WallRule) -> WallRule:
