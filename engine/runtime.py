@@ -371,7 +371,7 @@ class FlowRuntime:
             name = a.field
             return lambda ctx: self._set_field(ctx, name, value(ctx), line)
         if isinstance(a, d.Notify):
-            targets = [exprs.compile(t, line) for t in a.targets]
+            targets = [self._target(t, line) for t in a.targets]
             message = exprs.message(a.message)
             return lambda ctx: self._notify(ctx, targets, message, line)
         if isinstance(a, d.Assign):
@@ -412,16 +412,25 @@ class FlowRuntime:
             )
         return role
 
-    def _notify(self, ctx: _Ctx, targets: list[Evaluator], message: Callable[[Scope], str],
-                line: int) -> None:  # fmt: skip
+    def _target(self, target: d.Expr, line: int) -> str | Evaluator:
+        """A `notify` target: the role itself when it is a literal role (the usual kind,
+        checked once here), else its expression, checked when it is evaluated."""
+        if isinstance(target, d.Lit):
+            role = format_value(self._exprs.literal(target))
+            if role in self.roles:
+                return role
+        return self._exprs.compile(target, line)
+
+    def _notify(self, ctx: _Ctx, targets: list[str | Evaluator],
+                message: Callable[[Scope], str], line: int) -> None:  # fmt: skip
         text = message(ctx)
         for target in targets:
-            role = self._role_of(target(ctx), "notify", line)
+            role = target if isinstance(target, str) else self._role_of(target(ctx), "notify", line)
             self._send(ctx, role, text, "notify")
 
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
         ctx.notifications += ((ctx.case.id, role, text, ctx.now, kind),)  # a Notification
-        ctx.case.notified = (*ctx.case.notified, role)
+        ctx.case.notified += (role,)
         ctx.system("notify", f"{role}: {text}")
 
     def _assign(self, ctx: _Ctx, value: Any, line: int) -> None:
