@@ -23,14 +23,11 @@ from engine.calendar import Calendar, EveryDay, EveryWorkingDay, OnMonthDay, OnW
 from engine.case import (
     Armed,
     AuditRecord,
-    Callback,
     Case,
-    Escalation,
     Notification,
     Row,
     SlaClock,
     data_row,
-    plain,
     record_of,
     row_of,
     views,
@@ -443,8 +440,7 @@ class FlowRuntime:
     def _escalate(self, ctx: _Ctx, role: str, reason: str | None) -> None:
         level = ctx.case.escalation_level + 1
         ctx.case.escalation_level = level
-        escalation = plain(Escalation(level, role, reason, ctx.now))
-        ctx.case.escalation_rows = (*ctx.case.escalation_rows, escalation)
+        ctx.case.escalation_rows += ((level, role, reason, ctx.now),)  # an Escalation, as a row
         ctx.record("escalate", f"level {level} → {role}" + (f": {reason}" if reason else ""),
                    actor=False)  # fmt: skip
         self._send(ctx, role, reason or f"{self.definition.label or self.definition.name} "
@@ -452,8 +448,7 @@ class FlowRuntime:
 
     def _open_callback(self, ctx: _Ctx, label: str, a: d.OpenCallback) -> None:
         due = add_duration(self.calendar, ctx.now, a.within) if a.within else None
-        callback = plain(Callback(label, a.role, ctx.now, due))
-        ctx.case.callback_rows = (*ctx.case.callback_rows, callback)
+        ctx.case.callback_rows += ((label, a.role, ctx.now, due, None),)  # a Callback, as a row
         ctx.system("callback", f"opened: {label} → {a.role}")
 
     # ------------------------------------------------------------ public steps
@@ -672,11 +667,11 @@ class FlowRuntime:
         ctx.record("event", name, ctx.case.state, ctx.case.state)
 
     def _close_callback(self, ctx: _Ctx) -> bool:
-        callbacks = ctx.case.callbacks
-        for index, callback in enumerate(callbacks):
-            if callback.done_at is None:
-                rows = ctx.case.callback_rows
-                done = plain(callback._replace(done_at=ctx.now))
+        rows = ctx.case.callback_rows
+        for index, row in enumerate(rows):
+            label, role, opened_at, due, done_at = row  # a Callback
+            if done_at is None:
+                done = (label, role, opened_at, due, ctx.now)
                 ctx.case.callback_rows = (*rows[:index], done, *rows[index + 1 :])
                 return True
         return False
