@@ -233,7 +233,7 @@ class _Ctx:
         rows = self.new_rows
         who, role = (self.actor, self.role) if actor else (None, None)
         rows.append((self.audit_mark + len(rows) + 1, self.now, who, role, kind, what, before,
-                     after, data_row(data), line))  # fmt: skip
+                     after, data_row(data) if data else None, line))  # fmt: skip
 
     def system(self, kind: str, what: str) -> None:
         """An audit record the engine writes itself (no actor, no data): the frequent kind."""
@@ -254,8 +254,13 @@ class _Ctx:
 
     def finish(self) -> Step:
         records = tuple(self.new_rows)
-        self.case.append_audit(records)
-        return _new_tuple(Step, (self.case, self.notifications, self.hook_calls, self.armed,
+        case = self.case
+        log = case.audit_rows
+        if type(log) is list:  # the usual case of `Case.append_audit`: one call less per step
+            log.extend(records)
+        else:
+            case.append_audit(records)
+        return _new_tuple(Step, (case, self.notifications, self.hook_calls, self.armed,
                                  self.cancelled, records))  # fmt: skip
 
     def emit(self, event: str) -> None:
@@ -483,7 +488,7 @@ class FlowRuntime:
                 return self._fire_plain(case, plain, event, actor, role, now)
         ctx = _Ctx(case, now, actor, role)
         try:
-            self._fire(ctx, event, data or {}, system=False)
+            self._fire(ctx, event, data or _NO_VALUES, False)
             self._settle(ctx)
         except BaseException:
             ctx.rollback()
@@ -608,7 +613,8 @@ class FlowRuntime:
             self._close_callback(ctx)
         rows = ctx.new_rows  # the event's record (ctx.record, inlined: every event has one)
         rows.append((ctx.audit_mark + len(rows) + 1, ctx.now, ctx.actor, ctx.role, "event",
-                     event, before, transition.target or before, data_row(data),
+                     event, before, transition.target or before,
+                     data_row(data) if data else None,
                      transition.line))  # fmt: skip
         self._take(ctx, transition.actions, transition.target)
 
@@ -741,7 +747,7 @@ class FlowRuntime:
                 return
             event, ctx.emitted = ctx.emitted[0], ctx.emitted[1:]
             try:
-                self._fire(ctx, event, {}, system=True)
+                self._fire(ctx, event, _NO_VALUES, True)
             except EventRefused as exc:
                 ctx.system("note", f"emit {event}: {exc}")
 
