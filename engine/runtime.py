@@ -142,6 +142,10 @@ class _State:
     exit_keys: frozenset[str] = frozenset()  # its timers' and tasks' timer keys, ended on exit
     # (event, role) -> the transitions that role may take: filled as events come
     allowed: dict[tuple[str, str | None], list[_Transition]] = field(default_factory=dict)
+    settles: bool = field(init=False)  # a step ending here has automatics to run (`_settle`)
+
+    def __post_init__(self) -> None:
+        self.settles = bool(self.automatic) or self.follows_data
 
 
 @dataclass(slots=True)
@@ -489,7 +493,8 @@ class FlowRuntime:
         ctx = _Ctx(case, now, actor, role)
         try:
             self._fire(ctx, event, data or _NO_VALUES, False)
-            self._settle(ctx)
+            if ctx.emitted or self.states[case.state].settles:  # most steps: nothing to settle
+                self._settle(ctx)
         except BaseException:
             ctx.rollback()
             raise
@@ -550,7 +555,8 @@ class FlowRuntime:
         ctx = _Ctx(case, now, None, None)
         try:
             self._fire_timer(ctx, row, late)
-            self._settle(ctx)
+            if ctx.emitted or self.states[case.state].settles:  # (as in `fire`)
+                self._settle(ctx)
         except BaseException:
             ctx.rollback()
             raise
@@ -740,8 +746,7 @@ class FlowRuntime:
         """Automatic transitions, then emitted events, until nothing more happens."""
         states = self.states
         while True:
-            state = states[ctx.case.state]
-            if state.automatic or state.follows_data:
+            if states[ctx.case.state].settles:
                 self._run_automatics(ctx)
             if not ctx.emitted:
                 return
