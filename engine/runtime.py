@@ -864,9 +864,9 @@ class FlowRuntime:
         case = ctx.case
         # it fires once: off the case's timers (as `_cancel` would, knowing it is there)
         kept: list[Row] = []
-        for row in case.timer_rows:
-            if row[0] != key:
-                kept.append(row)
+        for other in case.timer_rows:
+            if other[0] != key:
+                kept.append(other)
         case.timer_rows = tuple(kept)
         ctx.cancelled += (key,)
         timer = self.timers.get(key)  # a state's timer (else a task's or an SLA's)
