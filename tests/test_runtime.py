@@ -328,6 +328,20 @@ def test_more_than_100_automatic_steps_is_a_runtime_error_and_rolled_back() -> N
     assert case.state == "a" and case.fields["n"] == 0
 
 
+def test_a_step_saves_every_case_attribute_it_may_change_in_order() -> None:
+    """`_Ctx` spells `_SAVED` out (for speed): a new Case attribute is saved too."""
+    from engine.runtime import _SAVED, _Ctx
+
+    now = datetime(2026, 1, 5, 9, 0)
+    case = Case("c", "f", 1, "h", "s", {}, now, now)
+    markers = [object() for _ in _SAVED]
+    for name, marker in zip(_SAVED, markers, strict=True):
+        setattr(case, name, marker)
+    saved = _Ctx(case, now, None, None).saved
+    assert len(saved) == len(markers)
+    assert all(a is b for a, b in zip(saved, markers, strict=True))
+
+
 # ============================================================== §4 actions
 
 ACTIONS = """
