@@ -105,13 +105,9 @@ class Engine:
         data: Mapping[str, Any] | None = None,
     ) -> Step:
         """Fire an event now; refused events raise and leave the case exactly as it was."""
-        # `get` and `runtime_of` written out: two calls less on every event
-        case = self.cases.get(case_id)
-        if case is None:
-            raise UnknownCase(case_id)
+        case = self.get(case_id)
         now = self.clock.now()
-        runtime = self.registry.versions[(case.flow, case.flow_hash)]
-        step = runtime.fire(case, event, actor, role, data, now)
+        step = self.runtime_of(case).fire(case, event, actor, role, data, now)
         self._after(step)
         if self._heap and self._heap[0][0] <= now:
             self.run_due(now)
@@ -159,7 +155,7 @@ class Engine:
             case = self.cases.get(case_id)
             if case is None or row not in case.timer_rows:
                 continue  # cancelled or re-armed since
-            runtime = self.registry.versions[(case.flow, case.flow_hash)]  # `runtime_of`
+            runtime = self.runtime_of(case)
             fired_at = max(due, now) if live else due
             try:
                 step = runtime.fire_armed(case, row, fired_at, late=fired_at > due)
