@@ -53,8 +53,7 @@ from engine.expressions import (
 from engine.fields import FieldSchema
 
 MAX_AUTOMATIC_STEPS = 100
-_SLA_INDEX = {name: i for i, name in enumerate(SlaClock._fields)}  # in an SLA clock's row
-_SLA_STATUS = _SLA_INDEX["status"]
+_SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
 _new_tuple = tuple.__new__
 CALLBACK_DONE = "callback_done"
 _MISSING = object()
