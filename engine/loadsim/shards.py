@@ -72,7 +72,8 @@ def run_shards(
 ) -> SimResult:
     """Run every shard of the run (in `workers` processes; None: `default_workers`)."""
     shards = shard_count(profile)
-    first = _simulation(runtime, calendars, profile, settings, 0, shards, None)  # checks all
+    # shard 0 is built here first: it checks the profile before any shard runs
+    first = _simulation(runtime, calendars, profile, settings, 0, shards, None)
     if workers is None:
         workers = default_workers(settings.cases, shards)
     if shards == 1:
