@@ -141,10 +141,6 @@ class _State:
     exit_keys: frozenset[str] = frozenset()  # its timers' and tasks' timer keys, ended on exit
     # (event, role) -> the transitions that role may take: filled as events come
     allowed: dict[tuple[str, str | None], list[_Transition]] = field(default_factory=dict)
-    settles: bool = field(init=False)  # a step ending here has automatics to run (`_settle`)
-
-    def __post_init__(self) -> None:
-        self.settles = bool(self.automatic) or self.follows_data
 
 
 @dataclass(slots=True)
@@ -232,7 +228,7 @@ class _Ctx:
         rows = self.new_rows
         who, role = (self.actor, self.role) if actor else (None, None)
         rows.append((self.audit_mark + len(rows) + 1, self.now, who, role, kind, what, before,
-                     after, data_row(data) if data else None, line))  # fmt: skip
+                     after, data_row(data), line))  # fmt: skip
 
     def system(self, kind: str, what: str) -> None:
         """An audit record the engine writes itself (no actor, no data): the frequent kind."""
@@ -253,13 +249,8 @@ class _Ctx:
 
     def finish(self) -> Step:
         records = tuple(self.new_rows)
-        case = self.case
-        log = case.audit_rows
-        if type(log) is list:  # the usual case of `Case.append_audit`: one call less per step
-            log.extend(records)
-        else:
-            case.append_audit(records)
-        return _new_tuple(Step, (case, self.notifications, self.hook_calls, self.armed,
+        self.case.append_audit(records)
+        return _new_tuple(Step, (self.case, self.notifications, self.hook_calls, self.armed,
                                  self.cancelled, records))  # fmt: skip
 
     def emit(self, event: str) -> None:
@@ -488,8 +479,7 @@ class FlowRuntime:
         ctx = _Ctx(case, now, actor, role)
         try:
             self._fire(ctx, event, data or _NO_VALUES, False)
-            if ctx.emitted or self.states[case.state].settles:  # most steps: nothing to settle
-                self._settle(ctx)
+            self._settle(ctx)
         except BaseException:
             ctx.rollback()
             raise
@@ -550,8 +540,7 @@ class FlowRuntime:
         ctx = _Ctx(case, now, None, None)
         try:
             self._fire_timer(ctx, row, late)
-            if ctx.emitted or self.states[case.state].settles:  # (as in `fire`)
-                self._settle(ctx)
+            self._settle(ctx)
         except BaseException:
             ctx.rollback()
             raise
@@ -614,8 +603,7 @@ class FlowRuntime:
             self._close_callback(ctx)
         rows = ctx.new_rows  # the event's record (ctx.record, inlined: every event has one)
         rows.append((ctx.audit_mark + len(rows) + 1, ctx.now, ctx.actor, ctx.role, "event",
-                     event, before, transition.target or before,
-                     data_row(data) if data else None,
+                     event, before, transition.target or before, data_row(data),
                      transition.line))  # fmt: skip
         self._take(ctx, transition.actions, transition.target)
 
@@ -738,7 +726,8 @@ class FlowRuntime:
         """Automatic transitions, then emitted events, until nothing more happens."""
         states = self.states
         while True:
-            if states[ctx.case.state].settles:
+            state = states[ctx.case.state]
+            if state.automatic or state.follows_data:
                 self._run_automatics(ctx)
             if not ctx.emitted:
                 return
