@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dsl.source import Source, Span, display_width
+from engine.limits import visible
 
 
 class Severity(StrEnum):
@@ -35,6 +36,14 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+
+class NodeProblem(Exception):
+    """A token that parsed but means nothing valid (or passes a limit); carries its diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
 def error(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
@@ -64,29 +73,49 @@ def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
         line_text = source.line(d.span.line).replace("\t", " ")
         gutter = str(d.span.line)
         pad = " " * len(gutter)
-        before = line_text[: d.span.column - 1]
-        if d.span.end_line == d.span.line:
-            underlined = line_text[d.span.column - 1 : d.span.end_column - 1]
-        else:
-            underlined = line_text[d.span.column - 1 :]
+        start = d.span.column - 1
+        end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(line_text)
+        before, underlined, after = _window(line_text, start, max(end, start))
         carets = "^" * max(display_width(underlined), 1)
-        parts = [f"{source.path}:{d.span.line}:{d.span.column}: {d.severity.value}: {d.message}"]
+        head = f"{visible(source.path)}:{d.span.line}:{d.span.column}: {d.severity.value}: "
+        parts = [head + visible(d.message)]
         if source.lines:  # no source to show when the file could not even be read
             parts += [
                 f"{pad} |",
-                f"{gutter} | {line_text}",
+                f"{gutter} | {before}{underlined}{after}",
                 f"{pad} | {' ' * display_width(before)}{carets}",
             ]
         if d.help:
-            parts.append(f"{pad} = help: {d.help}")
+            parts.append(f"{pad} = help: {visible(d.help)}")
         blocks.append("\n".join(parts))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+_LONG_LINE = 160  # characters: a longer source line is shown cut around the problem
+_CONTEXT = 60  # characters shown either side of the underlined part of a long line
+
+
+def _window(line: str, start: int, end: int) -> tuple[str, str, str]:
+    """The line around the underlined part `line[start:end]`, as (before, underlined, after),
+    cut with `…` when it is long and with invisible characters made visible (they would
+    throw the caret off, or print raw control codes)."""
+    before, underlined, after = line[:start], line[start:end], line[end:]
+    if len(line) <= _LONG_LINE:
+        return visible(before), visible(underlined), visible(after)
+    if len(before) > _CONTEXT:
+        before = "…" + before[-_CONTEXT:]
+    if len(underlined) > 2 * _CONTEXT:
+        underlined = underlined[: 2 * _CONTEXT] + "…"
+    if len(after) > _CONTEXT:
+        after = after[:_CONTEXT] + "…"
+    return visible(before), visible(underlined), visible(after)
 
 
 def render_concise(diagnostics: Sequence[Diagnostic], path: str) -> str:
     """One line per problem, `FILE:LINE:COL: severity[code]: message`, for editors and grep."""
     return "".join(
-        f"{path}:{d.span.line}:{d.span.column}: {d.severity.value}[{d.code}]: {d.message}\n"
+        f"{visible(path)}:{d.span.line}:{d.span.column}: {d.severity.value}[{d.code}]: "
+        f"{visible(d.message)}\n"
         for d in sorted(diagnostics, key=sort_key)
     )
 

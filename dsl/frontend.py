@@ -16,10 +16,10 @@ from pathlib import Path
 
 from dsl import ast
 from dsl.checks import check
-from dsl.diagnostics import Diagnostic, error
+from dsl.diagnostics import Diagnostic, NodeProblem, error
 from dsl.parser import SyntaxProblem, parse_flow
 from dsl.source import Source, Span
-from dsl.transformer import NodeProblem
+from engine import limits
 from engine.definition import FlowDefinition
 
 
@@ -42,7 +42,11 @@ class FrontendResult:
 
 
 def parse_source(source: Source) -> tuple[ast.Flow | None, list[Diagnostic]]:
-    """Syntax only: the AST, or the one diagnostic that stopped the parser."""
+    """Syntax only: the AST, or the one diagnostic that stopped the parser (or the first
+    limit of size the text passes, checked before any parsing)."""
+    too_big = _size_problem(source)
+    if too_big is not None:
+        return None, [too_big]
     try:
         return parse_flow(source), []
     except (SyntaxProblem, NodeProblem) as problem:
@@ -71,6 +75,29 @@ def compile_source(
     result.flow = flow
     result.diagnostics = [_with_path(d, source.path) for d in diagnostics]
     return result
+
+
+def _size_problem(source: Source) -> Diagnostic | None:
+    """The file or one of its lines past `engine.limits` (parsing a 5 MB line would take
+    hundreds of MB), as a diagnostic."""
+    if len(source.text) > limits.MAX_FILE_BYTES:
+        return error(
+            "file-too-large",
+            f"this file has {len(source.text):,} characters; a flow may have at most "
+            f"{limits.MAX_FILE_BYTES:,}",
+            Span.point(1, 1),
+            "split the procedure into several flows",
+        )
+    for number, line in enumerate(source.lines, 1):
+        if len(line) > limits.MAX_LINE_CHARS:
+            return error(
+                "line-too-long",
+                f"this line has {len(line):,} characters; a line may have at most "
+                f"{limits.MAX_LINE_CHARS:,}",
+                Span.point(number, limits.MAX_LINE_CHARS + 1),
+                "break it into several lines, or shorten the text",
+            )
+    return None
 
 
 @contextmanager
@@ -102,15 +129,17 @@ def compile_file(
 ) -> FrontendResult:
     """`compile_source` on a file; an unreadable file is one `cannot-read` diagnostic."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = limits.read_text(Path(path), "flow file")
+    except (OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
         source = Source(str(path), "")
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, UnicodeDecodeError):
+            reason = f"byte {exc.start} is not UTF-8"
         diagnostic = error(
             "cannot-read",
             f"cannot read the file: {reason}",
             Span.point(1, 1),
-            "check the path and that the file is saved as UTF-8",
+            "check the path, that it is a .flow file, and that it is saved as UTF-8",
         )
         return FrontendResult(source, diagnostics=[_with_path(diagnostic, str(path))])
     return compile_source(Source(str(path), text), calendars=calendars, today=today)

@@ -12,10 +12,11 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from dsl import ast, lalr
-from dsl.diagnostics import Diagnostic, did_you_mean, error
+from dsl.diagnostics import Diagnostic, NodeProblem, did_you_mean, error
 from dsl.lexer import FlowLexer, IndentationError_
 from dsl.source import Source, Span
-from dsl.transformer import NodeProblem, ToAst, duration
+from dsl.transformer import ToAst, duration
+from engine.limits import char_name
 
 # What each terminal is called in an error message.
 _TOKEN_WORDS: dict[str, str] = {
@@ -129,8 +130,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
             hint = 'texts are written in double quotes: "…"'
         elif char in "“”":
             hint = 'use plain double quotes " instead of typographic quotes'
+        if not char.isprintable():
+            hint = "delete it: it is invisible or a control character, often pasted in by accident"
         return error(
-            "syntax-error", f"unexpected character `{char}`", Span.point(line, column), hint
+            "syntax-error",
+            f"unexpected character {char_name(char)}",
+            Span.point(line, column),
+            hint,
         )
     token: Token | None = getattr(exc, "token", None)
     expected = set(getattr(exc, "expected", set()) or getattr(exc, "accepts", set()) or set())

@@ -14,7 +14,8 @@ from typing import Any
 from lark import Token
 
 from dsl import ast
-from dsl.diagnostics import Diagnostic, error
+from dsl.bounds import bounded, check_duration, check_number, check_year, whole_number
+from dsl.diagnostics import NodeProblem, error
 from dsl.source import Span
 
 WEEKDAYS = {
@@ -38,14 +39,6 @@ _UNITS: dict[str, ast.DurationUnit] = {
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(.+)")
 _ESCAPE = re.compile(r"\\(.)")
 _BLANKS = re.compile(r"\s+")
-
-
-class NodeProblem(Exception):
-    """A token that parsed but means nothing valid; carries its diagnostic."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
-        self.diagnostic = diagnostic
 
 
 def tspan(token: Token) -> Span:
@@ -122,7 +115,10 @@ def duration(token: Token) -> ast.Duration:
     match = _DURATION.fullmatch(written)
     assert match is not None  # the DURATION terminal guarantees the shape
     unit = _UNITS[_BLANKS.sub(" ", match.group(2).strip())]
+    span = tspan(token)
+    check_number(match.group(1), span)
     amount = Decimal(match.group(1))
+    check_duration(amount, unit, written, span)
     if unit == "working_days" and amount != amount.to_integral_value():
         raise NodeProblem(
             error(
@@ -160,6 +156,10 @@ class _Params(tuple[ast.Param, ...]):
     pass
 
 
+class _Openers(tuple[ast.Name, ...]):
+    pass
+
+
 class ToAst:
     """Builds `ast.Flow` bottom-up while the LALR parser reduces; one method per grammar rule.
 
@@ -179,6 +179,7 @@ class ToAst:
             states=tuple(_of(items, ast.State)),
             slas=tuple(_of(items, ast.Sla)),
             tables=tuple(_of(items, ast.Table)),
+            openers=tuple(r for group in _of(items, _Openers) for r in group),
         )
 
     def flow_decl(self, items: list[Any]) -> ast.Header:
@@ -188,13 +189,18 @@ class ToAst:
         )
 
     def version_decl(self, items: list[Any]) -> ast.Header:
-        return ast.Header("version", None, None, int(items[1]), span_of(items))
+        return ast.Header(
+            "version", None, None, whole_number(items[1], tspan(items[1])), span_of(items)
+        )
 
     def calendar_decl(self, items: list[Any]) -> ast.Header:
         return ast.Header("calendar", name(items[1]), None, None, span_of(items))
 
     def roles_decl(self, items: list[Any]) -> _Roles:
         return _Roles(r for group in items[1:] for r in group)
+
+    def opened_decl(self, items: list[Any]) -> _Openers:
+        return _Openers(items[1])
 
     def name_list(self, items: list[Token]) -> tuple[ast.Name, ...]:
         return tuple([name(t) for t in items])
@@ -319,7 +325,7 @@ class ToAst:
         return self._timer("every", items, duration=duration(items[1]), max_times=times)
 
     def max_times(self, items: list[Token]) -> int:
-        count = int(items[0])
+        count = whole_number(items[0], tspan(items[0]))
         if count < 1:
             raise NodeProblem(
                 error(
@@ -366,7 +372,7 @@ class ToAst:
         return "weekday", weekday, None
 
     def every_month_day(self, items: list[Token]) -> tuple[str, None, int]:
-        day = int(items[-1])
+        day = whole_number(items[-1], tspan(items[-1]))
         if not 1 <= day <= 31:
             raise NodeProblem(
                 error("invalid-day", f"day {day} is not a day of a month", tspan(items[-1]),
@@ -490,27 +496,35 @@ class ToAst:
 
     def call(self, items: list[Any]) -> ast.Call:
         args = tuple(i for i in items[1:] if i is not None)
-        return ast.Call(name(items[0]), args, span_of(items))
+        span = span_of(items)
+        return bounded(ast.Call(name(items[0]), args, span), span)
 
     def list_expr(self, items: list[Any]) -> ast.ListExpr:
-        return ast.ListExpr(tuple(i for i in items if i is not None), span_of(items))
+        span = span_of(items)
+        return bounded(ast.ListExpr(tuple(i for i in items if i is not None), span), span)
 
     def binary(self, items: list[Any]) -> ast.Binary:
         left, op, right = items
-        return ast.Binary(str(op), left, right, span_of(items), tspan(op))
+        span = span_of(items)
+        return bounded(ast.Binary(str(op), left, right, span, tspan(op)), span)
 
     def not_in(self, items: list[Any]) -> ast.Binary:
         left, op, _in, right = items
-        return ast.Binary("not in", left, right, span_of(items), tspan(op))
+        span = span_of(items)
+        return bounded(ast.Binary("not in", left, right, span, tspan(op)), span)
 
     def unary(self, items: list[Any]) -> ast.Unary:
-        return ast.Unary("not" if str(items[0]) == "not" else "-", items[1], span_of(items))
+        span = span_of(items)
+        negated = str(items[0]) == "not"
+        return bounded(ast.Unary("not" if negated else "-", items[1], span), span)
 
     def is_set(self, items: list[Any]) -> ast.IsSet:
-        return ast.IsSet(items[0], False, span_of(items))
+        span = span_of(items)
+        return bounded(ast.IsSet(items[0], False, span), span)
 
     def is_not_set(self, items: list[Any]) -> ast.IsSet:
-        return ast.IsSet(items[0], True, span_of(items))
+        span = span_of(items)
+        return bounded(ast.IsSet(items[0], True, span), span)
 
     def literal(self, items: list[Token]) -> ast.Expr:
         token = items[0]
@@ -520,8 +534,9 @@ class ToAst:
         if kind == "STRING":
             return ast.Literal(_unquote(raw), "text", span)
         if kind == "INT":
-            return ast.Literal(int(raw), "int", span)
+            return ast.Literal(whole_number(raw, span), "int", span)
         if kind == "DECIMAL":
+            check_number(raw, span)
             return ast.Literal(Decimal(raw), "decimal", span)
         if kind == "DURATION":
             return ast.DurationLiteral(duration(token), span)
@@ -530,12 +545,14 @@ class ToAst:
         if kind == "NULL":
             return ast.Literal(None, "null", span)
         try:
-            if kind == "DATE":
-                return ast.Literal(date.fromisoformat(raw), "date", span)
-            return ast.Literal(datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M"),
-                               "datetime", span)  # fmt: skip
+            value: date = (
+                date.fromisoformat(raw) if kind == "DATE"
+                else datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M")
+            )  # fmt: skip
         except ValueError:
             raise NodeProblem(
                 error("invalid-date", f"`{raw}` is not a real date", span,
                       "write dates as YYYY-MM-DD and times as HH:MM, e.g. 2026-03-06 16:30")
             ) from None  # fmt: skip
+        check_year(value, span)
+        return ast.Literal(value, "date" if kind == "DATE" else "datetime", span)

@@ -22,10 +22,11 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from dsl import lalr
+from dsl.diagnostics import NodeProblem
 from dsl.lexer import FlowLexer, IndentationError_, indent_width
 from dsl.parser import _parser, _syntax_diagnostic
 from dsl.source import Source
-from dsl.transformer import NodeProblem, ToAst
+from dsl.transformer import ToAst
 
 # ---------------------------------------------------------------- the reference
 

@@ -1,0 +1,109 @@
+"""Where the front-end holds a flow to `engine.limits`: numbers, durations, years and how
+deep an expression nests, each checked as the parser builds the node, so a hostile file
+ends in one located diagnostic and every later pass can recurse safely."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import TypeVar
+
+from dsl import ast
+from dsl.diagnostics import NodeProblem, error
+from dsl.source import Span
+from engine import limits
+
+E = TypeVar("E", bound=ast.Expr)
+
+# Days one unit counts as, for the duration limit (a working hour is at least an hour).
+_DAYS_PER_UNIT: dict[str, Decimal] = {
+    "m": Decimal(1) / 1440, "h": Decimal(1) / 24, "d": Decimal(1), "w": Decimal(7),
+    "working_hours": Decimal(1) / 24, "working_days": Decimal(1),
+}  # fmt: skip
+
+
+def check_number(written: str, span: Span) -> None:
+    """A number as written, at most `limits.MAX_NUMBER_CHARS` long (Python will not even read
+    an integer of more than 4,300 digits, and nothing a flow counts needs twenty)."""
+    if len(written) > limits.MAX_NUMBER_CHARS:
+        raise NodeProblem(
+            error(
+                "number-too-long",
+                f"this number has {len(written):,} characters; Flowdesk reads numbers of at "
+                f"most {limits.MAX_NUMBER_CHARS}",
+                span,
+                "check the number: no count, amount or duration a flow needs is that long",
+            )
+        )
+
+
+def whole_number(written: str, span: Span) -> int:
+    """An INT token's value, within the number limit."""
+    check_number(written, span)
+    return int(written)
+
+
+def check_duration(amount: Decimal, unit: str, written: str, span: Span) -> None:
+    """A duration at most `limits.MAX_DURATION_DAYS` (100 years) long."""
+    if amount * _DAYS_PER_UNIT[unit] > limits.MAX_DURATION_DAYS:
+        raise NodeProblem(
+            error(
+                "duration-too-long",
+                f"`{limits.shorten(written)[1:-1]}` is longer than the longest duration "
+                f"Flowdesk takes ({limits.MAX_DURATION_DAYS:,} days, 100 years)",
+                span,
+                "a deadline that far away never falls due; check the number and the unit",
+            )
+        )
+
+
+def check_year(value: date, span: Span) -> None:
+    """A date or date-time literal within `limits.MIN_YEAR`–`limits.MAX_YEAR`."""
+    if not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
+        raise NodeProblem(
+            error(
+                "date-out-of-range",
+                f"the year {value.year} is outside what Flowdesk takes "
+                f"({limits.MIN_YEAR}–{limits.MAX_YEAR})",
+                span,
+                "check the year",
+            )
+        )
+
+
+def bounded(node: E, span: Span) -> E:
+    """`node`, if operators, calls and lists nest in it at most `limits.MAX_EXPRESSION_DEPTH`
+    deep; checked as each node is built, so checks and compiler may recurse over it."""
+    if expression_depth(node) > limits.MAX_EXPRESSION_DEPTH:
+        raise NodeProblem(
+            error(
+                "expression-too-deep",
+                f"this expression nests operators, calls or lists more than "
+                f"{limits.MAX_EXPRESSION_DEPTH} deep",
+                span,
+                "split it: compute parts into fields with `set`, or use a decision table",
+            )
+        )
+    return node
+
+
+def expression_depth(node: ast.Expr) -> int:
+    """How deep operators, calls and lists nest in `node` (a leaf is 0). Iterative, and it
+    stops counting past the limit, so it costs at most the size of a bounded tree."""
+    deepest = 0
+    stack: list[tuple[ast.Expr, int]] = [(node, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > limits.MAX_EXPRESSION_DEPTH:
+                break
+        if isinstance(current, ast.Binary):
+            stack += ((current.left, depth + 1), (current.right, depth + 1))
+        elif isinstance(current, ast.Unary | ast.IsSet):
+            stack.append((current.operand, depth + 1))
+        elif isinstance(current, ast.Call):
+            stack += ((a, depth + 1) for a in current.args)
+        elif isinstance(current, ast.ListExpr):
+            stack += ((i, depth + 1) for i in current.items)
+    return deepest
