@@ -30,7 +30,7 @@ import chinese_calendar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from engine.yamlfile import read_yaml
+from engine.yamlfile import BoundedLoader, read_yaml
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -411,11 +411,11 @@ _MIDNIGHT = time()
 # --- loading -------------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(BoundedLoader):
     """YAML loader that keeps dates as text, so that a bad date is reported with its field."""
 
 
-def _date_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+def _date_as_text(loader: BoundedLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 

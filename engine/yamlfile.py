@@ -1,5 +1,14 @@
-"""Reading the YAML files a user writes (calendars, scenarios, load profiles), with errors
-that name the file, the line and the column, in the caller's own error type."""
+"""Reading the YAML files a user writes (calendars, scenarios, load profiles): the one safe
+loader every one of them goes through, with errors that name the file, the line and the
+column, in the caller's own error type.
+
+Safe means bounded, whatever the text: the file is at most `limits.MAX_FILE_BYTES`, lists and
+mappings nest at most `limits.MAX_YAML_DEPTH` deep, and a document holds at most
+`limits.MAX_YAML_NODES` values with every alias counted as the values it repeats. Anchors and
+aliases (`&base`, `*base`) stay usable for what people use them for — repeating a block of
+case data — while a "billion laughs" document (aliases of aliases, each doubling the size)
+is refused at the alias that passes the budget, before anything is built from it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +16,117 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from engine import limits
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses documents past the depth and expanded-size limits."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        # PyYAML composes recursively: 50,000 `[` would be a RecursionError, not an error
+        self._depth += 1
+        try:
+            if self._depth > limits.MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.MarkedYAMLError(
+                    problem=f"lists and mappings nest more than {limits.MAX_YAML_DEPTH} deep "
+                    "(limit yaml-depth)",
+                    problem_mark=mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self) -> Node | None:
+        node: Node | None = super().compose_document()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
+
+
+def _check_expanded_size(root: Node) -> None:
+    """Count the values of the document as if every alias were written out (each distinct
+    node is counted once and its size remembered, so this is linear in the text), and refuse
+    it at the first node whose expansion passes `limits.MAX_YAML_NODES`."""
+    sizes: dict[int, int] = {}
+    # post-order without recursion: (node, children already pushed?)
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not expanded and children:
+            stack.append((node, True))
+            stack += ((c, False) for c in children if id(c) not in sizes)
+            continue
+        size = 1 + sum(sizes[id(c)] for c in children)
+        if size > limits.MAX_YAML_NODES:
+            raise yaml.MarkedYAMLError(
+                problem=f"this document would hold more than {limits.MAX_YAML_NODES:,} values "
+                "once its aliases are expanded (limit yaml-nodes)",
+                problem_mark=node.start_mark,
+            )
+        sizes[id(node)] = size
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def read_yaml(
-    path: Path, what: str, error: type[Exception], loader: type[yaml.SafeLoader] = yaml.SafeLoader
+    path: Path, what: str, error: type[Exception], loader: type[BoundedLoader] = BoundedLoader
 ) -> Any:
     """The parsed document of `path`, or `error` saying `PATH[:LINE:COL]: …` what went wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as problem:
-        raise error(f"{path}: cannot read the {what}: {problem}") from None
+        text = limits.read_text(path, what)
+    except (OSError, limits.LimitExceeded) as problem:
+        reason = problem.strerror if isinstance(problem, OSError) and problem.strerror else problem
+        raise error(f"{path}: cannot read the {what}: {reason}") from None
+    except UnicodeDecodeError as problem:
+        raise error(f"{path}: cannot read the {what}: byte {problem.start} is not UTF-8") from None
+    return parse_yaml(text, str(path), error, loader)
+
+
+def parse_yaml(
+    text: str, name: str, error: type[Exception], loader: type[BoundedLoader] = BoundedLoader
+) -> Any:
+    """`read_yaml` for text already in hand (an HTTP body, a test), `name` standing for the
+    file in messages."""
     try:
         return yaml.load(text, Loader=loader)
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         reason = getattr(problem, "problem", None) or str(problem)
-        raise error(f"{path}{where}: not valid YAML: {reason}") from None
+        raise error(f"{name}{where}: not valid YAML: {limits.visible(str(reason))}") from None
+
+
+MAX_PROBLEMS = 20  # listed of one invalid file; the rest are counted
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A file's pydantic problems as lines `  steps.2.after: what is wrong (given …)`, the key
+    path and the given value cut to size, at most `MAX_PROBLEMS` of them."""
+    lines = []
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:
+        where = limits.clip(".".join(str(p) for p in err["loc"]) or "(top)")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        given = err.get("input")
+        shown = "" if isinstance(given, dict | list) else f" (given {limits.shorten(given)})"
+        lines.append(f"  {where}: {limits.visible(message)}{shown}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"  … and {len(errors) - MAX_PROBLEMS:,} more")
+    return "\n".join(lines)
