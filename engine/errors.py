@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.limits import clip
+
 
 class FlowdeskError(Exception):
     """Base of every error the engine raises on purpose."""
@@ -15,13 +17,13 @@ class FlowdeskError(Exception):
 class UnknownFlow(FlowdeskError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
         listing = ", ".join(sorted(known)) or "none loaded"
-        super().__init__(f"no flow named `{name}` is loaded (loaded: {listing})")
+        super().__init__(f"no flow named `{clip(name)}` is loaded (loaded: {listing})")
         self.name = name
 
 
 class UnknownCase(FlowdeskError):
     def __init__(self, case_id: str) -> None:
-        super().__init__(f"no case with id `{case_id}`")
+        super().__init__(f"no case with id `{clip(case_id)}`")
         self.case_id = case_id
 
 
@@ -32,14 +34,20 @@ class EventRefused(FlowdeskError):
 class UnknownEvent(EventRefused):
     def __init__(self, event: str, state: str, allowed: Sequence[str]) -> None:
         hint = f"; in this state you can fire: {', '.join(allowed)}" if allowed else ""
-        super().__init__(f"event `{event}` is not possible in state `{state}`{hint}")
+        super().__init__(f"event `{clip(event)}` is not possible in state `{state}`{hint}")
         self.event, self.state, self.allowed = event, state, tuple(allowed)
 
 
 class RoleNotAllowed(EventRefused):
-    def __init__(self, event: str, role: str | None, allowed: Sequence[str]) -> None:
-        who = f"role `{role}`" if role else "an actor without a role"
-        super().__init__(f"{who} may not fire `{event}` here; allowed: {', '.join(allowed)}")
+    """The caller's role may not do this (fire this event, open this flow, close this
+    callback); `allowed` lists the roles that may."""
+
+    def __init__(
+        self, event: str, role: str | None, allowed: Sequence[str], doing: str | None = None
+    ) -> None:
+        who = f"role `{clip(role)}`" if role else "an actor without a role"
+        doing = doing or f"fire `{clip(event)}` here"
+        super().__init__(f"{who} may not {doing}; allowed: {', '.join(allowed) or 'none'}")
         self.event, self.role, self.allowed = event, role, tuple(allowed)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -16,44 +18,143 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Strict,
     TypeAdapter,
     ValidationError,
     create_model,
 )
+from pydantic_core import PydanticCustomError
 
+from engine import limits
 from engine.definition import FieldDef, FlowDefinition
 from engine.errors import InvalidData
 
+_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_DECIMAL_TEXT = re.compile(r"[+-]?\d{1,18}(\.\d{1,18})?")
 
-def _text(value: Any) -> Any:
-    """Numbers typed into a text field (a phone number from YAML) are taken as text."""
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return str(value)
+
+def _text_ok(value: str) -> str:
+    """A text within the length limit, without control characters or lone surrogates (they
+    cannot be stored: PostgreSQL refuses NUL, UTF-8 refuses surrogates)."""
+    if len(value) > limits.MAX_TEXT_CHARS:
+        raise PydanticCustomError(
+            "text_too_long", "is {n:,} characters long; a text may have at most {max:,}",
+            {"n": len(value), "max": limits.MAX_TEXT_CHARS},
+        )  # fmt: skip
+    bad = _BAD_TEXT.search(value)
+    if bad is not None:
+        raise PydanticCustomError(
+            "bad_character", "contains {char} at position {at}, which a text may not hold",
+            {"char": limits.char_name(bad.group()), "at": bad.start() + 1},
+        )  # fmt: skip
+    return value
+
+
+def _int_ok(value: int) -> int:
+    if not -limits.MAX_INT <= value <= limits.MAX_INT:
+        raise PydanticCustomError("int_range", "is outside ±10^18 (limit int-range)")
+    return value
+
+
+def _decimal_in(value: Any) -> Any:
+    """Numbers and decimal texts (`"12.50"`, what JSON and forms send) as Decimal; no bools,
+    no NaN or infinity, at most 18 digits either side of the point."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) <= limits.MAX_INT:
+        return Decimal(value)
+    if isinstance(value, float) and math.isfinite(value):
+        value = repr(value)
+    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
+        return Decimal(value.strip())
+    return value
+
+
+def _decimal_fits(value: Decimal) -> bool:
+    return value.is_finite() and abs(value) < _DECIMAL_BOUND
+
+
+_DECIMAL_BOUND = Decimal(limits.MAX_INT)
+
+
+def _decimal_ok(value: Decimal) -> Decimal:
+    if not _decimal_fits(value):
+        raise PydanticCustomError("decimal_range", "is not a number within ±10^18")
+    return value
+
+
+def _date_in(value: Any) -> Any:
+    """A date, or its ISO text `2026-03-06`; never a date-time or a number of days."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value.strip())
+    return value
+
+
+def _in_years(value: date) -> date:
+    if not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
+        raise PydanticCustomError(
+            "year_range", "has the year {year}, outside {low}–{high} (limit year-range)",
+            {"year": value.year, "low": limits.MIN_YEAR, "high": limits.MAX_YEAR},
+        )  # fmt: skip
+    return value
+
+
+def _datetime_in(tz: ZoneInfo) -> Callable[[Any], Any]:
+    """A date-time with its zone, or without one (then it is in the calendar's zone), or
+    its ISO text `2026-03-06 16:30[+08:00]`; never a bare date or epoch seconds."""
+
+    def localise(value: Any) -> Any:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = datetime.fromisoformat(value.strip())
+        if type(value) is datetime and value.tzinfo is None:
+            return value.replace(tzinfo=tz)
+        return value
+
+    return localise
+
+
+def _duration_in(value: Any) -> Any:
+    """A timedelta, or an elapsed duration written as in a flow (`30m`, `2h`, `3d`)."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            from dsl.parser import parse_duration
+
+            written = parse_duration(value)
+            if not written.working:
+                unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[written.unit]
+                return timedelta(**{unit: float(written.amount)})
+    return value
+
+
+def _duration_ok(value: timedelta) -> timedelta:
+    if abs(value) > limits.MAX_DURATION:
+        raise PydanticCustomError("duration_range", "is longer than 100 years (limit duration)")
     return value
 
 
 def _python_type(field: FieldDef, tz: ZoneInfo) -> Any:
-    def localise(value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().replace("T", " ")
-            with contextlib.suppress(ValueError):
-                value = datetime.strptime(value, "%Y-%m-%d %H:%M")
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=tz)
-        return value
-
+    """The field's type for pydantic, in strict mode: `123` is not a text, `"yes"` not a bool,
+    `5` not a date. Texts stand for the values JSON has no type for (dates, date-times,
+    decimals, durations), each in one written form."""
+    strict = Strict()
     base: Any = {
-        "text": Annotated[str, BeforeValidator(_text)],
-        "int": int,
-        "decimal": Decimal,
-        "bool": bool,
-        "date": date,
-        "datetime": Annotated[datetime, BeforeValidator(localise)],
-        "duration": timedelta,
-    }.get(field.type, Any)
+        "text": Annotated[str, strict, AfterValidator(_text_ok)],
+        "int": Annotated[int, strict, AfterValidator(_int_ok)],
+        "decimal": Annotated[Decimal, BeforeValidator(_decimal_in), strict,
+                             AfterValidator(_decimal_ok)],
+        "bool": Annotated[bool, strict],
+        "date": Annotated[date, BeforeValidator(_date_in), strict, AfterValidator(_in_years)],
+        "datetime": Annotated[datetime, BeforeValidator(_datetime_in(tz)), strict,
+                              AfterValidator(_in_years)],
+        "duration": Annotated[timedelta, BeforeValidator(_duration_in), strict,
+                              AfterValidator(_duration_ok)],
+    }.get(field.type, Any)  # fmt: skip
     if field.type == "choice":
         base = Literal[field.choices]
     return base | None if field.optional else base
@@ -62,18 +163,49 @@ def _python_type(field: FieldDef, tz: ZoneInfo) -> Any:
 def _fits(field: FieldDef) -> Callable[[Any], bool]:
     """Whether a value is already exactly what validating it would give (so validation can
     be skipped: most `set` actions and event data are). Anything else goes to pydantic."""
-    exact = {"text": str, "int": int, "decimal": Decimal, "bool": bool, "date": date,
-             "duration": timedelta}.get(field.type)  # fmt: skip
     none_ok = field.optional
-
     if field.type == "choice":
         choices = frozenset(field.choices)
         return lambda v: (v is None and none_ok) or (type(v) is str and v in choices)
+    if field.type == "text":
+        most, bad = limits.MAX_TEXT_CHARS, _BAD_TEXT.search
+        return lambda v: (
+            (v is None and none_ok) or (type(v) is str and len(v) <= most and bad(v) is None)
+        )
+    if field.type == "bool":
+        return lambda v: (v is None and none_ok) or type(v) is bool
+    if field.type == "int":
+        big = limits.MAX_INT
+        return lambda v: (v is None and none_ok) or (type(v) is int and -big <= v <= big)
+    if field.type == "decimal":
+        return lambda v: (v is None and none_ok) or (type(v) is Decimal and _decimal_fits(v))
+    if field.type == "duration":
+        longest = limits.MAX_DURATION
+        return lambda v: (v is None and none_ok) or (type(v) is timedelta and abs(v) <= longest)
+    low, high = limits.MIN_YEAR, limits.MAX_YEAR
+    if field.type == "date":
+        return lambda v: (v is None and none_ok) or (type(v) is date and low <= v.year <= high)
     if field.type == "datetime":
-        return lambda v: (v is None and none_ok) or (type(v) is datetime and v.tzinfo is not None)
-    if exact is None:
-        return lambda v: False
-    return lambda v: (v is None and none_ok) or type(v) is exact
+        return lambda v: (
+            (v is None and none_ok)
+            or (type(v) is datetime and v.tzinfo is not None and low <= v.year <= high)
+        )
+    return lambda v: False
+
+
+def check_shape(data: object) -> Mapping[str, Any]:
+    """Case or event data as a mapping of field names, at most `limits.MAX_DATA_KEYS` of
+    them: InvalidData (naming `data`) for a list, a text, numbers as keys…"""
+    if not isinstance(data, Mapping):
+        problem = f"must be a mapping of field names to values, got {_kind_of(data)}"
+        raise InvalidData({"data": problem})
+    if len(data) > limits.MAX_DATA_KEYS:
+        problem = f"has {len(data):,} keys; at most {limits.MAX_DATA_KEYS} (limit data-keys)"
+        raise InvalidData({"data": problem})
+    for key in data:
+        if type(key) is not str:
+            raise InvalidData({"data": f"the key {limits.shorten(key)} is not a field name"})
+    return data
 
 
 class FieldSchema:
@@ -167,17 +299,40 @@ class FieldSchema:
     def _describe(self, name: str, err: Any) -> str:
         kind = err.get("type", "")
         field = self.fields.get(name)
+        given = err.get("input")
         if kind == "missing":
             return "required but not given"
         if kind == "extra_forbidden":
             return self._unknown(name)
-        if field is not None and field.type == "choice":
-            return f"{err.get('input')!r} is not one of: {', '.join(field.choices)}"
-        if kind in ("none_required",) or err.get("input") is None:
+        if field is not None and field.type == "choice" and isinstance(given, str):
+            return f"{limits.shorten(given)} is not one of: {', '.join(field.choices)}"
+        if given is None:
             return "must be given (it may not be empty)"
-        wanted = {"text": "a text", "int": "a whole number", "decimal": "a number",
-                  "bool": "true or false", "date": "a date like 2026-03-06",
-                  "datetime": "a date-time like 2026-03-06 16:30",
-                  "duration": "a duration"}  # fmt: skip
-        expected = wanted.get(field.type, field.type) if field else "a value"
-        return f"{err.get('input')!r} is not {expected}"
+        if kind in _RANGE_ERRORS:  # raised by the validators above, with their own words
+            return f"{limits.shorten(given)} {err['msg']}"
+        expected = _WANTED.get(field.type, field.type) if field else "a value"
+        return f"expected {expected}, got {_kind_of(given)} {limits.shorten(given)}"
+
+
+_WANTED = {
+    "text": "a text",
+    "int": "a whole number",
+    "decimal": 'a number (or a text like "12.50")',
+    "bool": "true or false",
+    "date": "a date like 2026-03-06",
+    "datetime": "a date-time like 2026-03-06 16:30 (with a zone, or in the calendar's)",
+    "duration": "a duration like 30m, 2h or 3d",
+    "choice": "one of the choices",
+}
+_RANGE_ERRORS = frozenset(
+    {"text_too_long", "bad_character", "int_range", "decimal_range", "year_range",
+     "duration_range"}
+)  # fmt: skip
+
+
+def _kind_of(value: Any) -> str:
+    """What a value is, in words, for `expected a text, got the whole number 123`."""
+    kinds = {bool: "the truth value", int: "the whole number", float: "the number",
+             Decimal: "the number", str: "the text", list: "a list", dict: "a mapping",
+             date: "the date", datetime: "the date-time", timedelta: "the duration"}  # fmt: skip
+    return kinds.get(type(value), f"a {type(value).__name__}")

@@ -32,6 +32,7 @@ from engine.case import (
     views,
     with_row,
 )
+from engine.definition import CALLBACK_DONE
 from engine.errors import (
     EventRefused,
     FlowRuntimeError,
@@ -50,12 +51,11 @@ from engine.expressions import (
     compile_table,
     format_value,
 )
-from engine.fields import FieldSchema
+from engine.fields import FieldSchema, check_shape
 
 MAX_AUTOMATIC_STEPS = 100
 _SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
 _new_tuple = tuple.__new__
-CALLBACK_DONE = "callback_done"
 _MISSING = object()
 _NO_VALUES: dict[str, Any] = {}  # an event without data (never changed)
 
@@ -457,8 +457,15 @@ class FlowRuntime:
     # ------------------------------------------------------------ public steps
     def open(self, case_id: str, data: Mapping[str, Any], actor: str | None, role: str | None,
              now: datetime) -> Step:  # fmt: skip
-        """A new case in the initial state (entry actions, timers and automatics run)."""
-        fields = self.schema.validate_all(data)
+        """A new case in the initial state (entry actions, timers and automatics run), if
+        `role` may open one (`opened by`; without it any caller, but a role given must be
+        one of the flow's)."""
+        openers = self.definition.openers
+        if role not in openers and (openers or (role is not None and role not in self.roles)):
+            allowed = openers or sorted(self.roles)
+            doing = f"open a case of `{self.definition.name}`"
+            raise RoleNotAllowed("open", role, allowed, doing)
+        fields = self.schema.validate_all(check_shape(data))
         definition, initial = self.definition, self.initial
         case = Case(case_id, definition.name, definition.version, definition.content_hash,
                     initial, fields, now, now)  # fmt: skip
@@ -472,6 +479,8 @@ class FlowRuntime:
              data: Mapping[str, Any] | None, now: datetime) -> Step:  # fmt: skip
         """Fire an event; raises an `EventRefused`/`FlowRuntimeError` and changes nothing if
         it cannot be taken."""
+        if data is not None:
+            check_shape(data)
         if not data and self._plain:
             plain = self._plain.get((case.state, event))
             if plain is not None:
@@ -579,7 +588,7 @@ class FlowRuntime:
             if event in state.tasks and case.tasks.get(event) != "done":
                 self._complete_task(ctx, state.tasks[event], data, system)
                 return
-            if event == CALLBACK_DONE and not data and self._close_callback(ctx):
+            if event == CALLBACK_DONE and not data and self._close_callback(ctx, system):
                 ctx.record("event", event, case.state, case.state)
                 return
             raise UnknownEvent(event, case.state, self.events(case))
@@ -599,8 +608,8 @@ class FlowRuntime:
         if values:
             for name, value in values.items():
                 ctx.put(case.fields, name, value)
-        if event == CALLBACK_DONE:
-            self._close_callback(ctx)
+        if event == CALLBACK_DONE:  # the line's `by`, if it has one, names who may close it
+            self._close_callback(ctx, system or bool(transition.roles))
         rows = ctx.new_rows  # the event's record (ctx.record, inlined: every event has one)
         rows.append((ctx.audit_mark + len(rows) + 1, ctx.now, ctx.actor, ctx.role, "event",
                      event, before, transition.target or before, data_row(data),
@@ -651,8 +660,9 @@ class FlowRuntime:
         unfit: dict[str, str] = {}  # why each line refused the data
         for t in candidates:
             for p, optional in t.params.items():
-                if not optional and p not in values:
-                    unfit[p] = f"required by `{event}` (line {t.line})"
+                if not optional and values.get(p) is None:
+                    given = " and may not be null" if p in values else ""
+                    unfit[p] = f"required by `{event}` (line {t.line}){given}"
             for k in values:
                 if k not in t.params:
                     unfit[k] = f"not a parameter of `{event}` on line {t.line}"
@@ -669,15 +679,29 @@ class FlowRuntime:
         self._cancel(ctx, (f"K:{ctx.case.state}:{name}",))
         ctx.record("event", name, ctx.case.state, ctx.case.state)
 
-    def _close_callback(self, ctx: _Ctx) -> bool:
+    def _close_callback(self, ctx: _Ctx, allowed: bool) -> bool:
+        """Close the oldest open callback addressed to the caller's role, or, when the caller
+        is `allowed` already (by the `on callback_done … by` line, or the flow emitted the
+        event), the oldest open one. False if none is open; RoleNotAllowed when the open
+        ones are addressed to other roles."""
         rows = ctx.case.callback_rows
+        chosen = None
         for index, row in enumerate(rows):
             label, role, opened_at, due, done_at = row  # a Callback
-            if done_at is None:
-                done = (label, role, opened_at, due, ctx.now)
-                ctx.case.callback_rows = (*rows[:index], done, *rows[index + 1 :])
-                return True
-        return False
+            if done_at is None and (role == ctx.role or (allowed and chosen is None)):
+                chosen = index
+                if role == ctx.role:
+                    break
+        if chosen is None:
+            waiting = sorted({row[1] for row in rows if row[4] is None})
+            if not waiting:
+                return False
+            raise RoleNotAllowed(CALLBACK_DONE, ctx.role, waiting, "close a callback (回访) "
+                                 "addressed to another role")  # fmt: skip
+        label, role, opened_at, due, _done = rows[chosen]
+        done = (label, role, opened_at, due, ctx.now)
+        ctx.case.callback_rows = (*rows[:chosen], done, *rows[chosen + 1 :])
+        return True
 
     # ------------------------------------------------------------ moving between states
     def _take(self, ctx: _Ctx, actions: tuple[Run, ...], target: str | None) -> None:
@@ -994,7 +1018,7 @@ def _takes(t: _Transition, values: Mapping[str, Any]) -> bool:
         if k not in params:
             return False
     for p, optional in params.items():  # noqa: SIM110 (a loop: no generator per event)
-        if not optional and p not in values:
+        if not optional and values.get(p) is None:  # null is not a value for a required one
             return False
     return True
 

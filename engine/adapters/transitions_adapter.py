@@ -90,8 +90,11 @@ class _Condition:
         if self.roles and kwargs.get("role") not in self.roles:
             return False
         data: Mapping[str, Any] = kwargs.get("data") or _EMPTY
-        if not self.required <= data.keys() or not data.keys() <= self.params:
+        if not data.keys() <= self.params:
             return False
+        for name in self.required:  # given, and not null
+            if data.get(name) is None:
+                return False
         if self.guard is None:
             return True
         return bool(self.guard(_scope(event.model, data, self.clock)))
