@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from dsl.diagnostics import render_concise, render_full, summary, to_json
 from dsl.frontend import FrontendResult, compile_file
+from engine import limits
 from engine.coverage import FlowCoverage
 
 if TYPE_CHECKING:
@@ -38,16 +39,33 @@ def _calendar_names(flow: Path, explicit: Path | None) -> dict[str, date | None]
     try:
         return {n: c.official_data_until for n, c in calendars_for(flow, explicit).items()}
     except CalendarError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
         return None
 
 
+def _safe(text: object) -> str:
+    """Text from outside (file names, flow texts, error messages quoting input) as rich
+    prints it: markup escaped, control and invisible characters shown as `<U+…>`."""
+    return escape(limits.visible(str(text)))
+
+
+class NothingToCheck(Exception):
+    """A folder named on the command line holds no `.flow` file."""
+
+
 def _flow_files(names: Sequence[str]) -> list[str]:
-    """The files named, with each folder replaced by the `.flow` files in it (sorted)."""
+    """The files named, with each folder replaced by the `.flow` files in it (sorted); a
+    folder without any is an error, not a silent success."""
     files: list[str] = []
     for name in names:
         path = Path(name)
-        files += sorted(str(p) for p in path.rglob("*.flow")) if path.is_dir() else [name]
+        if not path.is_dir():
+            files.append(name)
+            continue
+        found = sorted(str(p) for p in path.rglob("*.flow"))
+        if not found:
+            raise NothingToCheck(f"{name}: no .flow files in this folder")
+        files += found
     return files
 
 
@@ -91,9 +109,9 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     for name in _flow_files(args.files):
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            err.print(f"[red]error:[/] {escape(name)}: cannot read the file: {escape(str(exc))}")
+            text = limits.read_text(path, "flow file")
+        except (OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
+            err.print(f"[red]error:[/] {_safe(name)}: cannot read the file: {_safe(str(exc))}")
             status = EXIT_INVALID
             continue
         try:
@@ -105,11 +123,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if formatted == text:
             continue
         if args.check:
-            out.print(f"would reformat {escape(name)}")
+            out.print(f"would reformat {_safe(name)}")
             status = max(status, EXIT_PROBLEMS)
         else:
             path.write_text(formatted, encoding="utf-8")
-            out.print(f"reformatted {escape(name)}")
+            out.print(f"reformatted {_safe(name)}")
     return status
 
 
@@ -145,11 +163,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
         try:
             text = to_svg(result.definition)
         except GraphvizMissing as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {_safe(str(exc))}")
             return EXIT_INVALID
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        out.print(f"wrote {escape(args.output)}")
+        out.print(f"wrote {_safe(args.output)}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
@@ -180,7 +198,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     target = Path(args.scenario)
     if not target.exists():
-        err.print(f"[red]error:[/] {escape(str(target))}: no such file or folder")
+        err.print(f"[red]error:[/] {_safe(str(target))}: no such file or folder")
         return EXIT_INVALID
     status = EXIT_OK
     reports = []
@@ -191,7 +209,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         try:
             result = run_scenario(path, args.calendars)
         except ScenarioError as exc:
-            err.print(f"[red]invalid[/] {escape(str(exc))}")
+            err.print(f"[red]invalid[/] {_safe(str(exc))}")
             status, invalid = EXIT_INVALID, invalid + 1
             continue
         passed, failed = passed + result.passed, failed + (not result.passed)
@@ -246,7 +264,7 @@ def _print_coverage(flows: list[FlowCoverage]) -> None:
     for flow in flows:
         for item in flow.missed():
             out.print(
-                f"  [yellow]not exercised[/] {escape(flow.definition.name)}: {escape(item.label)}"
+                f"  [yellow]not exercised[/] {_safe(flow.definition.name)}: {_safe(item.label)}"
             )
 
 
@@ -266,17 +284,17 @@ def _print_timeline(result: ScenarioResult, quiet: bool) -> None:
     from engine.expressions import format_value
 
     mark = "[green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
-    out.print(f"{mark} {escape(str(result.path))} [dim]({escape(result.flow)})[/]")
+    out.print(f"{mark} {_safe(str(result.path))} [dim]({_safe(result.flow)})[/]")
     if quiet and result.passed:
         return
     for event in result.timeline:
         style = _STYLE.get(event.kind, "")
-        text = escape(event.text)
+        text = _safe(event.text)
         out.print(
             f"  [dim]{format_value(event.at)}[/]  " + (f"[{style}]{text}[/]" if style else text)
         )
     for failure in result.failures:
-        out.print(f"  [bold red]✗ {escape(failure)}[/]")
+        out.print(f"  [bold red]✗ {_safe(failure)}[/]")
 
 
 # ---------------------------------------------------------------- worker / cases (the store)
@@ -288,7 +306,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         return run_worker(args)
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
         return EXIT_INVALID
 
 
@@ -301,12 +319,12 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
     url = make_url(args.db)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        err.print(f"[red]error:[/] no store at {escape(url.database or '(memory)')}")
+        err.print(f"[red]error:[/] no store at {_safe(url.database or '(memory)')}")
         return EXIT_INVALID
     try:
         store = Store(args.db)
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
         return EXIT_INVALID
     if args.case_id is None:
         rows = store.list_cases(args.flow, args.state, args.open, args.limit)
@@ -317,35 +335,35 @@ def cmd_cases(args: argparse.Namespace) -> int:
             return EXIT_OK
         for r in rows:
             status = "closed" if r.closed else f"{r.pending_timers} timer(s) pending"
-            out.print(f"{escape(r.id)}  {escape(r.flow)} v{r.flow_version}  "
-                      f"[bold]{escape(r.state)}[/]  {status}  {r.audit_count} record(s)  "
+            out.print(f"{_safe(r.id)}  {_safe(r.flow)} v{r.flow_version}  "
+                      f"[bold]{_safe(r.state)}[/]  {status}  {r.audit_count} record(s)  "
                       f"updated {r.updated_at}")  # fmt: skip
         out.print(f"[dim]{len(rows)} case(s)[/]")
         return EXIT_OK
     case = store.get(args.case_id)
     if case is None:
-        err.print(f"[red]error:[/] no case with id `{escape(args.case_id)}` in the store")
+        err.print(f"[red]error:[/] no case with id `{_safe(args.case_id)}` in the store")
         return EXIT_INVALID
     if args.json:
         from engine.store.serialize import encode
 
         print(json.dumps(encode(case.snapshot()), ensure_ascii=False, indent=2))
         return EXIT_OK
-    out.print(f"[bold]{escape(case.id)}[/]  {escape(case.flow)} v{case.version}  "
-              f"state [bold]{escape(case.state)}[/]"
+    out.print(f"[bold]{_safe(case.id)}[/]  {_safe(case.flow)} v{case.version}  "
+              f"state [bold]{_safe(case.state)}[/]"
               + (f"  closed {case.closed_at.isoformat()}" if case.closed_at else ""))  # fmt: skip
     for name, value in case.fields.items():
         if value is not None:
-            out.print(f"  {escape(name)} = {escape(str(value))}")
+            out.print(f"  {_safe(name)} = {_safe(str(value))}")
     for armed in sorted(case.timers.values(), key=lambda a: (a.due, a.order)):
-        out.print(f"  timer {escape(armed.key)} due {armed.due.isoformat()}")
+        out.print(f"  timer {_safe(armed.key)} due {armed.due.isoformat()}")
     for rec in case.audit:
         who = f" by {rec.actor}" + (f" ({rec.role})" if rec.role else "") if rec.actor else ""
         moved = rec.before and rec.after and rec.before != rec.after
         move = f"  {rec.before} → {rec.after}" if moved else ""
         late = " [yellow](late)[/]" if rec.data and rec.data.get("late") else ""
-        out.print(f"  {rec.seq:>3} {rec.at.isoformat()}  {rec.kind:<8} {escape(rec.what)}"
-                  f"{escape(who)}{escape(move)}{late}")  # fmt: skip
+        out.print(f"  {rec.seq:>3} {rec.at.isoformat()}  {rec.kind:<8} {_safe(rec.what)}"
+                  f"{_safe(who)}{_safe(move)}{late}")  # fmt: skip
     return EXIT_OK
 
 
@@ -358,10 +376,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         service = Service(args.db, args.workflows, args.calendars)
         plans = service.migrate(args.flow, args.to, apply=args.apply, actor="flow migrate")
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
         return EXIT_INVALID
     for p in plans:
-        out.print(escape(p.render()))
+        out.print(_safe(p.render()))
     moved = sum(1 for p in plans if not p.blocked)
     verb = "moved" if args.apply else "would move (dry run; --apply to do it)"
     out.print(f"[dim]{moved} case(s) {verb}; {len(plans) - moved} stay[/]")
@@ -505,7 +523,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except NothingToCheck as exc:
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        return EXIT_INVALID
     return code
 
 

@@ -355,6 +355,7 @@ class Flow:
     states: tuple[State, ...]
     slas: tuple[Sla, ...]
     tables: tuple[Table, ...]
+    openers: tuple[Name, ...]  # `opened by ROLE, …`: who may open a case (empty: anyone)
 
     def header(self, keyword: str) -> Header | None:
         """The first header line of a kind (the checker reports repeats)."""

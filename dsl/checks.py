@@ -18,6 +18,7 @@ from typing import TypeVar
 from dsl import ast
 from dsl.diagnostics import Diagnostic, did_you_mean, error, warning
 from dsl.source import Span
+from engine.definition import CALLBACK_DONE, PLACEHOLDER
 
 # Every code the checker can report, with its severity (stable: tools and docs rely on them).
 CODES: dict[str, str] = {
@@ -73,8 +74,6 @@ CODES: dict[str, str] = {
 
 _T = TypeVar("_T")
 DATA_ENDING_DAYS = 60
-CALLBACK_DONE = "callback_done"
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")  # the same pattern the engine renders with
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _FIELD_TYPES = ("text", "int", "decimal", "bool", "date", "datetime", "duration", "choice")
 _RESERVED = {"now": "the current time", "state": "the current state", "id": "the case id"}
@@ -360,7 +359,7 @@ def _placeholders(message: ast.Text) -> Iterator[tuple[str, Span]]:
     """The `{name}` placeholders of a message, each with the span of the name in the file."""
     raw_width = message.span.end_column - message.span.column - 2
     exact = message.span.line == message.span.end_line and raw_width == len(_escaped(message.value))
-    for match in _PLACEHOLDER.finditer(message.value):
+    for match in PLACEHOLDER.finditer(message.value):
         name = match.group(1).strip()
         if not exact:
             yield name, message.span
@@ -374,7 +373,7 @@ def _placeholder_names(message: ast.Text) -> list[str]:
     """The names of a message's `{name}` placeholders (`_placeholders` without the spans)."""
     if "{" not in message.value:
         return []
-    return [match.group(1).strip() for match in _PLACEHOLDER.finditer(message.value)]
+    return [match.group(1).strip() for match in PLACEHOLDER.finditer(message.value)]
 
 
 def _escaped(text: str) -> str:
@@ -692,6 +691,8 @@ def _reference_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
             out += _state_ref(n, scope)
     for action in scope.actions:
         out += _action_references(action, scope)
+    for role in flow.openers:
+        out += _role_ref(role, scope)
     return out
 
 

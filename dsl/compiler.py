@@ -259,6 +259,7 @@ class _Compiler:
             slas=slas,
             tables=tuple(self.table(t) for t in self.flow.tables),
             hooks=tuple(self.hooks),
+            openers=tuple(dict.fromkeys(r.value for r in self.flow.openers)),
         )
         return definition.with_hash()
 

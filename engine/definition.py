@@ -21,6 +21,12 @@ ValueType = Literal[
 JsonScalar = str | int | float | bool | None
 
 
+# `{field}` in a message: the one pattern the checker reads and the runtime renders with.
+PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+# The built-in event that closes a callback (回访) task; flows may give it an `on` line.
+CALLBACK_DONE = "callback_done"
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -302,6 +308,9 @@ class FlowDefinition(Frozen):
     slas: tuple[SlaDef, ...] = ()
     tables: tuple[TableDef, ...] = ()
     hooks: tuple[str, ...] = ()
+    # `opened by`: the roles that may open a case; empty: any caller (a role, if given, must
+    # be one of `roles`)
+    openers: tuple[str, ...] = ()
     # The calendar's own entry, when a service pins it (`pinned_to`): part of the content
     # hash, so a case keeps the calendar it started with when calendars.yaml changes.
     calendar_spec: dict[str, Any] | None = None
@@ -336,7 +345,9 @@ def content_hash(definition: FlowDefinition) -> str:
     `line` is the last field of every model that has one, so in the JSON it always follows a
     comma; user texts cannot contain an unescaped `"`, so the pattern cannot match inside them.
     """
-    encoded = _LINE.sub("", definition.model_dump_json(exclude={"content_hash"}))
+    # a flow without `opened by` hashes as it did before the clause existed
+    left_out = {"content_hash"} if definition.openers else {"content_hash", "openers"}
+    encoded = _LINE.sub("", definition.model_dump_json(exclude=left_out))
     return "sha256:" + hashlib.sha256(encoded.encode()).hexdigest()
 
 

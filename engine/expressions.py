@@ -7,7 +7,6 @@ flow's own decision tables: nothing a flow says can run Python.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -16,6 +15,7 @@ from typing import Any, Protocol
 
 from engine import definition as d
 from engine.calendar import Calendar
+from engine.definition import PLACEHOLDER
 from engine.errors import FlowRuntimeError
 
 
@@ -51,7 +51,6 @@ TableFn = Callable[[tuple[Any, ...], Scope], Any]  # (inputs, the caller's scope
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }  # fmt: skip
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
 def to_timedelta(duration: d.Duration) -> timedelta:
@@ -153,7 +152,7 @@ class ExpressionCompiler:
 
     def message(self, template: str) -> Callable[[Scope], str]:
         """A `{field}` message template as a function of the scope."""
-        parts = _PLACEHOLDER.split(template)
+        parts = PLACEHOLDER.split(template)
         if len(parts) == 1:
             return lambda s: template
         getters = [self._var(name.strip(), 0) for name in parts[1::2]]

@@ -7,6 +7,7 @@ from pathlib import Path
 from engine.calendar import Calendar, load_calendars
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError
+from engine.limits import clip
 
 SHIPPED = Path(__file__).resolve().parent.parent / "workflows"
 
@@ -32,11 +33,13 @@ def compile_flow_file(path: Path, calendars: dict[str, Calendar]) -> FlowDefinit
 
 
 def find_flow(name_or_path: str, base: Path) -> Path:
-    """A scenario's `flow:`: a path relative to `base`, or the name of a shipped flow."""
-    for candidate in (base / name_or_path, base / f"{name_or_path}.flow",
-                      SHIPPED / name_or_path, SHIPPED / f"{name_or_path}.flow"):  # fmt: skip
+    """A scenario's `flow:`: a `.flow` file relative to `base` (`.flow` may be left off), or
+    the name of a shipped flow. Nothing but a `.flow` file is ever read for it."""
+    name = name_or_path if name_or_path.endswith(".flow") else f"{name_or_path}.flow"
+    for candidate in (base / name, SHIPPED / name):
         if candidate.is_file():
             return candidate
     raise FlowLoadError(
-        f"flow `{name_or_path}` not found beside {base} nor among the shipped flows in {SHIPPED}"
+        f"flow `{clip(name_or_path)}` not found: no file {clip(name)} beside {base} nor among "
+        f"the shipped flows in {SHIPPED}"
     )

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine import definition as d
+from engine import limits
 from engine.calendar import Calendar
 from engine.case import Case
 from engine.clock import SimulatedClock
@@ -23,7 +24,7 @@ from engine.engine import Engine
 from engine.errors import FlowdeskError
 from engine.expressions import add_duration, format_value
 from engine.loader import calendars_for, compile_flow_file, find_flow
-from engine.yamlfile import read_yaml
+from engine.yamlfile import read_yaml, validation_problems
 
 
 class ScenarioError(Exception):
@@ -46,6 +47,15 @@ def _instant(value: Any) -> Any:
             return datetime.strptime(value.strip().replace("T", " "), "%Y-%m-%d %H:%M")
         except ValueError:
             pass
+    return value
+
+
+def _in_years(value: datetime | None) -> datetime | None:
+    if value is not None and not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
+        raise ValueError(
+            f"the year {value.year} is outside {limits.MIN_YEAR}–{limits.MAX_YEAR} "
+            "(limit year-range)"
+        )
     return value
 
 
@@ -74,6 +84,7 @@ class ScenarioStep(BaseModel):
     error: bool = False
 
     _instant = field_validator("at", mode="before")(_instant)
+    _in_years = field_validator("at")(_in_years)
 
     @field_validator("after", "wait", mode="before")
     @classmethod
@@ -94,6 +105,7 @@ class Scenario(BaseModel):
     name: str | None = None
 
     _instant = field_validator("start", mode="before")(_instant)
+    _in_years = field_validator("start")(_in_years)
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -104,11 +116,7 @@ def load_scenario(path: Path) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            problems.append(f"  {where}: {err['msg']}")
-        raise ScenarioError(f"{path}: invalid scenario:\n" + "\n".join(problems)) from None
+        raise ScenarioError(f"{path}: invalid scenario:\n{validation_problems(exc)}") from None
 
 
 @dataclass

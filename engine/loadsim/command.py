@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.calendar import CalendarError
 from engine.errors import FlowLoadError
+from engine.limits import visible
 from engine.loader import calendars_for, compile_flow_file, find_flow
 from engine.loadsim import build_report, find_profile, load_profile, render_text, simulate
 from engine.loadsim.html import render_html
@@ -63,7 +64,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
             )  # fmt: skip
         wall = time.perf_counter() - began
     except (ProfileError, FlowLoadError, CalendarError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escape(visible(str(exc)))}")
         return EXIT_INVALID
     report = build_report(result)
     if args.json:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.yamlfile import read_yaml
+from engine.yamlfile import read_yaml, validation_problems
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -299,8 +299,4 @@ def parse_profile(raw: Any, name: str = "profile") -> Profile:
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top)"
-            lines.append(f"  {where}: {err['msg'].removeprefix('Value error, ')}")
-        raise ProfileError(f"{name}: invalid profile:\n" + "\n".join(lines)) from None
+        raise ProfileError(f"{name}: invalid profile:\n{validation_problems(exc)}") from None

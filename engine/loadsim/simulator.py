@@ -10,6 +10,7 @@ of open cases, not the number of cases.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import heapq
 import random
@@ -21,7 +22,9 @@ from typing import Any
 
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
+from engine.definition import CALLBACK_DONE
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
+from engine.limits import clip
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
 from engine.loadsim.profile import Profile, ProfileError
 from engine.loadsim.sampling import ArrivalStream
@@ -283,9 +286,15 @@ class Simulation:
                 problems.append(f"states.{name}: the flow has no state `{name}`")
             elif states[name].final:
                 problems.append(f"states.{name}: `{name}` is final; nothing happens there")
+        events = self._events()
         for name, branches in self.profile.states.items():
             for branch in branches:
                 for action in branch.steps:
+                    if action.event not in events:
+                        problems.append(
+                            f"states.{name}: `{clip(action.event)}` is not an event of the flow"
+                            + _did_you_mean(action.event, events)
+                        )
                     by = action.by
                     if by and by.startswith("$") and by[1:] not in fields:
                         problems.append(f"states.{name}: `by: {by}` names no field of the flow")
@@ -312,6 +321,14 @@ class Simulation:
                     "for a timer or stay open"
                 )
         return notes
+
+    def _events(self) -> set[str]:
+        """Every event some state of the flow takes: transitions, tasks, callback_done."""
+        events = {CALLBACK_DONE}
+        for state in self.runtime.definition.states:
+            events.update(t.event for t in state.transitions)
+            events.update(task.name for task in state.tasks)
+        return events
 
     # ------------------------------------------------------------ the run
     def run(self) -> SimResult:
@@ -656,3 +673,8 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, FlowRuntimeError):
         return f"FlowRuntimeError: {exc}"
     return type(exc).__name__
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
