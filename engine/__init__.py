@@ -3,10 +3,11 @@
 The embedding API is `Engine`; `FlowRuntime` is the pure step function underneath.
 """
 
-from engine.case import AuditRecord, Case, Notification
+from engine.case import AuditRecord, Case, Notification, Notifier
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.engine import Engine
 from engine.errors import (
+    ConflictError,
     EventRefused,
     FlowdeskError,
     FlowLoadError,
@@ -14,6 +15,7 @@ from engine.errors import (
     InvalidData,
     NoGuardHolds,
     RoleNotAllowed,
+    StoreError,
     UnknownCase,
     UnknownEvent,
     UnknownFlow,
@@ -24,6 +26,7 @@ __all__ = [
     "AuditRecord",
     "Case",
     "Clock",
+    "ConflictError",
     "Engine",
     "EventRefused",
     "FlowLoadError",
@@ -33,9 +36,11 @@ __all__ = [
     "InvalidData",
     "NoGuardHolds",
     "Notification",
+    "Notifier",
     "RoleNotAllowed",
     "SimulatedClock",
     "Step",
+    "StoreError",
     "SystemClock",
     "UnknownCase",
     "UnknownEvent",

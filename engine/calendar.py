@@ -30,6 +30,7 @@ import chinese_calendar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from engine.errors import FlowdeskError
 from engine.yamlfile import BoundedLoader, read_yaml
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -40,7 +41,7 @@ ZERO = timedelta(0)
 Interval = tuple[timedelta, timedelta]  # [start, end) as offsets from local midnight
 
 
-class CalendarError(Exception):
+class CalendarError(FlowdeskError):
     """A calendar file or calendar setting that cannot be used, explained in plain words."""
 
 

@@ -8,7 +8,7 @@ back whole if anything fails.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, TypeVar, overload
@@ -154,13 +154,20 @@ class Escalation(NamedTuple):
 
 
 class Notification(NamedTuple):
-    """An outgoing message to a role; `kind` is `notify` or `escalation`."""
+    """An outgoing message to a role; `kind` is `notify` or `escalation`. `id` is stable
+    (`CASE#SEQ`, the seq of its `notify` audit record): a receiver that gets it twice (the
+    outbox delivers at least once) drops the second."""
 
     case_id: str
     role: str
     message: str
     at: datetime
     kind: str = "notify"
+    id: str = ""
+
+
+# Where a host delivers each notification (Engine.add_notifier, Service(notifier=…)).
+Notifier = Callable[[Notification], None]
 
 
 def row_of(rows: tuple[Row, ...], key: str) -> Row | None:

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import AuditRecord, Case, Notification, Row
+from engine.case import AuditRecord, Case, Notifier, Row
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.definition import FlowDefinition
-from engine.errors import FlowRuntimeError, UnknownCase
+from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
-
-Notifier = Callable[[Notification], None]
 
 
 class Engine:
@@ -55,16 +53,29 @@ class Engine:
         hooks: Mapping[str, Hook] | None = None,
         calendars: str | Path | None = None,
     ) -> Engine:
-        """An engine with every `*.flow` of a folder loaded, on its `calendars.yaml`."""
-        from engine.loader import calendars_for, compile_flow_file
+        """An engine with every `*.flow` of a folder loaded, on its `calendars.yaml` (or
+        `calendars`). FlowLoadError when the folder is missing, holds no flow, or a flow has
+        errors (their diagnostics rendered in the message)."""
+        from engine.loader import calendars_for
 
         folder = Path(folder)
+        if not folder.is_dir():
+            raise FlowLoadError(f"no folder {folder}: give the folder that holds the .flow files")
+        paths = sorted(folder.glob("*.flow"))
+        if not paths:
+            raise FlowLoadError(f"no .flow files in {folder}")
         explicit = Path(calendars) if calendars else None
-        loaded = calendars_for(folder / "x.flow", explicit)
-        engine = cls(loaded, clock, hooks)
-        for path in sorted(folder.glob("*.flow")):
-            engine.load(compile_flow_file(path, engine.calendars))
+        engine = cls(calendars_for(folder / "x.flow", explicit), clock, hooks)
+        for path in paths:
+            engine.load_file(path)
         return engine
+
+    def load_file(self, path: str | Path) -> FlowRuntime:
+        """Compile one `.flow` file on this engine's calendars and load it (FlowLoadError
+        with the rendered diagnostics if it has errors)."""
+        from engine.loader import compile_flow_file
+
+        return self.load(compile_flow_file(Path(path), self.calendars))
 
     def register_hook(self, name: str, fn: Hook) -> None:
         """Make `call NAME(...)` available to flows loaded after this."""

@@ -79,3 +79,22 @@ class FlowRuntimeError(FlowdeskError):
 
 class FlowLoadError(FlowdeskError):
     """A flow could not be loaded (it has errors, or calls a hook nobody registered)."""
+
+
+class StoreError(FlowdeskError):
+    """The store cannot do what was asked (nothing was written)."""
+
+
+class SchemaError(StoreError):
+    """The database was written by a newer Flowdesk, or is not a Flowdesk store."""
+
+
+class ConflictError(StoreError):
+    """A case was changed by someone else while this step was being computed, every retry."""
+
+    def __init__(self, case_id: str, attempts: int) -> None:
+        super().__init__(
+            f"case `{case_id}` was changed concurrently {attempts} times in a row while this "
+            "step was computed; nothing was written — try again"
+        )
+        self.case_id = case_id

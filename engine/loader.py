@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.calendar import Calendar, load_calendars
+from engine.calendar import Calendar, CalendarError, load_calendars
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError
 from engine.limits import clip
@@ -13,7 +13,10 @@ SHIPPED = Path(__file__).resolve().parent.parent / "workflows"
 
 
 def calendars_for(flow_path: Path, explicit: Path | None = None) -> dict[str, Calendar]:
-    """`--calendars`, else `calendars.yaml` beside the flow, else the shipped one (§11)."""
+    """`--calendars`, else `calendars.yaml` beside the flow, else the shipped one (§11). A
+    calendar file named explicitly must exist (CalendarError)."""
+    if explicit is not None and not explicit.is_file():
+        raise CalendarError(f"{explicit}: no such calendar file")
     for candidate in (explicit, flow_path.parent / "calendars.yaml", SHIPPED / "calendars.yaml"):
         if candidate is not None and candidate.is_file():
             return load_calendars(candidate)

@@ -429,7 +429,10 @@ class FlowRuntime:
             self._send(ctx, role, text, "notify")
 
     def _send(self, ctx: _Ctx, role: str, text: str, kind: str) -> None:
-        ctx.notifications += ((ctx.case.id, role, text, ctx.now, kind),)  # a Notification
+        # a Notification; its id names the `notify` record written next: stable everywhere
+        seq = ctx.audit_mark + len(ctx.new_rows) + 1
+        case_id = ctx.case.id
+        ctx.notifications += ((case_id, role, text, ctx.now, kind, f"{case_id}#{seq}"),)
         ctx.case.notified += (role,)
         ctx.system("notify", f"{role}: {text}")
 

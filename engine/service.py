@@ -29,19 +29,17 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from engine.calendar import Calendar
-from engine.case import Armed, AuditRecord, Case, Notification, audit_row, plain, with_row
+from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain, with_row
 from engine.clock import Clock, SystemClock
 from engine.definition import FlowDefinition
-from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
+from engine.errors import ConflictError, FlowLoadError, FlowRuntimeError, StoreError, UnknownCase
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 from engine.scheduling.failpoints import failpoint
 from engine.store.migrate import CaseMigration
 from engine.store.migrate import plan as plan_migration
 from engine.store.serialize import to_us
-from engine.store.sqlstore import ConflictError, Store, StoreError, TimerRow, broken_from_env
-
-Notifier = Callable[[str, Notification], None]  # (stable id, notification)
+from engine.store.sqlstore import Store, TimerRow, broken_from_env
 
 T = TypeVar("T")
 
@@ -198,8 +196,10 @@ class Service:
         actor: str | None = None,
         role: str | None = None,
         data: Mapping[str, Any] | None = None,
-    ) -> Step:
-        """Fire an event now (after the case's own overdue timers); refused: nothing written."""
+    ) -> list[Step]:
+        """Fire an event now, after the case's own timers already due (each its own step).
+        Returns every step applied, the event's last, so a caller can acknowledge each
+        (their notifications, hook calls). Refused: raises, and nothing is written."""
         steps: list[Step] = []
 
         def body(conn: Connection) -> Step:
@@ -218,9 +218,9 @@ class Service:
             steps.append(step)
             return step
 
-        result = self._transaction(case_id, body)
+        self._transaction(case_id, body)
         self._after_commit(steps)
-        return result
+        return list(steps)
 
     def _due_of_case(
         self, conn: Connection, runtime: FlowRuntime, case: Case, version: int, now: datetime
@@ -294,8 +294,15 @@ class Service:
         return records
 
     # ------------------------------------------------------------ time
-    def run_due(self, now: datetime | None = None, batch: int = 200) -> list[Step]:
-        """Fire every timer due now, oldest first, each claimed in its own transaction."""
+    def run_due(
+        self,
+        now: datetime | None = None,
+        batch: int = 200,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Step]:
+        """Fire every timer due now, oldest first, each claimed in its own transaction;
+        `should_stop` is asked before each timer (a worker told to stop finishes the step in
+        hand and leaves the rest of a backlog for the next start)."""
         steps: list[Step] = []
         seen: set[int] = set()
         while True:
@@ -305,6 +312,8 @@ class Service:
             if not rows:
                 return steps
             for row in rows:
+                if should_stop is not None and should_stop():
+                    return steps
                 seen.add(row.id)
                 try:
                     step = self.fire_timer(row, now)
@@ -428,7 +437,7 @@ class Service:
             return 0
         delivered = 0
         for row in self.store.claim_outbox(limit, lease):
-            self.notifier(row.id, row.notification)
+            self.notifier(row.notification)
             failpoint("mid_dispatch", row.id)
             if self.store.mark_delivered(row):
                 delivered += 1

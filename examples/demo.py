@@ -27,9 +27,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 console = Console(highlight=False, soft_wrap=True)
 
 
-def notify(outbox_id: str, n: Notification) -> None:
+def notify(n: Notification) -> None:
     """The notifier a real deployment would point at SMS, WeCom or e-mail."""
-    console.print(f"    [green]→ {n.role}[/]: {n.message}  [dim]({outbox_id})[/]")
+    console.print(f"    [green]→ {n.role}[/]: {n.message}  [dim]({n.id})[/]")
 
 
 def service(clock: SimulatedClock) -> Service:

@@ -154,10 +154,10 @@ def test_notifications_are_delivered_at_least_once_with_stable_ids(tmp_path: Pat
     got: list[tuple[str, str]] = []
     fail = [True]
 
-    def notifier(ident: str, n: Notification) -> None:
+    def notifier(n: Notification) -> None:
         if fail[0]:
             raise ConnectionError("mail server down")
-        got.append((ident, n.message))
+        got.append((n.id, n.message))
 
     svc = _service(tmp_path, clock, notifier=notifier)
     svc.open("counter", {}, case_id="a")

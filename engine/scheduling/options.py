@@ -40,7 +40,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument(
         "--notifier",
         metavar="MODULE:FUNCTION",
-        help="deliver notifications by calling FUNCTION(id, notification)",
+        help="deliver notifications by calling FUNCTION(notification)",
     )
     p.add_argument(
         "--lease",

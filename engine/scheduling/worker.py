@@ -30,11 +30,12 @@ from types import FrameType
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine.case import Notification
+from engine.case import Notification, Notifier
 from engine.scheduling.options import build_parser
-from engine.service import Notifier, Service
+from engine.service import Service
 
 log = logging.getLogger("flowdesk.worker")
+STOP_GRACE = 10.0  # seconds a stopping worker waits for the step in hand
 
 
 class Worker:
@@ -55,20 +56,23 @@ class Worker:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self._stopping = threading.Event()
+        self._busy = threading.Lock()  # held while a tick runs: stopping waits for it
 
     def tick(self) -> None:
-        """Fire everything due, deliver the outbox, then sleep until the next due timer."""
-        self.ticks += 1
-        try:
-            steps = self.service.run_due()
-            self.fired += len(steps)
-            if self.dispatch:
-                self.service.dispatch_outbox(lease=self.lease)
-        except Exception:
-            log.exception("tick failed; retrying at the next poll")
-        finally:
-            if not self._stopping.is_set():
-                self._schedule()
+        """Fire everything due, deliver the outbox, then sleep until the next due timer.
+        Once a stop is asked for, it ends after the step in hand, whatever the backlog."""
+        with self._busy:
+            self.ticks += 1
+            try:
+                steps = self.service.run_due(should_stop=self._stopping.is_set)
+                self.fired += len(steps)
+                if self.dispatch and not self._stopping.is_set():
+                    self.service.dispatch_outbox(lease=self.lease)
+            except Exception:
+                log.exception("tick failed; retrying at the next poll")
+            finally:
+                if not self._stopping.is_set():
+                    self._schedule()
 
     def _schedule(self) -> None:
         now = datetime.now(UTC)
@@ -94,8 +98,7 @@ class Worker:
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("worker %s: signal %d, stopping", self.service.worker_id, signum)
-            self._stopping.set()
-            self.scheduler.shutdown(wait=False)
+            self.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -103,15 +106,26 @@ class Worker:
             self.tick, "date", run_date=datetime.now(UTC), id="tick", misfire_grace_time=None
         )
         self.scheduler.start()
+        # stopped: let the tick in hand finish its step (it checks between steps)
+        if self._busy.acquire(timeout=STOP_GRACE):
+            self._busy.release()
+        else:
+            log.warning("worker %s: a step is still running after %.0fs; exiting anyway",
+                        self.service.worker_id, STOP_GRACE)  # fmt: skip
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the step in hand (what SIGTERM and SIGINT do)."""
+        self._stopping.set()
+        self.scheduler.shutdown(wait=False)
 
 
 def jsonl_notifier(path: str | Path) -> Notifier:
     """A notifier appending one JSON line per delivery to `path` (fsynced: nothing is lost)."""
 
-    def deliver(ident: str, n: Notification) -> None:
+    def deliver(n: Notification) -> None:
         line = json.dumps(
             {
-                "id": ident,
+                "id": n.id,
                 "case": n.case_id,
                 "role": n.role,
                 "message": n.message,

@@ -1,5 +1,6 @@
 """Durable storage of cases, timers, audit records and the notification outbox."""
 
-from engine.store.sqlstore import ConflictError, SchemaError, Store, StoreError
+from engine.errors import ConflictError, SchemaError, StoreError
+from engine.store.sqlstore import Store
 
 __all__ = ["ConflictError", "SchemaError", "Store", "StoreError"]

@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 
 from engine.case import Armed, AuditRecord, Case, Notification, Row, audit_row
 from engine.definition import FlowDefinition
-from engine.errors import FlowdeskError
+from engine.errors import ConflictError, SchemaError, StoreError
 from engine.runtime import Step
 from engine.store import schema as s
 from engine.store.serialize import (
@@ -58,25 +58,6 @@ from engine.store.serialize import (
 )
 
 BROKEN_MODES = frozenset({"separate_audit_tx", "no_recheck", "deferred_tx"})
-
-
-class StoreError(FlowdeskError):
-    """The store cannot do what was asked (nothing was written)."""
-
-
-class SchemaError(StoreError):
-    """The database was written by a newer Flowdesk, or is not a Flowdesk store."""
-
-
-class ConflictError(StoreError):
-    """A case was changed by someone else while this step was being computed, every retry."""
-
-    def __init__(self, case_id: str, attempts: int) -> None:
-        super().__init__(
-            f"case `{case_id}` was changed concurrently {attempts} times in a row while this "
-            "step was computed; nothing was written — try again"
-        )
-        self.case_id = case_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,17 +520,14 @@ class Store:
     def _outbox(self, conn: Connection, case: Case, step: Step) -> None:
         if not step.notifications:
             return
-        seqs = [r.seq for r in step.records if r.kind == "notify"]
         created = wall_us()
         rows = []
-        for i, n in enumerate(step.notifications):
-            seq = seqs[i] if i < len(seqs) else (step.records[-1].seq if step.records else 0)
-            ident = f"{case.id}#{seq}" if i < len(seqs) else f"{case.id}#{seq}.{i}"
+        for n in step.notifications:
             rows.append(
                 {
-                    "id": ident,
+                    "id": n.id,
                     "case_id": case.id,
-                    "seq": seq,
+                    "seq": int(n.id.rpartition("#")[2]),
                     "role": n.role,
                     "message": n.message,
                     "kind": n.kind,
@@ -646,7 +624,9 @@ class Store:
             OutboxRow(
                 r.id,
                 token,
-                Notification(r.case_id, r.role, r.message, datetime.fromisoformat(r.at), r.kind),
+                Notification(
+                    r.case_id, r.role, r.message, datetime.fromisoformat(r.at), r.kind, r.id
+                ),
                 r.attempts,
             )
             for r in rows
