@@ -133,12 +133,13 @@ def compile_file(
     except (OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
         source = Source(str(path), "")
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        line = column = 1
         if isinstance(exc, UnicodeDecodeError):
-            reason = f"byte {exc.start} is not UTF-8"
+            line, column, reason = limits.not_utf8(exc)
         diagnostic = error(
             "cannot-read",
             f"cannot read the file: {reason}",
-            Span.point(1, 1),
+            Span.point(line, column),
             "check the path, that it is a .flow file, and that it is saved as UTF-8",
         )
         return FrontendResult(source, diagnostics=[_with_path(diagnostic, str(path))])

@@ -42,14 +42,14 @@ def _text_ok(value: str) -> str:
     cannot be stored: PostgreSQL refuses NUL, UTF-8 refuses surrogates)."""
     if len(value) > limits.MAX_TEXT_CHARS:
         raise PydanticCustomError(
-            "text_too_long", "is {n:,} characters long; a text may have at most {max:,}",
-            {"n": len(value), "max": limits.MAX_TEXT_CHARS},
+            "text_too_long", f"is {len(value):,} characters long; a text may have at most "
+            f"{limits.MAX_TEXT_CHARS:,} (limit text-length)",
         )  # fmt: skip
     bad = _BAD_TEXT.search(value)
     if bad is not None:
         raise PydanticCustomError(
-            "bad_character", "contains {char} at position {at}, which a text may not hold",
-            {"char": limits.char_name(bad.group()), "at": bad.start() + 1},
+            "bad_character", f"contains {limits.char_name(bad.group())} at position "
+            f"{bad.start() + 1}, which a text may not hold",
         )  # fmt: skip
     return value
 
@@ -98,8 +98,8 @@ def _date_in(value: Any) -> Any:
 def _in_years(value: date) -> date:
     if not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
         raise PydanticCustomError(
-            "year_range", "has the year {year}, outside {low}–{high} (limit year-range)",
-            {"year": value.year, "low": limits.MIN_YEAR, "high": limits.MAX_YEAR},
+            "year_range", f"has the year {value.year}, outside {limits.MIN_YEAR}–"
+            f"{limits.MAX_YEAR} (limit year-range)",
         )  # fmt: skip
     return value
 
@@ -311,7 +311,9 @@ class FieldSchema:
         if kind in _RANGE_ERRORS:  # raised by the validators above, with their own words
             return f"{limits.shorten(given)} {err['msg']}"
         expected = _WANTED.get(field.type, field.type) if field else "a value"
-        return f"expected {expected}, got {_kind_of(given)} {limits.shorten(given)}"
+        quote = (field is not None and field.type == "text" and type(given) in (int, float)
+                 and f' (write it in quotes: "{given}")')  # fmt: skip
+        return f"expected {expected}, got {_kind_of(given)} {limits.shorten(given)}{quote or ''}"
 
 
 _WANTED = {

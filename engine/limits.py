@@ -127,6 +127,14 @@ _ECHO.maxlevel, _ECHO.maxlist, _ECHO.maxdict = 3, 6, 6
 
 
 # ---------------------------------------------------------------- reading files
+def not_utf8(exc: UnicodeDecodeError) -> tuple[int, int, str]:
+    """Where a file stops being UTF-8: (line, column, `byte 0xFF is not UTF-8`)."""
+    data = exc.object[: exc.start]
+    line = data.count(b"\n") + 1
+    column = len(data[data.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+    return line, column, f"byte 0x{exc.object[exc.start]:02X} is not UTF-8"
+
+
 def read_text(path: Path, what: str) -> str:
     """A user's file as text, refused (OSError/LimitExceeded/UnicodeDecodeError) when it is
     not a regular file (a device, a pipe: `/dev/zero` never ends) or is over `MAX_FILE_BYTES`.

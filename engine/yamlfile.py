@@ -95,7 +95,8 @@ def read_yaml(
         reason = problem.strerror if isinstance(problem, OSError) and problem.strerror else problem
         raise error(f"{path}: cannot read the {what}: {reason}") from None
     except UnicodeDecodeError as problem:
-        raise error(f"{path}: cannot read the {what}: byte {problem.start} is not UTF-8") from None
+        line, column, reason = limits.not_utf8(problem)
+        raise error(f"{path}:{line}:{column}: cannot read the {what}: {reason}") from None
     return parse_yaml(text, str(path), error, loader)
 
 

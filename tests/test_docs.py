@@ -65,3 +65,14 @@ def test_scenario_example_passes(doc_folder: Path, index: int) -> None:
     path.write_text(_scenarios()[index], encoding="utf-8")
     result = run_scenario(path)
     assert result.passed, result.failures
+
+
+def test_the_limits_table_is_engine_limits() -> None:
+    """docs/language.md §12 lists exactly `engine.limits.LIMITS`, with their values."""
+    from engine.limits import LIMITS
+
+    text = DOC.read_text(encoding="utf-8").split("## 12. Limits", 1)[1]
+    rows = re.findall(r"^\| ([a-z-]+) \| ([\d,]+) (.*?) \| (.*?) \|$", text, re.M)
+    assert [
+        (name, int(value.replace(",", "")), unit, bounds) for name, value, unit, bounds in rows
+    ] == [(limit.name, limit.value, limit.unit, limit.bounds) for limit in LIMITS]
