@@ -192,6 +192,11 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
                     f"{path}: step {number}: `at: {format_value(target)}` is before the "
                     f"scenario's current time {format_value(now())}; time never goes backwards"
                 )
+        if target is not None and target.year > limits.MAX_YEAR:
+            raise ScenarioError(
+                f"{path}: step {number}: the clock would pass the year {limits.MAX_YEAR} "
+                "(limit year-range)"
+            )
         if target is not None:
             engine.advance(target)
             _log_records(result, case, seen)

@@ -125,9 +125,9 @@ def validation_problems(exc: ValidationError) -> str:
     for err in errors[:MAX_PROBLEMS]:
         where = limits.clip(".".join(str(p) for p in err["loc"]) or "(top)")
         message = str(err["msg"]).removeprefix("Value error, ")
-        given = err.get("input")
-        shown = "" if isinstance(given, dict | list) else f" (given {limits.shorten(given)})"
-        lines.append(f"  {where}: {limits.visible(message)}{shown}")
+        given = limits.shorten(err.get("input"))
+        quoted = isinstance(err.get("input"), dict | list) or given in message
+        lines.append(f"  {where}: {limits.visible(message)}" + ("" if quoted else f" ({given})"))
     if len(errors) > MAX_PROBLEMS:
         lines.append(f"  … and {len(errors) - MAX_PROBLEMS:,} more")
     return "\n".join(lines)

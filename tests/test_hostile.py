@@ -34,6 +34,7 @@ from engine.errors import InvalidData, RoleNotAllowed, UnknownEvent
 from engine.service import Service
 from engine.store.serialize import encode
 
+HOTLINE = ROOT / "docs" / "examples"
 MEMORY = 768 * 1024 * 1024  # bytes of address space a CLI run may take
 CPU_SECONDS = 30
 
@@ -251,8 +252,56 @@ def test_a_profile_naming_an_unknown_event_or_role_is_refused(tmp_path: Path) ->
     )
 
 
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        ("fields:\n  complainant: {format: '{n:100000000}'}\n", "format takes a text like"),
+        ("fields:\n  complainant: {format: '{n.__class__}'}\n", "format takes a text like"),
+        ("fields:\n  complainant: 12345\n", "complainant: expected a text, got the whole"),
+        ("fields:\n  category: {choice: {fee: .inf}}\n", "choice takes a list"),
+        ("arrivals:\n  hours: {'08-12': .nan}\n", "weights must be finite"),
+        (
+            "states:\n  received:\n    - {steps: [{event: dispatch, delay: 99999999d}]}\n",
+            "is longer than 100 years",
+        ),
+        (
+            "states:\n  received:\n    - {steps: [{event: dispatch, delay: {dist: lognormal, "
+            "median: 1h, sigma: 50}}]}\n",
+            "less than or equal to 3",
+        ),
+        ("cases: 100000000000\n", "less than or equal to 10000000"),
+    ],
+    ids=[
+        "format-width",
+        "format-attr",
+        "int-as-text",
+        "inf-weight",
+        "nan-hours",
+        "delay",
+        "sigma",
+        "cases",
+    ],
+)
+def test_profile_values_the_flow_would_refuse_are_refused_up_front(
+    tmp_path: Path, profile: str, message: str
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("flow: complaint\ncases: 3\n" + profile.replace("cases: 3\n", ""))
+    refused(flow("simulate", "complaint", "--profile", path), 2, message)
+
+
+def test_a_scenario_clock_cannot_run_past_the_year_limit(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    steps = "".join("  - wait: 36000d\n" for _ in range(50))
+    scenario.write_text(
+        f"flow: {HOTLINE / 'hotline.flow'}\ncase: {{caller: 张三}}\nstart: 2026-03-02 09:00\n"
+        f"steps:\n{steps}"
+    )
+    refused(flow("simulate", "--scenario", scenario), 2, "step 2: the clock would pass the year")
+    refused(flow("simulate", "complaint", "--cases", "10", "--start", "9999-01-01"), 2, "start:")
+
+
 # ---------------------------------------------------------------- case and event data
-HOTLINE = ROOT / "docs" / "examples"
 
 
 @pytest.fixture

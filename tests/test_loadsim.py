@@ -519,7 +519,7 @@ def test_cli_bad_profile_is_invalid_input(
 @pytest.mark.parametrize("option", [["--cases", "0"], ["--days", "0"]])
 def test_cli_refuses_an_empty_run(option: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["simulate", "complaint", *option]) == 2
-    assert "at least 1 case and 1 day" in capsys.readouterr().err
+    assert "a run takes 1 to 10,000,000 cases over 1 to 3,660 days" in capsys.readouterr().err
 
 
 def test_arrivals_with_no_possible_day_are_a_profile_error() -> None:

@@ -6,6 +6,7 @@ validated here into a `Profile`. Every problem is reported with the key it is ab
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from pathlib import Path
@@ -13,12 +14,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine import limits
+from engine.limits import shorten
 from engine.yamlfile import read_yaml, validation_problems
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d|w)\s*$")
 GENERATORS = ("choice", "bernoulli", "uniform", "randint", "after", "format")
+# `format:` texts: `{n}` (the case number) with at most a simple spec, e.g. `C{n:06d}`
+_FORMAT_FIELD = re.compile(r"\{n(?::[<>^]?[+ -]?#?0?\d{0,2}[,_]?[dxXob]?)?\}")
+MAX_CASES, MAX_DAYS = 10_000_000, 3_660  # a run: ten million cases, ten years
 
 
 class ProfileError(Exception):
@@ -32,9 +38,12 @@ def parse_seconds(value: object) -> float:
     match = _DURATION.match(str(value)) if isinstance(value, str) else None
     if match is None:
         raise ValueError(
-            f"{value!r} is not a duration; write a number and a unit: 45s, 30m, 2h, 1.5d, 1w"
+            f"{shorten(value)} is not a duration; write a number and a unit: 45s, 30m, 2h, 1.5d, 1w"
         )
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > limits.MAX_DURATION.total_seconds():
+        raise ValueError(f"{shorten(value)} is longer than 100 years (limit duration)")
+    return seconds
 
 
 class _Model(BaseModel):
@@ -48,7 +57,7 @@ class Delay(_Model):
     value: float | None = None  # fixed
     mean: float | None = None  # exponential (lognormal: instead of median)
     median: float | None = None  # lognormal
-    sigma: float = Field(0.5, ge=0)  # lognormal: spread of log(duration)
+    sigma: float = Field(0.5, ge=0, le=3)  # lognormal: spread of log(duration)
     min: float | None = None  # uniform
     max: float | None = None  # uniform
     working: bool = False  # count only the open time of the profile's work calendar
@@ -145,8 +154,8 @@ class Arrivals(_Model):
         unknown = [k for k in value if k not in WEEKDAYS]
         if unknown:
             raise ValueError(f"unknown weekday(s) {unknown}; use {', '.join(WEEKDAYS)}")
-        if any(w < 0 for w in value.values()):
-            raise ValueError("weights cannot be negative")
+        if not all(0 <= w < math.inf for w in value.values()):
+            raise ValueError("weights must be finite numbers, not negative")
         if not any(value.values()):
             raise ValueError("every weekday has weight 0: no case could arrive")
         return {d: float(value.get(d, 0.0)) for d in WEEKDAYS}
@@ -192,11 +201,11 @@ class Profile(_Model):
     """A whole load profile (see workflows/profiles/complaint.yaml for every key explained)."""
 
     flow: str | None = None
-    cases: int = Field(1000, ge=1)
-    days: int = Field(30, ge=1)
+    cases: int = Field(1000, ge=1, le=MAX_CASES)
+    days: int = Field(30, ge=1, le=MAX_DAYS)
     seed: int = 1
     start: date | None = None
-    drain_days: int = Field(14, ge=0)
+    drain_days: int = Field(14, ge=0, le=MAX_DAYS)
     work_calendar: str | None = None
     arrivals: Arrivals = Arrivals()
     fields: dict[str, Any] = {}
@@ -247,8 +256,8 @@ def hour_weights(value: list[float] | dict[str, float]) -> list[float]:
                 raise ValueError(f"{key!r}: hours run from 00 to 24, start before end")
             for hour in range(first, end):
                 weights[hour] = float(weight)
-    if any(w < 0 for w in weights):
-        raise ValueError("weights cannot be negative")
+    if not all(0 <= w < math.inf for w in weights):
+        raise ValueError("weights must be finite numbers, not negative")
     if not any(weights):
         raise ValueError("every hour has weight 0: no case could arrive")
     return weights
@@ -265,11 +274,17 @@ def check_generator(value: Any, where: str) -> None:
         )
     kind, arg = keys[0], value[keys[0]]
     if kind == "choice":
-        ok = (isinstance(arg, dict) and arg and all(_number(w) for w in arg.values())) or (
-            isinstance(arg, list) and arg
-        )
+        ok = (
+            isinstance(arg, dict)
+            and arg
+            and all(_number(w) and w >= 0 for w in arg.values())
+            and 0 < sum(arg.values()) < math.inf
+        ) or (isinstance(arg, list) and arg)
         if not ok:
-            raise ValueError(f"{where}: choice takes a list or a mapping value → weight")
+            raise ValueError(
+                f"{where}: choice takes a list, or a mapping value → weight (finite, not "
+                "negative, not all 0)"
+            )
     elif kind == "bernoulli":
         if not _number(arg) or not 0 <= arg <= 1:
             raise ValueError(f"{where}: bernoulli takes a probability from 0 to 1")
@@ -278,12 +293,17 @@ def check_generator(value: Any, where: str) -> None:
             raise ValueError(f"{where}: {kind} takes [low, high]")
     elif kind == "after":
         Delay.model_validate(arg)
-    elif not isinstance(arg, str):
-        raise ValueError(f"{where}: format takes a text like 'C{{n:06d}}'")
+    elif not isinstance(arg, str) or _FORMAT_FIELD.sub("", arg).count("{") + _FORMAT_FIELD.sub(
+        "", arg
+    ).count("}"):
+        raise ValueError(
+            f"{where}: format takes a text like 'C{{n:06d}}': `{{n}}` is the case number, "
+            "with at most a short spec (width up to 99)"
+        )
 
 
 def _number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def load_profile(path: Path) -> Profile:

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from engine import limits
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
 from engine.definition import CALLBACK_DONE
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
 from engine.limits import clip
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
-from engine.loadsim.profile import Profile, ProfileError
+from engine.loadsim.profile import MAX_CASES, MAX_DAYS, Profile, ProfileError
 from engine.loadsim.sampling import ArrivalStream
 from engine.loadsim.stats import Daily, Quantiles
 from engine.runtime import FlowRuntime, Step
@@ -221,8 +222,13 @@ class Simulation:
         arrival_calendar = self._calendar(calendars, profile.arrivals.calendar, "arrivals.calendar")
         part = f":{shard}/{shards}" if shards > 1 else ""
         self.rng = random.Random(f"flowdesk-loadsim:{seed}:behaviour{part}")
-        if cases < 1 or days < 1:
-            raise ProfileError(f"a run needs at least 1 case and 1 day (got {cases}, {days})")
+        if not (1 <= cases <= MAX_CASES and 1 <= days <= MAX_DAYS):
+            raise ProfileError(
+                f"a run takes 1 to {MAX_CASES:,} cases over 1 to {MAX_DAYS:,} days "
+                f"(got {cases:,} cases, {days:,} days)"
+            )
+        if not limits.MIN_YEAR <= start.year <= limits.MAX_YEAR - 20:
+            raise ProfileError(f"start: the year {start.year} is outside what Flowdesk takes")
         try:
             self.stream = ArrivalStream(
                 random.Random(f"flowdesk-loadsim:{seed}:arrivals"),
@@ -309,6 +315,11 @@ class Simulation:
         for name in self.profile.fields:
             if name not in fields:
                 problems.append(f"fields.{name}: not a field of the flow")
+        problems += self._check_values("fields", self.profile.fields)
+        for name, branches in self.profile.states.items():
+            for branch in branches:
+                for action in branch.steps:
+                    problems += self._check_values(f"states.{name}", action.data)
         if problems:
             raise ProfileError("the profile does not fit the flow:\n  " + "\n  ".join(problems))
         notes = []
@@ -321,6 +332,24 @@ class Simulation:
                     "for a timer or stay open"
                 )
         return notes
+
+    def _check_values(self, where: str, specs: Mapping[str, Any]) -> list[str]:
+        """Values the profile would send that the flow refuses (a text too long, a number
+        for a text, a bad choice), found by drawing a few up front: refused at every open or
+        event, they would only show as a quiet gap in the report."""
+        schema = self.runtime.schema
+        rng = random.Random(0)
+        now = self.start
+        problems = []
+        for name, make in values_of({k: v for k, v in specs.items() if k in schema.fields},
+                                    rng, self.work):  # fmt: skip
+            for n in (1, 2, 3):
+                try:
+                    schema.validate_some({name: make(n, now)})
+                except InvalidData as exc:
+                    problems.append(f"{where}: {name}: {exc.problems[name]}")
+                    break
+        return problems
 
     def _events(self) -> set[str]:
         """Every event some state of the flow takes: transitions, tasks, callback_done."""
