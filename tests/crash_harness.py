@@ -18,6 +18,7 @@ and the invariants checked at the end.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -46,6 +47,39 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "tests" / "crash_flows"
 LATE_AFTER = 0.25  # seconds: a timer firing later than this is marked late
 EVENT_MARGIN = 0.35  # no timer of the case falls due within this after one of its events
+# Seconds from spawning a worker to its `ready` line on the machine the time bounds of the
+# crash tests were set on; `slowness()` scales them to the machine they run on.
+REFERENCE_START = 0.6
+
+
+@functools.cache
+def slowness() -> float:
+    """How many times slower than `REFERENCE_START` this machine starts a worker (at least 1).
+
+    Killing a worker every 0.2–1.5 s is only a test of crashes *while working* if a worker
+    starts well within that; on a slow or busy host (a start of 1–2 s, mostly imports) most
+    kills would land in start-up, and lateness would measure the host. So the kill cadence,
+    the lateness bounds and the time allowed to reach every failpoint are multiplied by
+    this factor (and the time random kills go on for, so their number stays); a lost,
+    doubled or misordered step fails the tests on any machine.
+    """
+    import tempfile
+
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(2):
+            began = time.monotonic()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.scheduling.worker", "--db",
+                 f"sqlite:///{folder}/probe.db", "--workflows", str(FLOWS), "--no-dispatch"],
+                cwd=ROOT, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert proc.stderr is not None
+            proc.stderr.readline()  # `worker … ready …`
+            times.append(time.monotonic() - began)
+            proc.terminate()
+            proc.wait(timeout=30)
+    return max(1.0, min(times) / REFERENCE_START)
 
 
 @dataclass
@@ -301,6 +335,10 @@ def run_scenario(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    slow = slowness()
+    settle_timeout *= slow
+    if mode == "random":
+        duration *= slow  # as many kills as on the reference machine, at its cadence
     started = time.monotonic()
     base = datetime.now(UTC)
     run = Run(url, workdir, list(plans), base)
@@ -326,7 +364,7 @@ def run_scenario(
 
     def disturb() -> None:
         kill_until = started + duration
-        next_kill = started + rng.uniform(0.2, 1.5)
+        next_kill = started + rng.uniform(0.2, 1.5) * slow
         while not stop.is_set():
             time.sleep(0.02)
             dead = sup.reap()
@@ -340,7 +378,7 @@ def run_scenario(
                 if now < kill_until and now >= next_kill and sup.procs:
                     sup.kill(rng.choice(sorted(sup.procs)))
                     sup.start()
-                    next_kill = now + rng.uniform(0.2, 1.5)
+                    next_kill = now + rng.uniform(0.2, 1.5) * slow
             elif mode == "outage":
                 for _ in dead:
                     sup.start()
@@ -492,7 +530,9 @@ def check(
     strict_duplicates: bool = True,
     tolerated_errors: tuple[str, ...] = (),
 ) -> list[str]:
-    """Every invariant the issue lists; returns the problems found (empty: all hold)."""
+    """Every invariant the issue lists; returns the problems found (empty: all hold).
+    `late_bound` is for the reference machine; it is scaled by `slowness()`."""
+    late_bound = round(late_bound * slowness(), 1)
     problems: list[str] = []
     service = Service(run.db_url, FLOWS, worker_id="checker")
     store = service.store

@@ -50,12 +50,12 @@ class Worker:
         self.lease = lease
         self.fired = 0
         self.ticks = 0
+        self._stopping = threading.Event()
         self.scheduler = BlockingScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(1)},
+            executors={"default": _Pool(self._stopping)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
-        self._stopping = threading.Event()
         self._busy = threading.Lock()  # held while a tick runs: stopping waits for it
 
     def tick(self) -> None:
@@ -117,6 +117,23 @@ class Worker:
         """Ask the worker to stop after the step in hand (what SIGTERM and SIGINT do)."""
         self._stopping.set()
         self.scheduler.shutdown(wait=False)
+
+
+class _Pool(ThreadPoolExecutor):  # type: ignore[misc]
+    """APScheduler's one-thread pool, quiet about a tick handed over after a stop began: a
+    signal can land between the scheduler picking the next tick and submitting it, and the
+    pool it was meant for is gone by then (nothing is lost: the next start runs it)."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        super().__init__(1)
+        self._stopping = stopping
+
+    def _do_submit_job(self, job: object, run_times: object) -> None:
+        try:
+            super()._do_submit_job(job, run_times)
+        except RuntimeError:
+            if not self._stopping.is_set():
+                raise
 
 
 def jsonl_notifier(path: str | Path) -> Notifier:
