@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -135,3 +138,18 @@ def make_harness(
 def flow() -> Callable[..., Harness]:
     """`flow(text, at=sh(...), hooks={...})` → a Harness with the flow loaded."""
     return make_harness
+
+
+def run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`code` (a documentation example) run as a program from the project's root; fails the
+    test with its error output unless it exits 0."""
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout,
+    )
+    assert run.returncode == 0, run.stderr
+    return run

@@ -3,11 +3,10 @@ what the page says they do (so the embedding contract cannot drift from the code
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "embedding.md"
@@ -16,15 +15,7 @@ DOC = ROOT / "docs" / "embedding.md"
 def test_the_embedding_guide_runs_as_written() -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
     assert len(blocks) >= 5, "the guide shows its program in several blocks"
-    run = subprocess.run(
-        [sys.executable, "-c", "\n".join(blocks)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
+    run = run_python("\n".join(blocks))
     lines = run.stdout.splitlines()
     expected = [
         "loaded: ['hotline']",

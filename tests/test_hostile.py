@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, sh
+from conftest import ROOT, make_harness, sh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -417,10 +417,8 @@ EXPECTED_TYPE = {"t": str, "i": int, "d": Decimal, "b": bool, "day": date, "at":
 
 
 @pytest.fixture(scope="module")
-def typed(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    folder = tmp_path_factory.mktemp("typed")
-    (folder / "typed.flow").write_text(TYPES_FLOW, encoding="utf-8")
-    return Engine.from_folder(folder, clock=SimulatedClock(sh(2026, 3, 2, 9, 0)))
+def typed() -> Engine:
+    return make_harness(TYPES_FLOW).engine
 
 
 @settings(max_examples=400, deadline=None)
@@ -448,16 +446,14 @@ def test_any_value_for_any_field_is_taken_as_its_type_or_refused_by_name(
         assert len(got) <= limits.MAX_TEXT_CHARS
 
 
-def test_null_is_not_a_value_for_a_required_parameter(tmp_path: Path) -> None:
-    (tmp_path / "p.flow").write_text(
+def test_null_is_not_a_value_for_a_required_parameter() -> None:
+    h = make_harness(
         "flow p\nroles: r\nfields:\n    note: text?\n"
-        "state a:\n    on reply(note) -> b by r\nfinal b\n",
-        encoding="utf-8",
+        "state a:\n    on reply(note) -> b by r\nfinal b\n"
     )
-    engine = Engine.from_folder(tmp_path, clock=SimulatedClock(sh(2026, 3, 2, 9, 0)))
-    case = engine.open("p", {}, "a", "r")
+    case = h.open({}, "r")
     with pytest.raises(InvalidData, match=r"`note`: required by `reply` .* may not be null"):
-        engine.fire(case.id, "reply", "a", "r", {"note": None})
+        h.fire(case, "reply", "r", {"note": None})
     assert case.state == "a"
 
 

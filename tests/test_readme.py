@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,15 +14,7 @@ def test_readme_embedding_example_runs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     code = re.search(r"```python\n(.*?)```", readme, re.S)
     assert code, "the README shows an embedding example"
-    run = subprocess.run(
-        [sys.executable, "-c", code.group(1)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
+    run = run_python(code.group(1), timeout=60)
     assert "to 业主服务主管: 未接来电3小时未回复" in run.stdout
     assert "event call_back" in run.stdout
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ACCEPTANCE, WORKFLOWS, sh
+from conftest import ACCEPTANCE, WORKFLOWS, make_harness, sh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -177,18 +177,16 @@ def test_the_flows_under_test_include_every_shipped_one() -> None:
                                         "fee_collection"}  # fmt: skip
 
 
-def test_callback_done_only_from_the_callbacks_role(tmp_path: Path) -> None:
+def test_callback_done_only_from_the_callbacks_role() -> None:
     """The class the outside testers found: callback_done from another role, an undeclared
     one or none is refused, case unchanged; from the callback's own role it closes it."""
-    (tmp_path / "cb.flow").write_text(
+    engine = make_harness(
         "flow cb\nroles: 客服专员, 工程部\n"
         "state working:\n    on finish -> waiting by 工程部:\n"
         '        callback "回访业主" to 客服专员 within 3d\n'
         "state waiting:\n    after 5d -> done\n"
-        "final done\n",
-        encoding="utf-8",
-    )
-    engine = Engine.from_folder(tmp_path, clock=SimulatedClock(sh(2026, 3, 2, 9, 0)))
+        "final done\n"
+    ).engine
     case = engine.open("cb", {}, "a", "客服专员")
     engine.fire(case.id, "finish", "b", "工程部")
     for role in ("工程部", OUTSIDER, None):
@@ -200,13 +198,11 @@ def test_callback_done_only_from_the_callbacks_role(tmp_path: Path) -> None:
     assert [c.done_at is not None for c in case.callbacks] == [True]
 
 
-def test_opened_by_names_who_may_open(tmp_path: Path) -> None:
-    (tmp_path / "o.flow").write_text(
+def test_opened_by_names_who_may_open() -> None:
+    engine = make_harness(
         "flow o\nroles: 客服专员, 主管, 工程部\nopened by 客服专员, 主管\n"
-        "state a:\n    on go -> b by 工程部\nfinal b\n",
-        encoding="utf-8",
-    )
-    engine = Engine.from_folder(tmp_path, clock=SimulatedClock(sh(2026, 3, 2, 9, 0)))
+        "state a:\n    on go -> b by 工程部\nfinal b\n"
+    ).engine
     assert engine.open("o", {}, "x", "主管").state == "a"
     for role in ("工程部", OUTSIDER, None):
         with pytest.raises(RoleNotAllowed, match="may not open a case of `o`"):
