@@ -4,6 +4,9 @@ ends in one located diagnostic and every later pass can recurse safely."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import TypeVar
@@ -20,6 +23,7 @@ _DAYS_PER_UNIT: dict[str, Decimal] = {
     "m": Decimal(1) / 1440, "h": Decimal(1) / 24, "d": Decimal(1), "w": Decimal(7),
     "working_hours": Decimal(1) / 24, "working_days": Decimal(1),
 }  # fmt: skip
+_ALWAYS_FITS = limits.MAX_DURATION_DAYS // 7  # this many of any unit (weeks at most) fit
 
 
 def check_number(written: str, span: Span) -> None:
@@ -45,6 +49,8 @@ def whole_number(written: str, span: Span) -> int:
 
 def check_duration(amount: Decimal, unit: str, written: str, span: Span) -> None:
     """A duration at most `limits.MAX_DURATION_DAYS` (100 years) long."""
+    if amount < _ALWAYS_FITS:  # the common case, without Decimal arithmetic
+        return
     if amount * _DAYS_PER_UNIT[unit] > limits.MAX_DURATION_DAYS:
         raise NodeProblem(
             error(
@@ -71,10 +77,46 @@ def check_year(value: date, span: Span) -> None:
         )
 
 
-def bounded(node: E, span: Span) -> E:
-    """`node`, if operators, calls and lists nest in it at most `limits.MAX_EXPRESSION_DEPTH`
-    deep; checked as each node is built, so checks and compiler may recurse over it."""
-    if expression_depth(node) > limits.MAX_EXPRESSION_DEPTH:
+# Expression nodes that have operands; leaves (names, literals) are depth 0.
+_COMPOSITE = (ast.Binary, ast.Unary, ast.IsSet, ast.Call, ast.ListExpr)
+
+
+class _Depths(threading.local):
+    """The depth of every composite expression node built in the parse under way (one per
+    thread: parses may run side by side), by `id`: a parent reads its children's, so the
+    check costs one look-up per operand instead of a walk of the subtree."""
+
+    def __init__(self) -> None:
+        self.of: dict[int, int] = {}
+
+
+_depths = _Depths()
+
+
+@contextmanager
+def parse_scope() -> Iterator[None]:
+    """Wrap one parse: the depths it records are dropped when it ends (ids are only unique
+    among live objects, and every node of a parse is live until it ends)."""
+    _depths.of.clear()
+    try:
+        yield
+    finally:
+        _depths.of.clear()
+
+
+def bounded(node: E, span: Span, *operands: ast.Expr) -> E:
+    """`node`, built from `operands`, if operators, calls and lists nest in it at most
+    `limits.MAX_EXPRESSION_DEPTH` deep; checked as each node is built (inside
+    `parse_scope`), so checks and compiler may recurse over expressions safely."""
+    of = _depths.of
+    depth = 0
+    for operand in operands:
+        if isinstance(operand, _COMPOSITE):
+            below = of.get(id(operand), 0)
+            if below > depth:
+                depth = below
+    depth += 1
+    if depth > limits.MAX_EXPRESSION_DEPTH:
         raise NodeProblem(
             error(
                 "expression-too-deep",
@@ -84,26 +126,5 @@ def bounded(node: E, span: Span) -> E:
                 "split it: compute parts into fields with `set`, or use a decision table",
             )
         )
+    of[id(node)] = depth
     return node
-
-
-def expression_depth(node: ast.Expr) -> int:
-    """How deep operators, calls and lists nest in `node` (a leaf is 0). Iterative, and it
-    stops counting past the limit, so it costs at most the size of a bounded tree."""
-    deepest = 0
-    stack: list[tuple[ast.Expr, int]] = [(node, 0)]
-    while stack:
-        current, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limits.MAX_EXPRESSION_DEPTH:
-                break
-        if isinstance(current, ast.Binary):
-            stack += ((current.left, depth + 1), (current.right, depth + 1))
-        elif isinstance(current, ast.Unary | ast.IsSet):
-            stack.append((current.operand, depth + 1))
-        elif isinstance(current, ast.Call):
-            stack += ((a, depth + 1) for a in current.args)
-        elif isinstance(current, ast.ListExpr):
-            stack += ((i, depth + 1) for i in current.items)
-    return deepest

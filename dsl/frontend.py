@@ -88,6 +88,8 @@ def _size_problem(source: Source) -> Diagnostic | None:
             Span.point(1, 1),
             "split the procedure into several flows",
         )
+    if not source.lines or max(map(len, source.lines)) <= limits.MAX_LINE_CHARS:
+        return None
     for number, line in enumerate(source.lines, 1):
         if len(line) > limits.MAX_LINE_CHARS:
             return error(

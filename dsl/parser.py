@@ -12,6 +12,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from dsl import ast, lalr
+from dsl.bounds import parse_scope
 from dsl.diagnostics import Diagnostic, NodeProblem, did_you_mean, error
 from dsl.lexer import FlowLexer, IndentationError_
 from dsl.source import Source, Span
@@ -93,7 +94,8 @@ def parse_flow(source: Source) -> ast.Flow:
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     text = text.lstrip("\ufeff")
     try:
-        flow = lalr.parse(_parser(), text)
+        with parse_scope():
+            flow = lalr.parse(_parser(), text)
         assert isinstance(flow, ast.Flow)
         return flow
     except IndentationError_ as exc:

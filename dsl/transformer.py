@@ -497,34 +497,35 @@ class ToAst:
     def call(self, items: list[Any]) -> ast.Call:
         args = tuple(i for i in items[1:] if i is not None)
         span = span_of(items)
-        return bounded(ast.Call(name(items[0]), args, span), span)
+        return bounded(ast.Call(name(items[0]), args, span), span, *args)
 
     def list_expr(self, items: list[Any]) -> ast.ListExpr:
         span = span_of(items)
-        return bounded(ast.ListExpr(tuple(i for i in items if i is not None), span), span)
+        values = tuple(i for i in items if i is not None)
+        return bounded(ast.ListExpr(values, span), span, *values)
 
     def binary(self, items: list[Any]) -> ast.Binary:
         left, op, right = items
         span = span_of(items)
-        return bounded(ast.Binary(str(op), left, right, span, tspan(op)), span)
+        return bounded(ast.Binary(str(op), left, right, span, tspan(op)), span, left, right)
 
     def not_in(self, items: list[Any]) -> ast.Binary:
         left, op, _in, right = items
         span = span_of(items)
-        return bounded(ast.Binary("not in", left, right, span, tspan(op)), span)
+        return bounded(ast.Binary("not in", left, right, span, tspan(op)), span, left, right)
 
     def unary(self, items: list[Any]) -> ast.Unary:
         span = span_of(items)
         negated = str(items[0]) == "not"
-        return bounded(ast.Unary("not" if negated else "-", items[1], span), span)
+        return bounded(ast.Unary("not" if negated else "-", items[1], span), span, items[1])
 
     def is_set(self, items: list[Any]) -> ast.IsSet:
         span = span_of(items)
-        return bounded(ast.IsSet(items[0], False, span), span)
+        return bounded(ast.IsSet(items[0], False, span), span, items[0])
 
     def is_not_set(self, items: list[Any]) -> ast.IsSet:
         span = span_of(items)
-        return bounded(ast.IsSet(items[0], True, span), span)
+        return bounded(ast.IsSet(items[0], True, span), span, items[0])
 
     def literal(self, items: list[Token]) -> ast.Expr:
         token = items[0]
