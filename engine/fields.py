@@ -169,8 +169,11 @@ def _fits(field: FieldDef) -> Callable[[Any], bool]:
         return lambda v: (v is None and none_ok) or (type(v) is str and v in choices)
     if field.type == "text":
         most, bad = limits.MAX_TEXT_CHARS, _BAD_TEXT.search
+        # isprintable() is a fast yes for ordinary text (CJK included); tabs, newlines and
+        # the like go on to the pattern of what a text may not hold
         return lambda v: (
-            (v is None and none_ok) or (type(v) is str and len(v) <= most and bad(v) is None)
+            (v is None and none_ok)
+            or (type(v) is str and len(v) <= most and (v.isprintable() or bad(v) is None))
         )
     if field.type == "bool":
         return lambda v: (v is None and none_ok) or type(v) is bool
@@ -196,7 +199,7 @@ def _fits(field: FieldDef) -> Callable[[Any], bool]:
 def check_shape(data: object) -> Mapping[str, Any]:
     """Case or event data as a mapping of field names, at most `limits.MAX_DATA_KEYS` of
     them: InvalidData (naming `data`) for a list, a text, numbers as keys…"""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # a dict: no ABC check
         problem = f"must be a mapping of field names to values, got {_kind_of(data)}"
         raise InvalidData({"data": problem})
     if len(data) > limits.MAX_DATA_KEYS:
@@ -206,6 +209,22 @@ def check_shape(data: object) -> Mapping[str, Any]:
         if type(key) is not str:
             raise InvalidData({"data": f"the key {limits.shorten(key)} is not a field name"})
     return data
+
+
+def check_names(**names: object) -> None:
+    """Who is acting and on what (`actor`, `role`, `case_id`): each a text of at most
+    `limits.MAX_NAME_CHARS` without control characters, or None; InvalidData naming it."""
+    for key, value in names.items():
+        if value is None:
+            continue
+        if type(value) is not str:
+            raise InvalidData(
+                {key: f"must be a text, got {_kind_of(value)} {limits.shorten(value)}"}
+            )
+        if len(value) > limits.MAX_NAME_CHARS or not value.isprintable():
+            most = limits.MAX_NAME_CHARS
+            problem = f"{limits.shorten(value)} is not a name: at most {most} characters, none "
+            raise InvalidData({key: problem + "invisible (limit name-length)"})
 
 
 class FieldSchema:

@@ -42,6 +42,7 @@ MIN_YEAR, MAX_YEAR = 1900, 2200  # dates and date-times, in a flow or in case da
 MAX_TEXT_CHARS = 10_000  # one text field's value
 MAX_INT = 10**18  # magnitude of a whole-number field (fits a 64-bit integer)
 MAX_DATA_KEYS = 200  # keys in the data of one open or event
+MAX_NAME_CHARS = 200  # an actor, a role or a case id given by a caller
 # ---------------------------------------------------------------- YAML
 MAX_YAML_NODES = 100_000  # values in one document, aliases counted as expanded
 MAX_YAML_DEPTH = 64  # nested lists and mappings
@@ -63,6 +64,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("text-length", MAX_TEXT_CHARS, "characters", "one text value in case or event data"),
     Limit("int-range", MAX_INT, "(±)", "a whole-number value in case or event data"),
     Limit("data-keys", MAX_DATA_KEYS, "keys", "the data of one open or one event"),
+    Limit("name-length", MAX_NAME_CHARS, "characters",
+          "an actor, a role or a case id a caller gives"),
     Limit("yaml-nodes", MAX_YAML_NODES, "values",
           "one YAML document, each alias counted as the values it repeats"),
     Limit("yaml-depth", MAX_YAML_DEPTH, "levels", "lists and mappings nested in a YAML file"),

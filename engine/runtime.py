@@ -51,7 +51,8 @@ from engine.expressions import (
     compile_table,
     format_value,
 )
-from engine.fields import FieldSchema, check_shape
+from engine.fields import FieldSchema, check_names, check_shape
+from engine.limits import MAX_NAME_CHARS as _NAME
 
 MAX_AUTOMATIC_STEPS = 100
 _SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
@@ -463,6 +464,7 @@ class FlowRuntime:
         """A new case in the initial state (entry actions, timers and automatics run), if
         `role` may open one (`opened by`; without it any caller, but a role given must be
         one of the flow's)."""
+        check_names(case_id=case_id, actor=actor, role=role)
         openers = self.definition.openers
         if role not in openers and (openers or (role is not None and role not in self.roles)):
             allowed = openers or sorted(self.roles)
@@ -484,6 +486,14 @@ class FlowRuntime:
         it cannot be taken."""
         if data is not None:
             check_shape(data)
+        if (
+            actor is not None
+            and (type(actor) is not str or len(actor) > _NAME or not actor.isprintable())
+        ) or (
+            role is not None
+            and (type(role) is not str or len(role) > _NAME or not role.isprintable())
+        ):
+            check_names(actor=actor, role=role)  # raises
         if not data and self._plain:
             plain = self._plain.get((case.state, event))
             if plain is not None:
