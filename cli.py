@@ -386,6 +386,41 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- calendar import
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    """Read a State Council holiday notice and add its days to a calendar of calendars.yaml."""
+    from engine.calendar_file import add_days
+    from engine.errors import FlowdeskError
+    from engine.holiday_notice import parse_notice
+    from engine.loader import SHIPPED
+
+    target = args.calendars or SHIPPED / "calendars.yaml"
+    try:
+        notice = parse_notice(limits.read_text(Path(args.notice), "notice"), args.year)
+        text = limits.read_text(target, "calendar file")
+        updated = add_days(text, args.calendar, notice.days_off, notice.workdays, notice.year,
+                           str(target))  # fmt: skip
+    except (FlowdeskError, OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
+        where = f"{args.notice}: " if type(exc).__name__ == "NoticeError" else ""
+        err.print(f"[red]error:[/] {_safe(where)}{_safe(exc)}")
+        return EXIT_INVALID
+    out.print(f"{notice.year}年 ({_safe(args.notice)}):")
+    for h in notice.holidays:
+        off = f"{h.days_off[0]} – {h.days_off[-1]}" if len(h.days_off) > 1 else f"{h.days_off[0]}"
+        work = (
+            f"; make-up working days 上班 {', '.join(map(str, h.workdays))}" if h.workdays else ""
+        )
+        out.print(
+            f"  line {h.line}: {_safe(h.name)}: off 放假 {off} ({len(h.days_off)} days){work}"
+        )
+    verb = "added" if args.apply else "would add (dry run; --apply writes it)"
+    out.print(f"{verb}: {len(notice.days_off)} days to extra_holidays, {len(notice.workdays)} to "
+              f"extra_workdays of `{_safe(args.calendar)}` in {_safe(target)}")  # fmt: skip
+    if args.apply and updated != text:
+        target.write_text(updated, encoding="utf-8")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -504,6 +539,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     calendars_option(p)
     p.set_defaults(run=cmd_cases)
+
+    p = sub.add_parser("calendar", help="calendar files: import the yearly holiday notice")
+    calendar_sub = p.add_subparsers(dest="calendar_command", required=True, metavar="ACTION")
+    p = calendar_sub.add_parser(
+        "import",
+        help="add a State Council holiday notice (放假调休通知) to a calendar",
+        description="Reads the notice's numbered lines (元旦, 春节, 清明节, 劳动节, 端午节, "
+        "中秋节, 国庆节: days off 放假 and make-up working days 上班), shows what it adds to the "
+        "calendar's extra_holidays / extra_workdays, and writes it with --apply (comments and "
+        "layout of the file are kept). A line it cannot read is refused with its number.",
+    )
+    p.add_argument("notice", metavar="NOTICE.txt", help="the notice's text, as published")
+    p.add_argument("--calendar", default="office", help="the calendar to add to (default office)")
+    p.add_argument(
+        "--calendars",
+        type=Path,
+        metavar="FILE",
+        help="the calendar file (default: the shipped workflows/calendars.yaml)",
+    )
+    p.add_argument("--year", type=int, help="the notice's year, when its text has no title")
+    p.add_argument("--apply", action="store_true", help="write the file (without: only show)")
+    p.set_defaults(run=cmd_calendar_import)
 
     p = sub.add_parser(
         "migrate",

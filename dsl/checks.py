@@ -485,7 +485,8 @@ def _calendar_checks(
 
 def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
     advice = (
-        "add `extra_holidays`/`extra_workdays` to calendars.yaml or upgrade the holiday package"
+        "import the State Council's holiday notice for the next year with "
+        "`flow calendar import NOTICE.txt`, or upgrade the holiday package"
     )
     if ends < today:
         return [

@@ -23,15 +23,24 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from engine.errors import FlowdeskError
-from engine.yamlfile import BoundedLoader, read_yaml
+from engine.limits import shorten
+from engine.yamlfile import BoundedLoader, parse_yaml, read_yaml
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -59,6 +68,18 @@ class CalendarSpec(BaseModel):
     holidays: Literal["CN"] | None = None
     extra_holidays: list[date] = []
     extra_workdays: list[date] = []
+    # years whose State Council notice (放假调休通知) the extra lists hold, written by
+    # `flow calendar import`: those years are official, not estimated
+    notices: list[int] = []
+
+    @model_serializer(mode="wrap")
+    def _without_empty_notices(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A calendar without imported notices dumps as it did before the key existed (the
+        dump is part of a pinned flow's content hash)."""
+        dumped: dict[str, Any] = handler(self)
+        if not self.notices:
+            dumped.pop("notices", None)
+        return dumped
 
     @field_validator("timezone")
     @classmethod
@@ -155,6 +176,17 @@ def _cn_official_days() -> _OfficialDays:
     return _OfficialDays(holidays, workdays, date(min(years), 1, 1), date(max(years), 12, 31))
 
 
+def _official_until(official: _OfficialDays | None, notices: list[int]) -> date | None:
+    """The last day official data covers: the bundled data's, or the end of the last year
+    whose notice was imported right after it."""
+    if official is None:
+        return None
+    last = official.last
+    while last.year + 1 in notices:
+        last = date(last.year + 1, 12, 31)
+    return last
+
+
 # --- wall-clock rules (every day / working day / monday / month on day N) -------------------
 
 
@@ -229,7 +261,7 @@ class Calendar:
             name=name,
             tz=_zone(spec.timezone),
             always_open=all_day and every_day,
-            official_data_until=official.last if official else None,
+            official_data_until=_official_until(official, spec.notices),
             _hours=hours,
             _day_length=sum((end - start for start, end in hours), ZERO),
             _weekdays=weekdays,
@@ -267,12 +299,13 @@ class Calendar:
         return d.weekday() in self._weekdays
 
     def is_estimated(self, d: date) -> bool:
-        """Whether `is_working_day(d)` is a guess: CN holidays apply but no official data covers d.
+        """Whether `is_working_day(d)` is a guess: CN holidays apply but no official data covers d
+        (the bundled data, or a notice imported into the calendar file).
 
         Dates before the first year of the data count as estimated too.
         """
         cn = self._official
-        return cn is not None and not cn.first <= d <= cn.last
+        return cn is not None and not cn.first <= d <= cn.last and d.year not in self.spec.notices
 
     # --- instants ---
 
@@ -426,7 +459,15 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
 def load_calendars(path: str | Path) -> dict[str, Calendar]:
     """Read a calendar file (a mapping name -> settings, section 9); it always has `always`."""
     path = Path(path)
-    data = read_yaml(path, "calendar file", CalendarError, _Loader)
+    return _calendars(read_yaml(path, "calendar file", CalendarError, _Loader), path)
+
+
+def parse_calendars(text: str, name: str = "calendars.yaml") -> dict[str, Calendar]:
+    """`load_calendars` for text in hand (`name` stands for the file in messages)."""
+    return _calendars(parse_yaml(text, name, CalendarError, _Loader), name)
+
+
+def _calendars(data: object, path: str | Path) -> dict[str, Calendar]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -462,6 +503,6 @@ def _explain(error: ValidationError) -> str:
         if problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", problem["msg"]))
         else:
-            message = f"{problem['msg']}, got {problem['input']!r}"
+            message = f"{problem['msg']}, got {shorten(problem['input'])}"
         clauses.append(f"{where}: {message}" if where else message)
     return "; ".join(clauses)

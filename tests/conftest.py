@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import textwrap
@@ -153,3 +154,37 @@ def run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[s
     )
     assert run.returncode == 0, run.stderr
     return run
+
+
+# ---------------------------------------------------------------- the CLI under limits
+MEMORY = 768 * 1024 * 1024  # bytes of address space a CLI run may take
+CPU_SECONDS = 30
+
+
+def _limits() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+
+
+def run_cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`flow ARGS` in a child process under `_limits`."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys, cli; sys.exit(cli.main())", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        preexec_fn=_limits,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
+        timeout=300,  # a hang guard only: the CPU limit is the bound
+    )
+
+
+def refused(run: subprocess.CompletedProcess[str], code: int, *expected: str) -> str:
+    """The run ended with `code`, no traceback, and said each of `expected`."""
+    said = run.stdout + run.stderr
+    assert run.returncode == code, f"exit {run.returncode} (killed by a limit if < 0):\n{said}"
+    assert "Traceback" not in said, said
+    for text in expected:
+        assert text in said, f"{text!r} not in:\n{said}"
+    return said

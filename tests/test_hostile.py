@@ -2,8 +2,8 @@
 error that names the place (file:line:col, or the field), with exit code 1 or 2 or a typed
 error, no traceback, in bounded time and memory, and nothing changed.
 
-CLI runs happen in a child process under resource limits (address space and CPU seconds,
-`_LIMITS`), so a blow-up is a kill the test sees, not a slow test; the limits are the
+CLI runs happen in a child process under resource limits (address space and CPU seconds:
+`conftest.run_cli`), so a blow-up is a kill the test sees, not a slow test; the limits are the
 bounds. Engine and service doors are driven in-process, with hypothesis where the input
 varies, and compared byte for byte before and after.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, make_harness, sh
+from conftest import ROOT, make_harness, refused, sh
+from conftest import run_cli as flow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,39 +35,6 @@ from engine.service import Service
 from engine.store.serialize import encode
 
 HOTLINE = ROOT / "docs" / "examples"
-MEMORY = 768 * 1024 * 1024  # bytes of address space a CLI run may take
-CPU_SECONDS = 30
-
-
-def _limits() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
-
-
-def flow(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """`flow ARGS` in a child process under `_limits`."""
-    return subprocess.run(
-        [sys.executable, "-c", "import sys, cli; sys.exit(cli.main())", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        preexec_fn=_limits,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"},
-        timeout=300,  # a hang guard only: the CPU limit is the bound
-    )
-
-
-def refused(run: subprocess.CompletedProcess[str], code: int, *expected: str) -> str:
-    """The run ended with `code`, no traceback, and said each of `expected`."""
-    said = run.stdout + run.stderr
-    assert run.returncode == code, f"exit {run.returncode} (killed by a limit if < 0):\n{said}"
-    assert "Traceback" not in said, said
-    for text in expected:
-        assert text in said, f"{text!r} not in:\n{said}"
-    return said
-
-
 FLOW = """flow f
 roles: r
 fields:

@@ -1,0 +1,75 @@
+"""Adding days to one calendar of a calendars.yaml, as a person would: the file's comments,
+order and layout kept, only the one-line lists `extra_holidays`, `extra_workdays` and
+`notices` of that calendar rewritten (or added after its last key). The result is loaded
+again before it is returned, so a file that would not load is never written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+
+from engine.calendar import CalendarError, parse_calendars
+from engine.limits import clip
+
+_KEYS = ("extra_holidays", "extra_workdays", "notices")
+
+
+def add_days(
+    text: str,
+    calendar: str,
+    holidays: Iterable[date],
+    workdays: Iterable[date],
+    notice_year: int,
+    name: str = "calendars.yaml",
+) -> str:
+    """`text` with `holidays`, `workdays` and the notice's year merged into `calendar`'s
+    lists; CalendarError when the calendar is missing, a list is not written on one line,
+    or the result does not load (e.g. a day in both lists)."""
+    lines = text.splitlines()
+    header = re.compile(rf"{re.escape(calendar)}:\s*(#.*)?$")
+    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        raise CalendarError(f"{name}: no calendar `{clip(calendar)}` at the start of a line")
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[i])),
+               len(lines))  # fmt: skip
+    keys = [i for i in range(start + 1, end) if re.match(r"\s+\w+\s*:", lines[i])]
+    if not keys:
+        raise CalendarError(f"{name}: calendar `{clip(calendar)}` has no settings to add to")
+    indent = re.match(r"\s+", lines[keys[0]]).group()  # type: ignore[union-attr]
+    additions = {"extra_holidays": holidays, "extra_workdays": workdays, "notices": [notice_year]}
+    for key in _KEYS:
+        found = [i for i in keys if re.match(rf"\s+{key}\s*:", lines[i])]
+        if found:
+            line = lines[found[0]]
+            listed = re.match(rf"(\s+{key}\s*:\s*)\[(.*?)\](\s*(#.*)?)$", line)
+            if listed is None:
+                raise CalendarError(
+                    f"{name}:{found[0] + 1}: write `{key}` as a one-line list, like "
+                    f"`{key}: [2027-01-01, 2027-01-02]`, for days to be added to it"
+                )
+            old = [v.strip() for v in listed.group(2).split(",") if v.strip()]
+            lines[found[0]] = listed.group(1) + _list(old, additions[key]) + listed.group(3)
+        else:
+            at = keys[-1] + 1
+            while at < end and lines[at].startswith(indent + " "):  # the last key's own block
+                at += 1
+            lines.insert(at, f"{indent}{key}: {_list([], additions[key])}")
+            keys.append(at)
+            end += 1
+    result = "\n".join(lines) + "\n"
+    _check_loads(result, name)
+    return result
+
+
+def _list(old: list[str], new: Iterable[object]) -> str:
+    values = sorted(set(old) | {str(v) for v in new})
+    return "[" + ", ".join(values) + "]"
+
+
+def _check_loads(text: str, name: str) -> None:
+    try:
+        parse_calendars(text, name)
+    except CalendarError as exc:
+        raise CalendarError(f"after adding the days: {exc}") from None
