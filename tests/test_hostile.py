@@ -524,3 +524,26 @@ def test_actors_and_roles_are_names_not_payloads(engine: Engine, who: str, value
     with pytest.raises(InvalidData, match="`case_id`: "):
         engine.open("hotline", {"caller": "张三"}, "a", "客服专员", case_id="c" * 10_000)
     assert _frozen(engine) == before
+
+
+def test_a_stop_during_start_up_is_a_clean_exit(tmp_path: Path) -> None:
+    """SIGTERM as soon as the worker says it is ready (before its scheduler runs): exit 0,
+    no traceback (it used to be a SchedulerNotRunningError, or a worker waiting forever)."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    for delay in (0.0, 0.05, 0.2):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "engine.scheduling.worker", "--db", url, "--workflows",
+             HOTLINE],
+            cwd=ROOT, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert worker.stderr is not None
+        assert "ready" in worker.stderr.readline()
+        time.sleep(delay)
+        worker.send_signal(signal.SIGTERM)
+        try:
+            _, err = worker.communicate(timeout=30)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        assert worker.returncode == 0 and "Traceback" not in err, err

@@ -14,6 +14,7 @@ Run it with `flow worker --db URL --workflows DIR` or `python -m engine.scheduli
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -28,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine.case import Notification, Notifier
@@ -71,7 +73,9 @@ class Worker:
             except Exception:
                 log.exception("tick failed; retrying at the next poll")
             finally:
-                if not self._stopping.is_set():
+                if self._stopping.is_set():
+                    self._halt()  # a stop asked before the scheduler ran ends it here
+                else:
                     self._schedule()
 
     def _schedule(self) -> None:
@@ -114,9 +118,15 @@ class Worker:
                         self.service.worker_id, STOP_GRACE)  # fmt: skip
 
     def stop(self) -> None:
-        """Ask the worker to stop after the step in hand (what SIGTERM and SIGINT do)."""
+        """Ask the worker to stop after the step in hand (what SIGTERM and SIGINT do). Safe
+        at any moment, start-up included: a tick that finds the flag set ends the scheduler
+        if this could not yet."""
         self._stopping.set()
-        self.scheduler.shutdown(wait=False)
+        self._halt()
+
+    def _halt(self) -> None:
+        with contextlib.suppress(SchedulerNotRunningError):  # not yet, or already, stopped
+            self.scheduler.shutdown(wait=False)
 
 
 class _Pool(ThreadPoolExecutor):  # type: ignore[misc]
