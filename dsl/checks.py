@@ -486,7 +486,8 @@ def _calendar_checks(
 def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
     advice = (
         "import the State Council's holiday notice for the next year with "
-        "`flow calendar import NOTICE.txt`, or upgrade the holiday package"
+        "`flow calendar import NOTICE.txt` (it fills extra_holidays/extra_workdays), or "
+        "upgrade the holiday package"
     )
     if ends < today:
         return [

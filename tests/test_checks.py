@@ -105,6 +105,7 @@ def test_calendar_data_ending() -> None:
     assert soon.code == "calendar-data-ending" and not soon.is_error
     assert soon.message == "the official holiday data of calendar `office` ends on 2026-12-31"
     assert soon.help is not None and "extra_holidays" in soon.help
+    assert "flow calendar import NOTICE.txt" in soon.help
     [past] = diagnose(BASE, calendars=cal, today=date(2027, 1, 5))
     assert "ended on 2026-12-31" in past.message and "2027-01-05" in past.message
     assert diagnose(BASE, calendars=cal, today=date(2026, 6, 1)) == []
