@@ -556,12 +556,27 @@ def check(
             "fired_by, late FROM timers ORDER BY id"
         )
         outbox = q("SELECT id, delivered_at, claim_token FROM outbox")
+    # A case whose `skip` the driver (this process) sent more than EVENT_MARGIN late may
+    # rightly end otherwise than the oracle, which sent it on time: on a loaded host the
+    # driver, not the workers, is behind. Its outcome is not compared; its structure (audit
+    # sequence, each timer ended once, never early, late flags, the outbox) still is, and
+    # at least half of the cases must be compared for the run to count.
+    raced = {entry.split(":", 1)[0] for entry in run.driver_late}
+    if len(raced) * 2 > len(planned):
+        problems.append(f"the driver was late for {len(raced)} of {len(planned)} cases: too "
+                        "few left to compare with the oracle")  # fmt: skip
+    expected = {cid: exp for cid, exp in expected.items() if cid not in raced}
     # 1. final states equal the oracle's; 2. audit sequence 1..n, n as the oracle says
     for cid in sorted(planned):
         exp = expected.get(cid)
         row = cases.get(cid)
         if row is None:
             problems.append(f"{cid}: missing from the store")
+            continue
+        if cid in raced:
+            seqs = [a[0] for a in audit[cid]]
+            if seqs != list(range(1, len(seqs) + 1)):
+                problems.append(f"{cid}: audit sequence is not 1..n: {seqs}")
             continue
         if exp is None:  # top-up cases: only structural checks
             if not row[2]:
