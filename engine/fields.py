@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from engine import limits
 from engine.definition import FieldDef, FlowDefinition
 from engine.errors import InvalidData
+from engine.expressions import to_timedelta
 
 _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _DECIMAL_TEXT = re.compile(r"[+-]?\d{1,18}(\.\d{1,18})?")
@@ -123,12 +124,12 @@ def _duration_in(value: Any) -> Any:
     """A timedelta, or an elapsed duration written as in a flow (`30m`, `2h`, `3d`)."""
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
+            from dsl.compiler import compile_duration
             from dsl.parser import parse_duration
 
-            written = parse_duration(value)
-            if not written.working:
-                unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[written.unit]
-                return timedelta(**{unit: float(written.amount)})
+            duration = compile_duration(parse_duration(value))  # as a flow reads it
+            if duration.unit == "seconds":  # elapsed; working time needs a calendar
+                return to_timedelta(duration)
     return value
 
 

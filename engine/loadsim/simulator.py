@@ -10,7 +10,6 @@ of open cases, not the number of cases.
 
 from __future__ import annotations
 
-import difflib
 import gc
 import heapq
 import random
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from dsl.diagnostics import did_you_mean
 from engine import limits
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
@@ -299,7 +299,11 @@ class Simulation:
                     if action.event not in events:
                         problems.append(
                             f"states.{name}: `{clip(action.event)}` is not an event of the flow"
-                            + _did_you_mean(action.event, events)
+                            + (
+                                f" ({close})"
+                                if (close := did_you_mean(action.event, events))
+                                else ""
+                            )
                         )
                     by = action.by
                     if by and by.startswith("$") and by[1:] not in fields:
@@ -702,8 +706,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, FlowRuntimeError):
         return f"FlowRuntimeError: {exc}"
     return type(exc).__name__
-
-
-def _did_you_mean(name: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean `{close[0]}`?)" if close else ""
