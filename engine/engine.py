@@ -169,7 +169,8 @@ class Engine:
             runtime = self.runtime_of(case)
             fired_at = max(due, now) if live else due
             try:
-                step = runtime.fire_armed(case, row, fired_at, late=fired_at > due)
+                late = fired_at > due
+                step = runtime.fire_armed(case, row, fired_at, late, fired_at if late else None)
             except FlowRuntimeError as exc:
                 step = runtime.drop_timer(case, key, str(exc), fired_at)
             self._after(step)
@@ -219,8 +220,10 @@ def replay(runtime: FlowRuntime, case_id: str, records: Iterable[AuditRecord]) -
         elif record.kind == "event":
             runtime.fire(case, record.what, record.actor, record.role, record.data, record.at)
         elif record.kind == "timer":
-            late = bool(record.data and record.data.get("late"))
-            runtime.fire_timer(case, record.what, record.at, late=late)
+            data = record.data or {}
+            fired_at = data.get("fired_at")
+            runtime.fire_timer(case, record.what, record.at, late=bool(data.get("late")),
+                               fired_at=datetime.fromisoformat(fired_at) if fired_at else None)
         elif record.kind == "note" and record.data and "dropped" in record.data:
             runtime.drop_timer(case, record.data["dropped"], record.data["problem"], record.at)
     if case is None:

@@ -55,6 +55,7 @@ from engine.fields import FieldSchema, check_names, check_shape
 from engine.limits import MAX_NAME_CHARS as _NAME
 
 MAX_AUTOMATIC_STEPS = 100
+MAX_MISSED_PERIODS = 10_000  # periods of one `every` timer skipped by counting, then jumped
 _SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
 _new_tuple = tuple.__new__
 _MISSING = object()
@@ -549,19 +550,25 @@ class FlowRuntime:
             raise RoleNotAllowed(event, role, sorted({r for t in candidates for r in t.roles}))
         raise NoGuardHolds(event, case.state, tried)
 
-    def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False) -> Step | None:
-        """Fire a due timer of the case; None if it is no longer armed or not yet due."""
+    def fire_timer(self, case: Case, key: str, now: datetime, late: bool = False,
+                   fired_at: datetime | None = None) -> Step | None:  # fmt: skip
+        """Fire a due timer of the case; None if it is no longer armed or not yet due.
+
+        `fired_at` is when a late timer really fired: a repeating timer (`every …`) then
+        skips the periods it missed up to that instant instead of firing once for each.
+        """
         row = row_of(case.timer_rows, key)
         if row is None or row[1] > now:  # an `Armed`: (key, due, …)
             return None
-        return self.fire_armed(case, row, now, late)
+        return self.fire_armed(case, row, now, late, fired_at)
 
-    def fire_armed(self, case: Case, row: Row, now: datetime, late: bool = False) -> Step:
+    def fire_armed(self, case: Case, row: Row, now: datetime, late: bool = False,
+                   fired_at: datetime | None = None) -> Step:  # fmt: skip
         """`fire_timer` for a due timer row that the case holds (the engine's heap keeps the
         very row, so it fires it without looking it up again)."""
         ctx = _Ctx(case, now, None, None)
         try:
-            self._fire_timer(ctx, row, late)
+            self._fire_timer(ctx, row, late, fired_at)
             self._settle(ctx)
         except BaseException:
             ctx.rollback()
@@ -834,17 +841,37 @@ class FlowRuntime:
         t = timer.definition
         if t.max_times is not None and count >= t.max_times:
             return
-        if timer.after is not None:  # `after` and `every`
-            due = timer.after(start)
-        elif t.kind == "wall":
-            assert timer.wall is not None
-            due = self.calendar.next_wall_time(start, *timer.wall)
+        if timer.after is not None or t.kind == "wall":  # `after`, `every`
+            due = self._next_period(timer, start)
         else:
             at = self._at_value(ctx, timer)
             if at is None:
                 return
             due = at
         self._arm(ctx, timer.key, due, t.line, count)
+
+    def _next_period(self, timer: _Timer, start: datetime) -> datetime:
+        if timer.after is not None:
+            return timer.after(start)
+        assert timer.wall is not None
+        return self.calendar.next_wall_time(start, *timer.wall)
+
+    def _rearm_periodic(self, ctx: _Ctx, timer: _Timer, due: datetime, count: int,
+                        fired_at: datetime | None) -> None:  # fmt: skip
+        """Arm the next period of an `every` timer. After a late firing the periods missed
+        up to `fired_at` are coalesced into it: one late firing, never a backlog."""
+        start = due
+        if fired_at is not None:
+            missed = 0
+            while (following := self._next_period(timer, start)) <= fired_at:
+                start, missed = following, missed + 1
+                if missed == MAX_MISSED_PERIODS:  # e.g. `every 1m` after months down
+                    start = fired_at
+                    break
+            if missed:
+                ctx.record("note", f"{timer.key}: {missed} missed period(s) while the engine "
+                           "was down were coalesced into this late firing", actor=False)  # fmt: skip
+        self._arm_state_timer(ctx, timer, start, count)
 
     def _at_value(self, ctx: _Ctx, timer: _Timer) -> datetime | None:
         assert timer.at is not None
@@ -876,7 +903,7 @@ class FlowRuntime:
             elif due != armed.due:
                 self._arm(ctx, timer.key, due, armed.order)
 
-    def _fire_timer(self, ctx: _Ctx, row: Row, late: bool) -> None:
+    def _fire_timer(self, ctx: _Ctx, row: Row, late: bool, fired_at: datetime | None) -> None:
         key, due, _order, _token, count, _estimated = row  # an `Armed`
         suffix = " (late)" if late else ""
         case = ctx.case
@@ -889,11 +916,12 @@ class FlowRuntime:
         ctx.cancelled += (key,)
         timer = self.timers.get(key)  # a state's timer (else a task's or an SLA's)
         target = timer.definition.target if timer is not None else None
-        ctx.record("timer", key, case.state, target or case.state, data=_lateness(due, late))
+        ctx.record("timer", key, case.state, target or case.state,
+                   data=_lateness(due, late, fired_at))  # fmt: skip
         if timer is not None:
             t = timer.definition
             if t.kind in ("every", "wall"):
-                self._arm_state_timer(ctx, timer, due, count + 1)
+                self._rearm_periodic(ctx, timer, due, count + 1, fired_at if late else None)
             self._take(ctx, timer.actions, t.target)
         elif key in self._tasks:
             _state, task = self._tasks[key]
@@ -1047,12 +1075,17 @@ def _names_in(e: Any) -> set[str]:
     return set()
 
 
-def _lateness(due: datetime, late: bool) -> dict[str, Any] | None:
-    """A timer record's data: only a late firing says when it was due (on time, `at` is it).
+def _lateness(due: datetime, late: bool, fired_at: datetime | None) -> dict[str, Any] | None:
+    """A timer record's data: only a late firing says when it was due (on time, `at` is it)
+    and, when known, when it really fired (replay needs it to coalesce missed periods).
 
     None rather than a dict keeps the record a tuple of atomic values, which the GC untracks.
     """
-    return {"due": due.isoformat(), "late": True} if late else None
+    if not late:
+        return None
+    if fired_at is None:
+        return {"due": due.isoformat(), "late": True}
+    return {"due": due.isoformat(), "late": True, "fired_at": fired_at.isoformat()}
 
 
 def _wall_rule(w: d.WallRule) -> WallRule:

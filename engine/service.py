@@ -271,7 +271,7 @@ class Service:
         at = armed.due
         late = now - armed.due > self.late_after
         try:
-            step = runtime.fire_timer(case, row.key, at, late=late)
+            step = runtime.fire_timer(case, row.key, at, late, now if late else None)
         except FlowRuntimeError as exc:
             step = runtime.drop_timer(case, row.key, str(exc), at)
         if step is None:

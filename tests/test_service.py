@@ -15,6 +15,7 @@ import pytest
 
 from engine.case import Notification
 from engine.clock import SimulatedClock
+from engine.engine import replay
 from engine.errors import InvalidData, UnknownCase, UnknownEvent, UnknownFlow
 from engine.service import Service
 from engine.store import StoreError
@@ -386,3 +387,48 @@ def test_a_case_keeps_the_calendar_it_started_with(tmp_path: Path) -> None:
     assert second.runtime_of(old).calendar.is_working_day(datetime(2026, 3, 4).date())
     assert not second.runtime_of(new).calendar.is_working_day(datetime(2026, 3, 4).date())
     second.close()
+
+
+CHASER = """\
+flow chaser "催办"
+calendar office
+roles: agent
+
+state open "待处理":
+    every 1h: notify agent "hourly"
+    every 1 working day at most 3 times: notify agent "daily"
+    every working day at 17:30: notify agent "summary"
+    on finish -> closed by agent
+
+final closed "closed"
+"""
+
+
+@pytest.mark.parametrize("downtime_days", [1, 9, 400])
+def test_missed_periods_of_an_every_timer_coalesce_into_one_late_firing(
+    tmp_path: Path, downtime_days: int
+) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "chaser.flow").write_text(CHASER)
+    start = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Mon 09:00 in Shanghai
+    clock = SimulatedClock(start)
+    svc = Service(f"sqlite:///{tmp_path / 'c.db'}", folder, clock=clock)
+    svc.open("chaser", {}, case_id="c")
+    back = start + timedelta(days=downtime_days, minutes=7)
+    clock.advance_to(back)  # the service was down
+    steps = svc.run_due()
+    fired = [s.records[0].what for s in steps]
+    # one late firing per timer, not one per missed period
+    assert sorted(fired) == sorted(set(fired)) and len(fired) == 3, fired
+    assert svc.run_due() == []
+    case = svc.get("c")
+    assert all(a.due > back for a in case.timers.values())
+    notes = [r.what for r in svc.history("c") if r.kind == "note"]
+    assert any("T:open#1" in n and "coalesced" in n for n in notes), notes
+    # `at most 3 times` counts the coalesced firing once
+    daily = case.timers["T:open#2"]
+    assert daily.count == 1
+    # the log replays to the same case, skipped periods included
+    replayed = replay(svc.runtime_of(case), "c", svc.history("c"))
+    assert replayed.timers == case.timers
