@@ -172,7 +172,17 @@ class HookCall:
     span: Span
 
 
-Action = Set | Notify | Assign | Escalate | Callback | Record | Emit | HookCall
+@dataclass(frozen=True, slots=True)
+class If:
+    """`if CONDITION:` actions, and `else:` actions (a Flowdesk addition)."""
+
+    condition: Expr
+    then: tuple[Action, ...]
+    otherwise: tuple[Action, ...]
+    span: Span
+
+
+Action = Set | Notify | Assign | Escalate | Callback | Record | Emit | HookCall | If
 
 
 # ---------------------------------------------------------------- state members

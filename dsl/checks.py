@@ -19,6 +19,7 @@ from dsl import ast
 from dsl.diagnostics import Diagnostic, did_you_mean, error, warning
 from dsl.source import Span
 from engine.definition import CALLBACK_DONE, PLACEHOLDER
+from engine.functions import FUNCTIONS, Function
 
 # Every code the checker can report, with its severity (stable: tools and docs rely on them).
 CODES: dict[str, str] = {
@@ -43,6 +44,7 @@ CODES: dict[str, str] = {
     "unknown-param": "error",
     "unknown-role": "error",
     "unknown-table": "error",
+    "unknown-sla": "error",
     "wrong-arity": "error",
     "recursive-table": "error",
     # types
@@ -142,6 +144,7 @@ class _Scope:
     fields: dict[str, ast.Field]
     states: dict[str, ast.State]
     tables: dict[str, ast.Table]
+    slas: dict[str, ast.Sla]
     calendar: str
     edges: dict[str, set[str]]  # known targets of each (first-declared) non-final state
     auto_edges: dict[str, set[str]]  # the same, through timers and automatic steps only
@@ -166,6 +169,7 @@ class _Scope:
             fields=_first_by_name((f.name, f) for f in flow.fields),
             states=states,
             tables=_first_by_name((t.name, t) for t in flow.tables),
+            slas=_first_by_name((s.name, s) for s in flow.slas),
             calendar=calendar.name.value if calendar and calendar.name else "always",
             edges=edges,
             auto_edges=auto_edges,
@@ -277,22 +281,32 @@ def _cycles(edges: Mapping[str, set[str]]) -> dict[str, frozenset[str]]:
 # ================================================================ walking the AST
 
 
+def _flat(actions: Iterable[ast.Action]) -> Iterator[ast.Action]:
+    """The actions, and those inside each `if` (after it, in order)."""
+    for a in actions:
+        yield a
+        if isinstance(a, ast.If):
+            yield from _flat(a.then)
+            yield from _flat(a.otherwise)
+
+
 def _state_actions(state: ast.State) -> Iterator[ast.Action]:
     for m in state.members:
         if isinstance(m, ast.Task):
-            yield from m.overdue
+            yield from _flat(m.overdue)
         elif not isinstance(m, ast.Automatic):
-            yield from m.actions
+            yield from _flat(m.actions)
 
 
 def _flow_actions(flow: ast.Flow) -> Iterator[ast.Action]:
-    """Every action of the flow: state members, task overdue blocks, SLA warnings and breaches."""
+    """Every action of the flow, those inside `if` too: state members, task overdue blocks,
+    SLA warnings and breaches."""
     for state in flow.states:
         yield from _state_actions(state)
     for sla in flow.slas:
         for w in sla.warnings:
-            yield from w.actions
-        yield from sla.breach
+            yield from _flat(w.actions)
+        yield from _flat(sla.breach)
 
 
 def _action_exprs(action: ast.Action) -> tuple[ast.Expr, ...]:
@@ -304,6 +318,8 @@ def _action_exprs(action: ast.Action) -> tuple[ast.Expr, ...]:
         return (action.target,)
     if isinstance(action, ast.HookCall):
         return action.args
+    if isinstance(action, ast.If):
+        return (action.condition,)
     return ()
 
 
@@ -702,9 +718,13 @@ def _member_references(m: ast.StateMember, scope: _Scope) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if isinstance(m, ast.Transition | ast.Automatic | ast.Timer) and m.target is not None:
         out += _state_ref(m.target, scope)
-    if isinstance(m, ast.Transition | ast.Task):
+    if isinstance(m, ast.Task):
         for role in m.roles:
             out += _role_ref(role, scope)
+    if isinstance(m, ast.Transition):
+        for role in m.roles:
+            held = role.value in scope.fields
+            out += _holder_ref(role, scope) if held else _role_ref(role, scope)
     if isinstance(m, ast.Transition):
         for p in m.params:
             if p.name.value not in scope.fields:
@@ -738,6 +758,22 @@ def _state_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
                 f"declare it with `state {n.value}:` or `final {n.value}`, or use one of "
                 f"{_listing(scope.states)}",
             ),
+        )
+    ]
+
+
+def _holder_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
+    """`by FIELD`: the field must hold a text (a role's or a person's name)."""
+    field = scope.fields[n.value]
+    if n.value in scope.roles or field.type.value in _STRINGS:
+        return []
+    return [
+        error(
+            "type-mismatch",
+            f"`by {n.value}`: `{n.value}` is a field of type {field.type.value}, but it must "
+            "hold the name of a role or a person",
+            n.span,
+            f"declare `{n.value}: text?` (set it to who owns the case), or name a role",
         )
     ]
 
@@ -900,13 +936,17 @@ class _Typer:
         elif isinstance(a, ast.HookCall):
             for arg in a.args:
                 self.infer(arg)
+        elif isinstance(a, ast.If):
+            self.condition(a.condition, "if")
+            self.actions(a.then)
+            self.actions(a.otherwise)
 
-    def condition(self, e: ast.Expr) -> None:
+    def condition(self, e: ast.Expr, keyword: str = "when") -> None:
         t = self.infer(e)
         if t.kind not in ("bool", "unknown"):
             self._report(
                 "type-mismatch",
-                f"the condition after `when` must be true or false, but {_desc(e, t)} is not",
+                f"the condition after `{keyword}` must be true or false, but {_desc(e, t)} is not",
                 e.span,
                 _bool_help(e, t),
             )
@@ -1061,15 +1101,21 @@ class _Typer:
         )
 
     def call(self, e: ast.Call) -> _Type:
-        args = [self.infer(a) for a in e.args]
         name = e.func.value
         table = self.scope.tables.get(name)
+        if table is None and name in FUNCTIONS:
+            return self.function(FUNCTIONS[name], e)
+        args = [self.infer(a) for a in e.args]
         if table is None:
             self._report(
                 "unknown-table",
                 f"unknown table `{name}`",
                 e.func.span,
-                _hint(name, self.scope.tables, f"declare it with `table {name}(INPUT):` and rows"),
+                _hint(
+                    name,
+                    [*self.scope.tables, *FUNCTIONS],
+                    f"declare it with `table {name}(INPUT):` and rows",
+                ),
             )
             return UNKNOWN
         if len(args) != len(table.params):
@@ -1084,6 +1130,45 @@ class _Typer:
         else:
             self.patterns(table, e.args, args)
         return self.table_type(name, e.func.span)
+
+    def function(self, fn: Function, e: ast.Call) -> _Type:
+        """A built-in's call: its arity, an SLA's name or a moment for each argument."""
+        usage = f"{fn.name}({', '.join('SLA' if p == 'sla' else 'DATE_TIME' for p in fn.params)})"
+        if len(e.args) != len(fn.params):
+            self._report(
+                "wrong-arity",
+                f"`{fn.name}` takes {_count(len(fn.params), 'argument')}, "
+                f"but {len(e.args)} {'is' if len(e.args) == 1 else 'are'} given",
+                e.func.span,
+                f"call it as `{usage}`: {fn.summary}",
+            )
+            return UNKNOWN
+        for param, arg in zip(fn.params, e.args, strict=True):
+            if param == "sla":
+                if not (isinstance(arg, ast.Ref) and arg.name in self.scope.slas):
+                    self._report(
+                        "unknown-sla",
+                        f"`{fn.name}` takes the name of one of the flow's SLAs",
+                        arg.span,
+                        _hint(
+                            _show(arg) or "",
+                            self.scope.slas,
+                            f"declare it with `sla NAME within … from … until …`, or call "
+                            f"`{usage}`",
+                        ),
+                    )
+                continue
+            t = self.infer(arg)
+            if t.kind not in (*_MOMENTS, "null", "unknown"):
+                self._report(
+                    "type-mismatch",
+                    f"`{fn.name}` takes a date or date-time, but {_desc(arg, t)} is given",
+                    arg.span,
+                    f"call it as `{usage}`, e.g. `{fn.name}(now)`",
+                )
+        if fn.result == "choice":
+            return _Type("choice", fn.choices, fn.name)
+        return _Type(fn.result)
 
     def table_type(self, name: str, call: Span | None) -> _Type:
         """The common type of a table's row results (its rows are typed once)."""
@@ -1799,7 +1884,7 @@ def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
 
 
 def _escalates(actions: Iterable[ast.Action]) -> bool:
-    return any(isinstance(a, ast.Escalate) for a in actions)
+    return any(isinstance(a, ast.Escalate) for a in _flat(actions))
 
 
 def _unbounded_escalation(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:

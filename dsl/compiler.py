@@ -34,6 +34,7 @@ class _Compiler:
         self.flow = flow
         self.roles = {r.value for r in flow.roles}
         self.fields = {f.name.value for f in flow.fields}
+        self.tables = {t.name.value for t in flow.tables}
         self.hooks: list[str] = []
         # The same literals, names and durations recur all over a flow, and the table's models
         # are frozen: each distinct leaf is built (and validated) once and shared.
@@ -71,6 +72,8 @@ class _Compiler:
         if isinstance(e, ast.Ref):
             name = e.name
             return self.leaf(("var", name), lambda: d.Var(name=name))
+        if isinstance(e, ast.Call) and e.func.value not in self.tables:
+            return d.FuncCall(func=e.func.value, args=tuple(self.expr(a) for a in e.args))
         if isinstance(e, ast.Call):
             return d.TableCall(table=e.func.value, args=tuple(self.expr(a) for a in e.args))
         if isinstance(e, ast.Unary):
@@ -109,6 +112,9 @@ class _Compiler:
             return d.Record(text=a.text.value, line=line)
         if isinstance(a, ast.Emit):
             return d.Emit(event=a.event.value, line=line)
+        if isinstance(a, ast.If):
+            return d.IfAction(condition=self.expr(a.condition), then=self.actions(a.then),
+                              otherwise=self.actions(a.otherwise), line=line)  # fmt: skip
         if a.name.value not in self.hooks:
             self.hooks.append(a.name.value)
         args = tuple(self.expr(x) for x in a.args)
@@ -124,10 +130,15 @@ class _Compiler:
             params=tuple(self.param(p) for p in t.params),
             guard=self.expr(t.guard) if t.guard is not None else None,
             target=t.target.value if t.target else None,
-            roles=tuple(r.value for r in t.roles),
+            roles=tuple(r.value for r in t.roles if not self._holder(r.value)),
             actions=self.actions(t.actions),
+            holders=tuple(r.value for r in t.roles if self._holder(r.value)),
             line=t.span.line,
         )
+
+    def _holder(self, name: str) -> bool:
+        """`by NAME` names a field holding a role or a person when NAME is a field, not a role."""
+        return name in self.fields and name not in self.roles
 
     def param(self, p: ast.Param) -> d.Param:
         name, optional = p.name.value, p.optional

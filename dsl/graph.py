@@ -50,6 +50,8 @@ def _expr(e: d.Expr) -> tuple[str, int]:
         return e.duration.text or _duration(e.duration), _ATOM
     if isinstance(e, d.Var):
         return e.name, _ATOM
+    if isinstance(e, d.FuncCall):
+        return f"{e.func}({', '.join(expr_text(a) for a in e.args)})", _ATOM
     if isinstance(e, d.TableCall):
         return f"{e.table}({', '.join(expr_text(a) for a in e.args)})", _ATOM
     if isinstance(e, d.ListOf):
@@ -125,6 +127,9 @@ def action_text(action: d.Action) -> str:
         return "record"
     if isinstance(action, d.Emit):
         return f"emit {action.event}"
+    if isinstance(action, d.IfAction):
+        otherwise = f" else {_actions(action.otherwise)}" if action.otherwise else ""
+        return f"if {expr_text(action.condition)}: {_actions(action.then)}{otherwise}"
     return f"call {action.hook}({', '.join(expr_text(a) for a in action.args)})"
 
 

@@ -486,6 +486,11 @@ class ToAst:
     def emit_action(self, items: list[Any]) -> ast.Emit:
         return ast.Emit(name(items[0]), span_of(items))
 
+    def if_action(self, items: list[Any]) -> ast.If:
+        bodies = [i for i in items if isinstance(i, _Body)]
+        otherwise = tuple(bodies[1]) if len(bodies) > 1 else ()
+        return ast.If(items[1], tuple(bodies[0]), otherwise, span_of(items))
+
     def hook_action(self, items: list[Any]) -> ast.HookCall:
         args = tuple(i for i in items[1:] if i is not None)
         return ast.HookCall(name(items[0]), args, span_of(items))

@@ -222,8 +222,13 @@ def replay(runtime: FlowRuntime, case_id: str, records: Iterable[AuditRecord]) -
         elif record.kind == "timer":
             data = record.data or {}
             fired_at = data.get("fired_at")
-            runtime.fire_timer(case, record.what, record.at, late=bool(data.get("late")),
-                               fired_at=datetime.fromisoformat(fired_at) if fired_at else None)
+            runtime.fire_timer(
+                case,
+                record.what,
+                record.at,
+                late=bool(data.get("late")),
+                fired_at=datetime.fromisoformat(fired_at) if fired_at else None,
+            )
         elif record.kind == "note" and record.data and "dropped" in record.data:
             runtime.drop_timer(case, record.data["dropped"], record.data["problem"], record.at)
     if case is None:

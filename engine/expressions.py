@@ -17,6 +17,9 @@ from engine import definition as d
 from engine.calendar import Calendar
 from engine.definition import PLACEHOLDER
 from engine.errors import FlowRuntimeError
+from engine.functions import FUNCTIONS, SlaInfo, build
+
+SLA_FUNCTIONS = frozenset(f.name for f in FUNCTIONS.values() if f.params == ("sla",))
 
 
 class Scope(Protocol):
@@ -27,6 +30,10 @@ class Scope(Protocol):
     state: str
     id: str
 
+    @property
+    def sla_rows(self) -> tuple[tuple[Any, ...], ...]:
+        """The case's SLA clocks (`SlaClock` rows): what `sla_status`/`time_left` read."""
+
 
 @dataclass(slots=True)
 class Values:
@@ -36,6 +43,7 @@ class Values:
     now: datetime
     state: str
     id: str
+    sla_rows: tuple[tuple[Any, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +77,11 @@ def add_duration(calendar: Calendar, start: datetime, duration: d.Duration) -> d
 class ExpressionCompiler:
     """Turns `definition.Expr` trees into closures over a `Scope`."""
 
-    def __init__(self, calendar: Calendar, tables: Mapping[str, TableFn]) -> None:
+    def __init__(self, calendar: Calendar, tables: Mapping[str, TableFn],
+                 slas: Mapping[str, SlaInfo] | None = None) -> None:  # fmt: skip
         self.calendar = calendar
         self.tables = tables
+        self.slas = slas or {}
 
     def literal(self, lit: d.Lit) -> Any:
         if lit.type == "decimal":
@@ -100,6 +110,10 @@ class ExpressionCompiler:
                 (only,) = args
                 return lambda s: table((only(s),), s)
             return lambda s: table(tuple(a(s) for a in args), s)
+        if isinstance(e, d.FuncCall):
+            fargs = tuple(a.name if isinstance(a, d.Var) and e.func in SLA_FUNCTIONS
+                          else self.compile(a, line) for a in e.args)  # fmt: skip
+            return build(e.func, fargs, self.calendar, self.slas)
         if isinstance(e, d.Not):
             arg = self.compile(e.arg, line)
             return lambda s: not arg(s)

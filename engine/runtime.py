@@ -52,6 +52,7 @@ from engine.expressions import (
     format_value,
 )
 from engine.fields import FieldSchema, check_names, check_shape
+from engine.functions import SlaInfo
 from engine.limits import MAX_NAME_CHARS as _NAME
 
 MAX_AUTOMATIC_STEPS = 100
@@ -107,6 +108,24 @@ class _Transition:
     roles: frozenset[str]
     actions: tuple[Run, ...]
     line: int
+    holders: tuple[str, ...] = ()  # `by FIELD`: fields naming the role or person allowed
+
+    def allows(self, case: Case, actor: str | None, role: str | None) -> bool:
+        """Whether this caller may fire the line: its `by` roles, or the role or person a
+        `by FIELD` names (anyone, without `by`)."""
+        if not self.roles and not self.holders:
+            return True
+        if role in self.roles:
+            return True
+        fields = case.fields
+        return any(
+            (held := fields.get(f)) is not None and held in (role, actor) for f in self.holders
+        )
+
+    def who(self, case: Case) -> list[str]:
+        """Who may fire the line, for a refusal's message."""
+        held = [f"whoever `{f}` names ({case.fields.get(f) or 'not set'})" for f in self.holders]
+        return [*sorted(self.roles), *held]
 
 
 @dataclass(slots=True)
@@ -214,6 +233,11 @@ class _Ctx:
         self.id = case.id
 
     # journalled changes to the case's dicts -------------------------------------------
+    @property
+    def sla_rows(self) -> tuple[Row, ...]:
+        """The case's SLA clocks as they stand in this step (what `sla_status` reads)."""
+        return self.case.sla_rows
+
     def put(self, mapping: dict[str, Any], key: str, value: Any) -> None:
         self.journal.append((mapping, key, mapping.get(key, _MISSING)))
         mapping[key] = value
@@ -276,7 +300,8 @@ class FlowRuntime:
         self.roles = frozenset(definition.roles)
         self.hooks: Mapping[str, Callable[..., Any]] = {}
         tables: dict[str, TableFn] = {}
-        self._exprs = ExpressionCompiler(calendar, tables)
+        slas = {s.name: SlaInfo(s.within.working) for s in definition.slas}
+        self._exprs = ExpressionCompiler(calendar, tables, slas)
         for table in definition.tables:
             tables[table.name] = compile_table(table, self._exprs)
         self.slas = [self._compile_sla(s) for s in definition.slas]
@@ -311,6 +336,7 @@ class FlowRuntime:
                     frozenset(t.roles),
                     self._actions(t.actions),
                     t.line,
+                    t.holders,
                 )
             )
         automatic = [
@@ -345,7 +371,9 @@ class FlowRuntime:
     def _is_plain(self, source: _State, t: _Transition) -> bool:
         """A transition that only moves the case: nothing runs, arms, cancels or follows, so
         `fire` can take it without a journal (nothing can fail after its guard holds)."""
-        if t.actions or t.params or t.event == CALLBACK_DONE or t.event in source.tasks:
+        if t.actions or t.params or t.holders or t.event == CALLBACK_DONE:
+            return False
+        if t.event in source.tasks:
             return False
         target = self.states[t.target or source.name]
         quiet = [
@@ -392,6 +420,10 @@ class FlowRuntime:
         if isinstance(a, d.Emit):
             event = a.event
             return lambda ctx: ctx.emit(event)
+        if isinstance(a, d.IfAction):
+            condition = exprs.compile(a.condition, line)
+            then, otherwise = self._actions(a.then), self._actions(a.otherwise)
+            return lambda ctx: _run_all(ctx, then if condition(ctx) else otherwise)
         args = [exprs.compile(x, line) for x in a.args]
         hook = a.hook
         return lambda ctx: ctx.call(hook, tuple(x(ctx) for x in args))
@@ -518,7 +550,7 @@ class FlowRuntime:
                 continue
             if t.guard is not None:
                 if scope is None:
-                    scope = Values(case.fields, now, case.state, case.id)
+                    scope = Values(case.fields, now, case.state, case.id, case.sla_rows)
                 if not t.guard(scope):
                     tried.append(t.line)
                     continue
@@ -615,12 +647,13 @@ class FlowRuntime:
         if not system:
             allowed = state.allowed.get((event, ctx.role))
             if allowed is None:
-                allowed = [t for t in candidates if not t.roles or ctx.role in t.roles]
-                if ctx.role is None or ctx.role in self.roles:  # a bounded set of keys
+                allowed = [t for t in candidates if t.allows(case, ctx.actor, ctx.role)]
+                cacheable = not any(t.holders for t in candidates)  # else it depends on the case
+                if cacheable and (ctx.role is None or ctx.role in self.roles):  # bounded keys
                     state.allowed[(event, ctx.role)] = allowed
             if not allowed:
-                roles = sorted({r for t in candidates for r in t.roles})
-                raise RoleNotAllowed(event, ctx.role, roles)
+                who = sorted({w for t in candidates for w in t.who(case)})
+                raise RoleNotAllowed(event, ctx.role, who)
             candidates = allowed
         values = self._event_data(event, candidates, data) if data else _NO_VALUES
         transition = self._choose(ctx, event, candidates, values)
@@ -629,7 +662,7 @@ class FlowRuntime:
             for name, value in values.items():
                 ctx.put(case.fields, name, value)
         if event == CALLBACK_DONE:  # the line's `by`, if it has one, names who may close it
-            self._close_callback(ctx, system or bool(transition.roles))
+            self._close_callback(ctx, system or bool(transition.roles or transition.holders))
         rows = ctx.new_rows  # the event's record (ctx.record, inlined: every event has one)
         rows.append((ctx.audit_mark + len(rows) + 1, ctx.now, ctx.actor, ctx.role, "event",
                      event, before, transition.target or before, data_row(data),
@@ -671,7 +704,8 @@ class FlowRuntime:
             if t.guard is None:
                 return t
             if scope is None:
-                scope = Values({**ctx.case.fields, **values}, ctx.now, ctx.case.state, ctx.id)
+                scope = Values({**ctx.case.fields, **values}, ctx.now, ctx.case.state, ctx.id,
+                               ctx.case.sla_rows)  # fmt: skip
             if t.guard(scope):
                 return t
             guarded.append(t.line)
@@ -869,8 +903,9 @@ class FlowRuntime:
                     start = fired_at
                     break
             if missed:
-                ctx.record("note", f"{timer.key}: {missed} missed period(s) while the engine "
-                           "was down were coalesced into this late firing", actor=False)  # fmt: skip
+                note = f"{timer.key}: {missed} missed period(s) while the engine was down " \
+                       "were coalesced into this late firing"  # fmt: skip
+                ctx.record("note", note, actor=False)
         self._arm_state_timer(ctx, timer, start, count)
 
     def _at_value(self, ctx: _Ctx, timer: _Timer) -> datetime | None:
@@ -1049,6 +1084,11 @@ def _adder(calendar: Calendar, duration: d.Duration) -> Callable[[datetime], dat
     if duration.unit == "working_seconds":
         return lambda start: calendar.add_working_time(start, step)
     return lambda start: start + step
+
+
+def _run_all(ctx: _Ctx, actions: tuple[Run, ...]) -> None:
+    for action in actions:
+        action(ctx)
 
 
 def _takes(t: _Transition, values: Mapping[str, Any]) -> bool:

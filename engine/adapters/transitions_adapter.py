@@ -10,7 +10,8 @@ What is mapped:
   condition. The guard runs in our own safe evaluator (`engine.expressions`, no `eval`)
   over the model's `fields` dict, with the event's data laid over it as ours does;
 - the machine is built with `send_event=True`: call a trigger as
-  `model.EVENT(role="客服", data={"category": "fee"})`. Data is validated against the
+  `model.EVENT(role="客服", data={"category": "fee"})` (`actor="张三"` too, for a line
+  `by FIELD` whose field names a person). Data is validated against the
   flow's field types first (`engine.errors.InvalidData` if it does not fit) and is
   written into `model.fields` only when a transition is taken;
 - automatic `when GUARD -> TARGET` transitions become transitions of the reserved trigger
@@ -75,10 +76,11 @@ class FlowModel:
 class _Condition:
     """One `on` line's condition: allowed role, data fitting its parameters, then its guard."""
 
-    __slots__ = ("clock", "guard", "params", "required", "roles")
+    __slots__ = ("clock", "guard", "holders", "params", "required", "roles")
 
     def __init__(self, t: d.TransitionDef, guard: Evaluator | None, clock: Clock | None) -> None:
         self.roles = frozenset(t.roles)
+        self.holders = t.holders  # `by FIELD`: the role or the `actor` the field names
         self.params = frozenset(p.name for p in t.params)
         self.required = frozenset(p.name for p in t.params if not p.optional)
         self.guard = guard
@@ -87,8 +89,12 @@ class _Condition:
     def __call__(self, event: EventData) -> bool:
         """Whether this transition may be taken for the event being processed."""
         kwargs = event.kwargs
-        if self.roles and kwargs.get("role") not in self.roles:
-            return False
+        role = kwargs.get("role")
+        if (self.roles or self.holders) and role not in self.roles:
+            fields: Mapping[str, Any] = getattr(event.model, "fields", _EMPTY)
+            callers = {role, kwargs.get("actor")} - {None}
+            if not any(fields.get(f) in callers for f in self.holders):
+                return False
         data: Mapping[str, Any] = kwargs.get("data") or _EMPTY
         if not data.keys() <= self.params:
             return False

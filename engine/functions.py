@@ -1,0 +1,147 @@
+"""The language's built-in functions, defined once: what each takes and gives (the checker
+types calls with it) and how it runs (the expression compiler builds closures with it).
+
+`hour(now) >= 19`, `not is_working_day(start)`, `sla_status(reply) == "breached"`,
+`time_left(solve) < 2h`. A function reads its arguments and the case; it never changes
+anything. A decision table with the same name as a function wins (flows written before the
+function existed keep their meaning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+
+from engine.calendar import Calendar
+from engine.case import SlaClock
+
+# what an argument must be: a date or date-time expression, or the name of one of the flow's SLAs
+Param = Literal["moment", "sla"]
+SLA_STATUSES = ("pending", "running", "paused", "met", "breached")
+_STATUS = SlaClock._fields.index("status")
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A built-in: its parameters, its result type (a field type; `choice` lists `choices`),
+    and the one-line explanation shown by `flow check` and the docs."""
+
+    name: str
+    params: tuple[Param, ...]
+    result: str
+    summary: str
+    choices: tuple[str, ...] = ()
+
+
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function("hour", ("moment",), "int",
+                 "the hour (0–23) of a date-time on the flow's calendar"),
+        Function("minute", ("moment",), "int", "the minute (0–59) of a date-time"),
+        Function("weekday", ("moment",), "int",
+                 "the day of the week: 1 Monday (周一) … 7 Sunday (周日)"),
+        Function("day", ("moment",), "int", "the day of the month (1–31)"),
+        Function("month", ("moment",), "int", "the month (1–12)"),
+        Function("date_of", ("moment",), "date", "the calendar date of a date-time"),
+        Function("is_working_day", ("moment",), "bool",
+                 "whether the date is a working day (holidays and make-up days 调休 counted)"),
+        Function("is_working_time", ("moment",), "bool",
+                 "whether the calendar is open at that instant (working day and open hours)"),
+        Function("first_working_day", ("moment",), "date", "the first working day of that month"),
+        Function("last_working_day", ("moment",), "date", "the last working day of that month"),
+        Function("sla_status", ("sla",), "choice",
+                 "an SLA's status: pending, running, paused, met or breached", SLA_STATUSES),
+        Function("time_left", ("sla",), "duration",
+                 "the time an SLA has left on its own clock (working time on a working-hours "
+                 "SLA; zero once breached; not set before it starts)"),
+    )
+}  # fmt: skip
+
+Evaluator = Callable[[Any], Any]  # a scope -> a value
+
+
+@dataclass(frozen=True, slots=True)
+class SlaInfo:
+    """What `time_left` needs of an SLA: whether its clock counts open (working) time."""
+
+    working: bool
+
+
+def build(name: str, args: tuple[Evaluator | str, ...], calendar: Calendar,
+          slas: Mapping[str, SlaInfo]) -> Evaluator:  # fmt: skip
+    """The closure computing `name(args)`: an SLA argument is its name, others evaluators.
+    An argument that is not set gives not set (so a comparison with it is false)."""
+    if FUNCTIONS[name].params == ("sla",):
+        (sla,) = args
+        assert isinstance(sla, str)
+        if name == "sla_status":
+            return lambda s: _status(s, sla)
+        working = slas[sla].working
+        return lambda s: _time_left(s, sla, working, calendar)
+    (arg,) = args
+    assert not isinstance(arg, str)
+    of_moment = _MOMENT[name]
+    return lambda s: _apply(of_moment, arg(s), calendar)
+
+
+def _apply(fn: Callable[[datetime, Calendar], Any], value: Any, calendar: Calendar) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):  # a date: its start on the calendar
+        value = datetime.combine(value, time(), calendar.tz)
+    return fn(value.astimezone(calendar.tz), calendar)
+
+
+def _month_days(t: datetime) -> list[date]:
+    first = t.date().replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return [first + timedelta(days=i) for i in range((following - first).days)]
+
+
+def _first_working_day(t: datetime, calendar: Calendar) -> date | None:
+    return next((d for d in _month_days(t) if calendar.is_working_day(d)), None)
+
+
+def _last_working_day(t: datetime, calendar: Calendar) -> date | None:
+    return next((d for d in reversed(_month_days(t)) if calendar.is_working_day(d)), None)
+
+
+_MOMENT: dict[str, Callable[[datetime, Calendar], Any]] = {
+    "hour": lambda t, _: t.hour,
+    "minute": lambda t, _: t.minute,
+    "weekday": lambda t, _: t.isoweekday(),
+    "day": lambda t, _: t.day,
+    "month": lambda t, _: t.month,
+    "date_of": lambda t, _: t.date(),
+    "is_working_day": lambda t, c: c.is_working_day(t.date()),
+    "is_working_time": lambda t, c: c.is_open(t),
+    "first_working_day": _first_working_day,
+    "last_working_day": _last_working_day,
+}
+
+
+def _status(scope: Any, sla: str) -> str:
+    for row in scope.sla_rows:
+        if row[0] == sla:
+            return str(row[_STATUS])
+    return "pending"
+
+
+def _time_left(scope: Any, sla: str, working: bool, calendar: Calendar) -> timedelta | None:
+    for row in scope.sla_rows:
+        if row[0] == sla:
+            clock = SlaClock(*row)
+            break
+    else:
+        return None  # not started
+    if clock.status == "breached":
+        return timedelta(0)
+    used = clock.used
+    if clock.status == "running" and clock.since is not None:
+        since, now = clock.since, scope.now
+        span = calendar.working_time_between(since, now) if working else now - since
+        used += span.total_seconds()
+    return timedelta(seconds=max(0.0, clock.budget - used))
