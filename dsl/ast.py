@@ -265,7 +265,15 @@ class Hook:
     span: Span
 
 
-StateMember = Hook | Transition | Automatic | Timer | Task
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """`wait "reason"`: the state is a deliberate wait, nobody is to chase it (an addition)."""
+
+    reason: Text
+    span: Span
+
+
+StateMember = Hook | Transition | Automatic | Timer | Task | Wait
 M = TypeVar("M", Hook, Transition, Automatic, Timer, Task)
 
 

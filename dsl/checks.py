@@ -294,7 +294,7 @@ def _state_actions(state: ast.State) -> Iterator[ast.Action]:
     for m in state.members:
         if isinstance(m, ast.Task):
             yield from _flat(m.overdue)
-        elif not isinstance(m, ast.Automatic):
+        elif not isinstance(m, ast.Automatic | ast.Wait):
             yield from _flat(m.actions)
 
 
@@ -410,6 +410,8 @@ def _member_keyword(m: ast.StateMember) -> str:
         return "when"
     if isinstance(m, ast.Task):
         return "task"
+    if isinstance(m, ast.Wait):
+        return "wait"
     return {"after": "after", "every": "every", "wall": "every", "at": "at"}[m.kind]
 
 
@@ -915,7 +917,7 @@ class _Typer:
             self.moment(m.at)
         if isinstance(m, ast.Task):
             self.actions(m.overdue)
-        elif not isinstance(m, ast.Automatic):
+        elif not isinstance(m, ast.Automatic | ast.Wait):
             self.actions(m.actions)
 
     def actions(self, actions: Iterable[ast.Action]) -> None:
@@ -1868,6 +1870,8 @@ def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
             continue
         if s.of(ast.Timer) or any(t.within is not None for t in s.of(ast.Task)):
             continue
+        if s.of(ast.Wait):
+            continue  # `wait "reason"`: waiting here is what the procedure wants
         if any(_always_true(a.guard) for a in s.of(ast.Automatic)):
             continue  # `when true -> …`: a case never waits here
         out.append(
@@ -1877,7 +1881,8 @@ def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
                 "nobody is reminded",
                 s.name.span,
                 'add a timer such as `after 24h: notify ROLE "…"`, or an '
-                f"`sla NAME within 24h from {s.name.value} until STATE` that covers it",
+                f"`sla NAME within 24h from {s.name.value} until STATE` that covers it; "
+                'if the procedure means the case to wait here, say why: `wait "reason"`',
             )
         )
     return out

@@ -258,6 +258,9 @@ class ToAst:
     def body(self, items: list[Any]) -> _Body:
         return _Body(items)
 
+    def wait_decl(self, items: list[Any]) -> ast.Wait:
+        return ast.Wait(text(items[1]), span_of(items))
+
     def enter_decl(self, items: list[Any]) -> ast.Hook:
         return ast.Hook("enter", tuple(items[1]), span_of(items))
 

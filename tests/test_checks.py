@@ -658,6 +658,14 @@ def test_unchased_states() -> None:
     assert [at(d) for d in of(stopped, "unchased-state")] == [(13, 7)]
 
 
+def test_a_deliberate_wait_is_not_unchased() -> None:
+    no_sla = variant("sla reply within 24h from received until closed\n", "")
+    waits = variant("state handling:\n", 'state handling:\n    wait "预约"\n', no_sla)
+    assert [at(d) for d in of(waits, "unchased-state")] == [(8, 7)]
+    (d,) = of(no_sla, "unchased-state")[:1]
+    assert 'wait "reason"' in d.help
+
+
 def test_unbounded_escalation() -> None:
     every = variant("state handling:\n", "state handling:\n    every 1h: escalate to 主管\n")
     assert "unbounded-escalation" in codes(every)
