@@ -216,16 +216,18 @@ class Automatic:
     span: Span
 
 
-WallRuleKind = Lit["day", "working_day", "weekday", "month_day"]
+WallRuleKind = Lit["day", "working_day", "weekday", "month_day", "working_day_of_month"]
 
 
 @dataclass(frozen=True, slots=True)
 class WallClock:
-    """`every day|working day|monday|month on day N at HH:MM`."""
+    """`every day|working day|monday|month on day N|quarter on working day N … at HH:MM`."""
 
     rule: WallRuleKind
     weekday: int | None
-    month_day: int | None
+    month_day: int | None  # day N; for `working_day_of_month`, the N-th (-1: the last)
+    shift: int  # -1/+1: a day N that is not a working day moves to the one before/after
+    quarterly: bool  # `every quarter on …`: January, April, July and October only
     hour: int
     minute: int
     span: Span
@@ -274,7 +276,7 @@ class Wait:
 
 
 StateMember = Hook | Transition | Automatic | Timer | Task | Wait
-M = TypeVar("M", Hook, Transition, Automatic, Timer, Task)
+M = TypeVar("M", Hook, Transition, Automatic, Timer, Task, Wait)
 
 
 @dataclass(frozen=True, slots=True)

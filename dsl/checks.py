@@ -8,6 +8,7 @@ The checker is total: any AST the transformer can build gives diagnostics, never
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ CODES: dict[str, str] = {
     "table-without-else": "warning",
     "unreachable-row": "warning",
     "unchased-state": "warning",
+    "month-day-skipped": "warning",
     "unbounded-escalation": "warning",
     "unknown-emitted-event": "warning",
 }
@@ -1666,6 +1668,7 @@ def _domain_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     """What runs but is probably not what the process owner meant."""
     return [
         *_durations(flow, scope),
+        *_month_days(flow),
         *_sla_warnings(flow),
         *_unused(flow, scope),
         *_table_rows(flow),
@@ -1721,6 +1724,46 @@ def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
                     )
                 )
     return out
+
+
+def _walls(flow: ast.Flow) -> Iterator[ast.WallClock]:
+    """Every wall-clock rule of the flow (timers)."""
+    for state in flow.states:
+        for t in state.of(ast.Timer):
+            if t.wall is not None:
+                yield t.wall
+
+
+def _month_days(flow: ast.Flow) -> list[Diagnostic]:
+    """`on day 29/30/31`: months without that day are skipped; say which and what to use."""
+    out: list[Diagnostic] = []
+    for w in _walls(flow):
+        if w.rule != "month_day" or w.month_day is None or w.month_day < 29:
+            continue
+        months = (1, 4, 7, 10) if w.quarterly else range(1, 13)
+        short = [m for m in months if w.month_day > _DAYS_IN_MONTH[m - 1]]
+        if w.month_day == 29:
+            short = [2] if 2 in months else []
+            leap = " (in a leap year it has one)"
+        else:
+            leap = ""
+        if not short:
+            continue
+        names = ", ".join(calendar.month_name[m] for m in short)
+        out.append(
+            warning(
+                "month-day-skipped",
+                f"day {w.month_day} does not exist in every month: it is skipped in {names}{leap}",
+                w.span,
+                "for a month-end duty write `on last working day`; for a day that must "
+                "happen each month use a day up to 28 (`or the working day before` moves "
+                "it off days off)",
+            )
+        )
+    return out
+
+
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _hours(d: ast.Duration) -> Decimal | None:

@@ -144,14 +144,18 @@ class _Compiler:
         name, optional = p.name.value, p.optional
         return self.leaf(("param", name, optional), lambda: d.Param(name=name, optional=optional))
 
+    def wall(self, w: ast.WallClock) -> d.WallRule:
+        key = ("wall", w.rule, w.weekday, w.month_day, w.hour, w.minute, w.shift, w.quarterly)
+        return self.leaf(key, lambda: d.WallRule(
+            rule=w.rule, weekday=w.weekday, month_day=w.month_day, hour=w.hour, minute=w.minute,
+            shift=w.shift, quarterly=w.quarterly,
+        ))  # fmt: skip
+
     def timer(self, state: str, index: int, t: ast.Timer) -> d.TimerDef:
         wall = None
         if t.wall is not None:
             w = t.wall
-            key = ("wall", w.rule, w.weekday, w.month_day, w.hour, w.minute)
-            wall = self.leaf(key, lambda: d.WallRule(
-                rule=w.rule, weekday=w.weekday, month_day=w.month_day, hour=w.hour, minute=w.minute
-            ))  # fmt: skip
+            wall = self.wall(w)
         return d.TimerDef(
             id=f"{state}#{index}",
             kind=t.kind,

@@ -133,6 +133,17 @@ def action_text(action: d.Action) -> str:
     return f"call {action.hook}({', '.join(expr_text(a) for a in action.args)})"
 
 
+def wall_rule_text(wall: d.WallRule) -> str:
+    """`month on day 10 or the working day before`, `quarter on last working day`, …"""
+    period = "quarter" if wall.quarterly else "month"
+    if wall.rule == "working_day_of_month":
+        which = "last" if wall.month_day == -1 else f"{wall.month_day}"
+        return f"{period} on last working day" if which == "last" else \
+            f"{period} on working day {which}"  # fmt: skip
+    shift = {-1: " or the working day before", 1: " or the working day after"}.get(wall.shift, "")
+    return f"{period} on day {wall.month_day}{shift}"
+
+
 def _actions(actions: tuple[d.Action, ...]) -> str:
     return ", ".join(action_text(a) for a in actions)
 
@@ -152,8 +163,8 @@ def timer_text(timer: d.TimerDef) -> str:
         rule = {"day": "day", "working_day": "working day"}.get(wall.rule)
         if wall.rule == "weekday" and wall.weekday is not None:
             rule = _WEEKDAYS[wall.weekday]
-        elif wall.rule == "month_day":
-            rule = f"month on day {wall.month_day}"
+        elif wall.rule in ("month_day", "working_day_of_month"):
+            rule = wall_rule_text(wall)
         return f"every {rule} at {wall.hour:02d}:{wall.minute:02d}"
     return f"at {expr_text(timer.at) if timer.at else '?'}"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from lark import Token
 
@@ -146,6 +146,16 @@ def _first(items: list[Any], type_: str) -> Token | None:
 
 class _Body(tuple[ast.Action, ...]):
     """The actions of a block (a tuple subclass so it can be told apart from other children)."""
+
+
+class _WallRule(NamedTuple):
+    """A wall-clock rule as the grammar reads it (`ast.WallClock` without the time)."""
+
+    rule: ast.WallRuleKind
+    weekday: int | None = None
+    month_day: int | None = None
+    shift: int = 0
+    quarterly: bool = False
 
 
 class _Roles(tuple[ast.Name, ...]):
@@ -341,7 +351,10 @@ class ToAst:
         return count
 
     def wall_timer(self, items: list[Any]) -> ast.Timer:
-        rule, weekday, month_day = items[1]
+        return self._timer("wall", items, wall=self._wall_clock(items))
+
+    def _wall_clock(self, items: list[Any]) -> ast.WallClock:
+        rule: _WallRule = items[1]
         clock = _first(items, "TIME")
         assert clock is not None
         hour, minute = (int(p) for p in str(clock).split(":"))
@@ -350,16 +363,15 @@ class ToAst:
                 error("invalid-time", f"`{clock}` is not a clock time", tspan(clock),
                       "write a time between 00:00 and 23:59")
             )  # fmt: skip
-        wall = ast.WallClock(rule, weekday, month_day, hour, minute, span_of(items))
-        return self._timer("wall", items, wall=wall)
+        return ast.WallClock(*rule, hour, minute, span_of(items))
 
-    def every_day(self, items: list[Any]) -> tuple[str, None, None]:
-        return "day", None, None
+    def every_day(self, items: list[Any]) -> _WallRule:
+        return _WallRule("day")
 
-    def every_working_day(self, items: list[Any]) -> tuple[str, None, None]:
-        return "working_day", None, None
+    def every_working_day(self, items: list[Any]) -> _WallRule:
+        return _WallRule("working_day")
 
-    def every_weekday(self, items: list[Token]) -> tuple[str, int, None]:
+    def every_weekday(self, items: list[Token]) -> _WallRule:
         token = items[0]
         weekday = WEEKDAYS.get(str(token).lower())
         if weekday is None:
@@ -372,16 +384,43 @@ class ToAst:
                     "or `every month on day N`",
                 )
             )
-        return "weekday", weekday, None
+        return _WallRule("weekday", weekday)
 
-    def every_month_day(self, items: list[Token]) -> tuple[str, None, int]:
-        day = whole_number(items[-1], tspan(items[-1]))
+    def every_month_day(self, items: list[Any]) -> _WallRule:
+        quarterly, number = items[0], items[1]
+        day = whole_number(number, tspan(number))
         if not 1 <= day <= 31:
             raise NodeProblem(
-                error("invalid-day", f"day {day} is not a day of a month", tspan(items[-1]),
+                error("invalid-day", f"day {day} is not a day of a month", tspan(number),
                       "use a day from 1 to 31")
             )  # fmt: skip
-        return "month_day", None, day
+        shift = items[2] if len(items) > 2 else 0
+        return _WallRule("month_day", None, day, shift, quarterly)
+
+    def every_nth_working_day(self, items: list[Any]) -> _WallRule:
+        quarterly, number = items[0], items[1]
+        n = whole_number(number, tspan(number))
+        if not 1 <= n <= 23:
+            raise NodeProblem(
+                error("invalid-day", f"a month has no working day {n}", tspan(number),
+                      "use a working day from 1 to 23, or `last working day`")
+            )  # fmt: skip
+        return _WallRule("working_day_of_month", None, n, 0, quarterly)
+
+    def every_last_working_day(self, items: list[Any]) -> _WallRule:
+        return _WallRule("working_day_of_month", None, -1, 0, items[0])
+
+    def month_period(self, items: list[Any]) -> bool:
+        return False  # not quarterly
+
+    def quarter_period(self, items: list[Any]) -> bool:
+        return True
+
+    def shift_before(self, items: list[Any]) -> int:
+        return -1
+
+    def shift_after(self, items: list[Any]) -> int:
+        return 1
 
     def at_timer(self, items: list[Any]) -> ast.Timer:
         return self._timer("at", items, at=items[1])

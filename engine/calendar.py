@@ -222,7 +222,36 @@ class OnMonthDay:
             raise ValueError(f"day of month must be 1 to 31, got {self.day}")
 
 
-WallRule = EveryDay | EveryWorkingDay | OnWeekday | OnMonthDay
+QUARTER_MONTHS = (1, 4, 7, 10)
+
+
+@dataclass(frozen=True)
+class MonthlyDay:
+    """Day N of every month (or of the first month of every quarter). With `shift` -1/+1 a
+    day N that is not a working day moves to the working day before/after it; a month
+    without day N is skipped."""
+
+    day: int
+    shift: int = 0
+    quarterly: bool = False
+
+
+@dataclass(frozen=True)
+class MonthlyWorkingDay:
+    """The N-th working day of every month (or quarter's first month); N = -1 is the last.
+    A month with fewer than N working days is skipped."""
+
+    n: int
+    quarterly: bool = False
+
+
+WallRule = EveryDay | EveryWorkingDay | OnWeekday | OnMonthDay | MonthlyDay | MonthlyWorkingDay
+
+
+def _days_of(year: int, month: int) -> list[date]:
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return [first + timedelta(days=i) for i in range((following - first).days)]
 
 
 # --- the calendar --------------------------------------------------------------------------
@@ -375,10 +404,47 @@ class Calendar:
         """
         at = at.replace(tzinfo=None)
         local = self._local(after)
+        if isinstance(rule, MonthlyDay | MonthlyWorkingDay):
+            return self._next_monthly(local, at, rule)
         day = local.date() if local.time() < at else local.date() + ONE_DAY
         while not self._matches(rule, day):
             day += ONE_DAY
         return datetime.combine(day, at, self.tz)
+
+    def month_target(
+        self, year: int, month: int, rule: MonthlyDay | MonthlyWorkingDay
+    ) -> date | None:
+        """The day a monthly rule picks in one month (None: it skips that month). A shifted
+        day may fall in the month before or after."""
+        if rule.quarterly and month not in QUARTER_MONTHS:
+            return None
+        days = _days_of(year, month)
+        if isinstance(rule, MonthlyWorkingDay):
+            working = [d for d in days if self.is_working_day(d)]
+            if rule.n == -1:
+                return working[-1] if working else None
+            return working[rule.n - 1] if rule.n <= len(working) else None
+        if rule.day > len(days):
+            return None
+        day = days[rule.day - 1]
+        if rule.shift:
+            step = timedelta(days=rule.shift)
+            for _ in range(366):  # a calendar with no working day at all never matches
+                if self.is_working_day(day):
+                    return day
+                day += step
+            return None
+        return day
+
+    def _next_monthly(self, local: datetime, at: time,
+                      rule: MonthlyDay | MonthlyWorkingDay) -> datetime:  # fmt: skip
+        start = local.year * 12 + local.month - 2  # the month before: a shift may reach back
+        for index in range(start, start + 12 * 30):
+            year, month = divmod(index, 12)
+            target = self.month_target(year, month + 1, rule)
+            if target is not None and datetime.combine(target, at) > local:
+                return datetime.combine(target, at, self.tz)
+        raise ValueError(f"{rule} matches no day in 30 years")
 
     # --- helpers ---
 
@@ -411,6 +477,11 @@ class Calendar:
                 return day.weekday() == weekday
             case OnMonthDay(day=n):
                 return day.day == n
+            case MonthlyDay() | MonthlyWorkingDay():  # a shift may pick a day of a month beside
+                before = day.replace(day=1) - ONE_DAY
+                after = day.replace(day=28) + timedelta(days=4)
+                months = {(m.year, m.month) for m in (before, day, after)}
+                return any(self.month_target(y, m, rule) == day for y, m in months)
 
     def _in_zone(self, t: datetime) -> datetime:
         """`t` converted to the calendar zone (aware)."""

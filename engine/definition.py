@@ -233,11 +233,16 @@ class AutomaticDef(Frozen):
 
 
 class WallRule(Frozen):
-    rule: Literal["day", "working_day", "weekday", "month_day"]
+    """A wall-clock rule; `month_day` is day N, or for `working_day_of_month` the N-th
+    working day (-1: the last)."""
+
+    rule: Literal["day", "working_day", "weekday", "month_day", "working_day_of_month"]
     weekday: int | None = None
     month_day: int | None = None
     hour: int
     minute: int
+    shift: int = 0  # -1/+1: a day N that is not a working day moves to the one before/after
+    quarterly: bool = False
 
 
 class TimerDef(Frozen):
@@ -359,7 +364,7 @@ class FlowDefinition(Frozen):
 _LINE = re.compile(r',"line":\d+')
 # keys added to the table after version 1, left out of the hash while empty: a flow that
 # does not use them hashes as it did before they existed (so its stored cases stay on it)
-_ADDED_EMPTY = re.compile(r',"(?:openers|holders)":\[\]')
+_ADDED_EMPTY = re.compile(r',"(?:(?:openers|holders)":\[\]|shift":0|quarterly":false)')
 
 
 def content_hash(definition: FlowDefinition) -> str:

@@ -18,7 +18,16 @@ from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from engine import definition as d
-from engine.calendar import Calendar, EveryDay, EveryWorkingDay, OnMonthDay, OnWeekday, WallRule
+from engine.calendar import (
+    Calendar,
+    EveryDay,
+    EveryWorkingDay,
+    MonthlyDay,
+    MonthlyWorkingDay,
+    OnMonthDay,
+    OnWeekday,
+    WallRule,
+)
 from engine.case import (
     Armed,
     AuditRecord,
@@ -1137,4 +1146,8 @@ def _wall_rule(w: d.WallRule) -> WallRule:
         assert w.weekday is not None
         return OnWeekday(w.weekday)
     assert w.month_day is not None
+    if w.rule == "working_day_of_month":
+        return MonthlyWorkingDay(w.month_day, w.quarterly)
+    if w.shift or w.quarterly:
+        return MonthlyDay(w.month_day, w.shift, w.quarterly)
     return OnMonthDay(w.month_day)

@@ -16,6 +16,8 @@ from engine.calendar import (
     CalendarSpec,
     EveryDay,
     EveryWorkingDay,
+    MonthlyDay,
+    MonthlyWorkingDay,
     OnMonthDay,
     OnWeekday,
     WallRule,
@@ -514,3 +516,77 @@ def test_clocks_are_timezone_aware() -> None:
         SimulatedClock(datetime(2026, 3, 2, 9))
     assert SystemClock().now().tzinfo is not None
     assert SystemClock(SH).now().tzinfo == SH
+
+
+# ---------------------------------------------------------------- monthly rules (additions)
+
+MONTHLY = st.one_of(
+    st.builds(
+        MonthlyDay,
+        st.integers(1, 31),
+        st.sampled_from([-1, 0, 1]),
+        st.booleans(),
+    ),
+    st.builds(MonthlyWorkingDay, st.integers(1, 23) | st.just(-1), st.booleans()),
+)
+
+
+def _working_days(year: int, month: int) -> list[date]:
+    first = date(year, month, 1)
+    days = [first + timedelta(days=i) for i in range(31)]
+    return [d for d in days if d.month == month and OFFICE.is_working_day(d)]
+
+
+def _picks(rule: MonthlyDay | MonthlyWorkingDay, day: date) -> bool:
+    """An oracle, written from the rule's words: does `rule` pick `day`?"""
+    if isinstance(rule, MonthlyWorkingDay):
+        if rule.quarterly and day.month not in (1, 4, 7, 10):
+            return False
+        working = _working_days(day.year, day.month)
+        if rule.n == -1:
+            return bool(working) and day == working[-1]
+        return rule.n <= len(working) and day == working[rule.n - 1]
+
+    # day N itself when it is a working day (or when there is no shift)
+    def is_day_n(d: date) -> bool:
+        return d.day == rule.day and (not rule.quarterly or d.month in (1, 4, 7, 10))
+
+    if is_day_n(day):
+        return rule.shift == 0 or OFFICE.is_working_day(day)
+    if rule.shift == 0 or not OFFICE.is_working_day(day):
+        return False
+    # a working day reached from a day N that is not a working day, through days off only
+    d = day - timedelta(days=rule.shift)
+    while not OFFICE.is_working_day(d):
+        if is_day_n(d):
+            return True
+        d -= timedelta(days=rule.shift)
+    return False
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    MONTHLY,
+    st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 10, 31)),
+)
+def test_monthly_rules_pick_the_first_matching_day_after_the_start(
+    rule: MonthlyDay | MonthlyWorkingDay, start: datetime
+) -> None:
+    start = start.replace(tzinfo=SH)
+    due = OFFICE.next_wall_time(start, time(9, 0), rule)
+    assert due > start and due.time() == time(9, 0)
+    assert _picks(rule, due.date()), (rule, due)
+    day = start.date() if start.time() < time(9, 0) else start.date() + timedelta(days=1)
+    while day < due.date():
+        assert not _picks(rule, day), (rule, day, due)
+        day += timedelta(days=1)
+
+
+def test_monthly_rules_on_the_2026_national_day() -> None:
+    start = datetime(2026, 9, 15, 12, 0, tzinfo=SH)
+    first = OFFICE.next_wall_time(start, time(9), MonthlyWorkingDay(1))
+    assert first == datetime(2026, 10, 8, 9, 0, tzinfo=SH)  # Oct 1-7 off
+    before = OFFICE.next_wall_time(start, time(9), MonthlyDay(1, -1))
+    assert before == datetime(2026, 9, 30, 9, 0, tzinfo=SH)  # moved back into September
+    quarter = OFFICE.next_wall_time(start, time(9), MonthlyDay(10, -1, quarterly=True))
+    assert quarter == datetime(2026, 10, 10, 9, 0, tzinfo=SH)  # Sat 10-10: a make-up day
