@@ -367,6 +367,24 @@ class Header:
     span: Span
 
 
+CATCH_UP = ("latest", "all", "none")  # after downtime: the latest missed once, each, none
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """`schedule NAME "label" every … at HH:MM:` with what it does (an addition): open a case
+    of the flow, and/or send a summary of its open cases to roles."""
+
+    name: Name
+    label: Text | None
+    wall: WallClock
+    opens: bool
+    summary_to: tuple[Name, ...]
+    summary_title: Text | None
+    catch_up: str  # one of CATCH_UP
+    span: Span
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     headers: tuple[Header, ...]
@@ -376,6 +394,7 @@ class Flow:
     slas: tuple[Sla, ...]
     tables: tuple[Table, ...]
     openers: tuple[Name, ...]  # `opened by ROLE, …`: who may open a case (empty: anyone)
+    schedules: tuple[Schedule, ...]
 
     def header(self, keyword: str) -> Header | None:
         """The first header line of a kind (the checker reports repeats)."""

@@ -72,6 +72,8 @@ CODES: dict[str, str] = {
     "unreachable-row": "warning",
     "unchased-state": "warning",
     "month-day-skipped": "warning",
+    "empty-schedule": "error",
+    "schedule-needs-data": "error",
     "unbounded-escalation": "warning",
     "unknown-emitted-event": "warning",
 }
@@ -542,6 +544,7 @@ def _declaration_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         *_duplicates("state", [s.name for s in flow.states]),
         *_duplicates("table", [t.name for t in flow.tables]),
         *_duplicates("SLA", [s.name for s in flow.slas]),
+        *_duplicates("schedule", [s.name for s in flow.schedules]),
         *_state_presence(flow),
     ]
     for f in flow.fields:
@@ -715,6 +718,9 @@ def _reference_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         out += _action_references(action, scope)
     for role in flow.openers:
         out += _role_ref(role, scope)
+    for schedule in flow.schedules:
+        for role in schedule.summary_to:
+            out += _role_ref(role, scope)
     return out
 
 
@@ -1669,6 +1675,7 @@ def _domain_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return [
         *_durations(flow, scope),
         *_month_days(flow),
+        *_schedules(flow),
         *_sla_warnings(flow),
         *_unused(flow, scope),
         *_table_rows(flow),
@@ -1727,11 +1734,44 @@ def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
 
 
 def _walls(flow: ast.Flow) -> Iterator[ast.WallClock]:
-    """Every wall-clock rule of the flow (timers)."""
+    """Every wall-clock rule of the flow (timers and schedules)."""
     for state in flow.states:
         for t in state.of(ast.Timer):
             if t.wall is not None:
                 yield t.wall
+    for schedule in flow.schedules:
+        yield schedule.wall
+
+
+def _schedules(flow: ast.Flow) -> list[Diagnostic]:
+    """A schedule must do something, and a case it opens needs no data."""
+    out: list[Diagnostic] = []
+    for x in flow.schedules:
+        if not x.opens and not x.summary_to:
+            out.append(
+                error(
+                    "empty-schedule",
+                    f"schedule `{x.name.value}` does nothing",
+                    x.name.span,
+                    "give it `open case` (a new case of this flow each time) and/or "
+                    '`summary to ROLE "title"` (the open cases, by state, to a role)',
+                )
+            )
+        if not x.opens:
+            continue
+        for f in flow.fields:
+            if not f.optional and f.default is None:
+                out.append(
+                    error(
+                        "schedule-needs-data",
+                        f"schedule `{x.name.value}` opens cases, but field `{f.name.value}` "
+                        "has no default, so nobody would give it",
+                        f.name.span,
+                        f"give `{f.name.value}` a default (`= …`), or make it optional (`?`) "
+                        "and set it in the first state's `enter:` (e.g. `set … = date_of(now)`)",
+                    )
+                )
+    return out
 
 
 def _month_days(flow: ast.Flow) -> list[Diagnostic]:
@@ -1818,6 +1858,7 @@ def _usage(flow: ast.Flow, scope: _Scope) -> tuple[set[str], set[str], set[str]]
     for state in flow.states:
         for t in state.of(ast.Transition):
             reads.update(p.name.value for p in t.params)
+            reads.update(r.value for r in t.roles)  # `by FIELD` reads the field
     sets = {a.field.value for a in scope.actions if isinstance(a, ast.Set)}
     return reads, sets, tables
 

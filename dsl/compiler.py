@@ -275,8 +275,21 @@ class _Compiler:
             tables=tuple(self.table(t) for t in self.flow.tables),
             hooks=tuple(self.hooks),
             openers=tuple(dict.fromkeys(r.value for r in self.flow.openers)),
+            schedules=tuple(self.schedule(x) for x in self.flow.schedules),
         )
         return definition.with_hash()
+
+    def schedule(self, x: ast.Schedule) -> d.ScheduleDef:
+        return d.ScheduleDef(
+            name=x.name.value,
+            label=x.label.value if x.label else None,
+            wall=self.wall(x.wall),
+            opens=x.opens,
+            summary_to=tuple(r.value for r in x.summary_to),
+            summary_title=x.summary_title.value if x.summary_title else None,
+            catch_up=x.catch_up,  # the transformer checked it
+            line=x.span.line,
+        )
 
 
 def _constant(e: ast.Expr) -> d.JsonScalar:

@@ -158,6 +158,13 @@ class _WallRule(NamedTuple):
     quarterly: bool = False
 
 
+class _ScheduleMember(NamedTuple):
+    kind: str  # open | summary | catch_up
+    roles: tuple[ast.Name, ...] = ()
+    title: ast.Text | None = None
+    policy: str = "latest"
+
+
 class _Roles(tuple[ast.Name, ...]):
     pass
 
@@ -190,6 +197,7 @@ class ToAst:
             slas=tuple(_of(items, ast.Sla)),
             tables=tuple(_of(items, ast.Table)),
             openers=tuple(r for group in _of(items, _Openers) for r in group),
+            schedules=tuple(_of(items, ast.Schedule)),
         )
 
     def flow_decl(self, items: list[Any]) -> ast.Header:
@@ -351,10 +359,11 @@ class ToAst:
         return count
 
     def wall_timer(self, items: list[Any]) -> ast.Timer:
-        return self._timer("wall", items, wall=self._wall_clock(items))
+        return self._timer("wall", items, wall=self._wall_clock(items, span_of(items)))
 
-    def _wall_clock(self, items: list[Any]) -> ast.WallClock:
-        rule: _WallRule = items[1]
+    def _wall_clock(self, items: list[Any], span: Span) -> ast.WallClock:
+        """The `every RULE at HH:MM` among a rule's children."""
+        rule = next(i for i in items if isinstance(i, _WallRule))
         clock = _first(items, "TIME")
         assert clock is not None
         hour, minute = (int(p) for p in str(clock).split(":"))
@@ -363,7 +372,7 @@ class ToAst:
                 error("invalid-time", f"`{clock}` is not a clock time", tspan(clock),
                       "write a time between 00:00 and 23:59")
             )  # fmt: skip
-        return ast.WallClock(*rule, hour, minute, span_of(items))
+        return ast.WallClock(*rule, hour, minute, span)
 
     def every_day(self, items: list[Any]) -> _WallRule:
         return _WallRule("day")
@@ -442,6 +451,42 @@ class ToAst:
         return _Body(items[0])
 
     # ------------------------------------------------------------ SLAs
+    def schedule_decl(self, items: list[Any]) -> ast.Schedule:
+        label = _first(items, "STRING")
+        every, clock = _first(items, "EVERY"), _first(items, "TIME")
+        wall = self._wall_clock(items, span_of([every, clock]))
+        members = [i for i in items if isinstance(i, _ScheduleMember)]
+        opens = any(m.kind == "open" for m in members)
+        summary = next((m for m in members if m.kind == "summary"), None)
+        catch_up = next((m for m in members if m.kind == "catch_up"), None)
+        return ast.Schedule(
+            name=name(items[1]),
+            label=text(label) if label else None,
+            wall=wall,
+            opens=opens,
+            summary_to=summary.roles if summary else (),
+            summary_title=summary.title if summary else None,
+            catch_up=catch_up.policy if catch_up else "latest",
+            span=span_of(items),
+        )
+
+    def schedule_open(self, items: list[Any]) -> _ScheduleMember:
+        return _ScheduleMember("open")
+
+    def schedule_summary(self, items: list[Any]) -> _ScheduleMember:
+        title = _first(items, "STRING")
+        return _ScheduleMember("summary", tuple(items[0]), text(title) if title else None)
+
+    def schedule_catch_up(self, items: list[Any]) -> _ScheduleMember:
+        token = items[0]
+        if str(token) not in ast.CATCH_UP:
+            raise NodeProblem(
+                error("invalid-catch-up", f"`catch up {token}` is not a catch-up policy",
+                      tspan(token), "write `catch up latest` (the default: the latest missed "
+                      "occurrence once), `catch up all` or `catch up none`")
+            )  # fmt: skip
+        return _ScheduleMember("catch_up", policy=str(token))
+
     def sla_decl(self, items: list[Any]) -> ast.Sla:
         label = _first(items, "STRING")
         names = _tokens(items, "NAME")

@@ -248,6 +248,25 @@ class MonthlyWorkingDay:
 WallRule = EveryDay | EveryWorkingDay | OnWeekday | OnMonthDay | MonthlyDay | MonthlyWorkingDay
 
 
+def wall_rule(
+    kind: str, weekday: int | None, month_day: int | None, shift: int = 0, quarterly: bool = False
+) -> WallRule:
+    """The rule a timer or schedule spells (`definition.WallRule`'s fields)."""
+    if kind == "day":
+        return EveryDay()
+    if kind == "working_day":
+        return EveryWorkingDay()
+    if kind == "weekday":
+        assert weekday is not None
+        return OnWeekday(weekday)
+    assert month_day is not None
+    if kind == "working_day_of_month":
+        return MonthlyWorkingDay(month_day, quarterly)
+    if shift or quarterly:
+        return MonthlyDay(month_day, shift, quarterly)
+    return OnMonthDay(month_day)
+
+
 def _days_of(year: int, month: int) -> list[date]:
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)

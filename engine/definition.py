@@ -24,6 +24,8 @@ JsonScalar = str | int | float | bool | None
 # `{field}` in a message: the one pattern the checker reads and the runtime renders with.
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # The built-in event that closes a callback (回访) task; flows may give it an `on` line.
+# the `opened` audit record of a case a schedule opened (replay reads the schedule's name)
+OPENED_BY_SCHEDULE = "case opened by schedule "
 CALLBACK_DONE = "callback_done"
 
 
@@ -319,6 +321,20 @@ class TableDef(Frozen):
     line: int = 0
 
 
+class ScheduleDef(Frozen):
+    """`schedule NAME every … at HH:MM:` — a duty of the flow on the calendar, not of a case:
+    open a case, and/or send a summary of the flow's open cases to roles."""
+
+    name: str
+    label: str | None = None
+    wall: WallRule
+    opens: bool = False
+    summary_to: tuple[str, ...] = ()
+    summary_title: str | None = None
+    catch_up: Literal["latest", "all", "none"] = "latest"
+    line: int = 0
+
+
 class FlowDefinition(Frozen):
     """Everything the runtime needs to run cases of one flow version."""
 
@@ -336,6 +352,7 @@ class FlowDefinition(Frozen):
     # `opened by`: the roles that may open a case; empty: any caller (a role, if given, must
     # be one of `roles`)
     openers: tuple[str, ...] = ()
+    schedules: tuple[ScheduleDef, ...] = ()
     # The calendar's own entry, when a service pins it (`pinned_to`): part of the content
     # hash, so a case keeps the calendar it started with when calendars.yaml changes.
     calendar_spec: dict[str, Any] | None = None
@@ -364,7 +381,7 @@ class FlowDefinition(Frozen):
 _LINE = re.compile(r',"line":\d+')
 # keys added to the table after version 1, left out of the hash while empty: a flow that
 # does not use them hashes as it did before they existed (so its stored cases stay on it)
-_ADDED_EMPTY = re.compile(r',"(?:(?:openers|holders)":\[\]|shift":0|quarterly":false)')
+_ADDED_EMPTY = re.compile(r',"(?:(?:openers|holders|schedules)":\[\]|shift":0|quarterly":false)')
 
 
 def content_hash(definition: FlowDefinition) -> str:

@@ -10,17 +10,18 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import AuditRecord, Case, Notifier, Row
+from engine.case import AuditRecord, Case, Notification, Notifier, Row
 from engine.clock import Clock, SimulatedClock, SystemClock
-from engine.definition import FlowDefinition
+from engine.definition import OPENED_BY_SCHEDULE, FlowDefinition, ScheduleDef
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
+from engine.schedules import Occurrence, catch_up, following, summary_text
 
 
 class Engine:
@@ -40,9 +41,13 @@ class Engine:
         self.flows = self.registry.newest  # name → the version new cases start with
         self.cases: dict[str, Case] = {}
         # (due, order, seq, case id, key, the timer's row): valid while the case holds the row
-        self._heap: list[tuple[datetime, int, int, str, str, Row]] = []
+        # a schedule's next occurrence is in the heap too, as ("", -1, …, "FLOW SCHEDULE", None)
+        self._heap: list[tuple[datetime, int, int, str, str, Row | None]] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
+        self.schedules: dict[tuple[str, str], datetime] = {}  # (flow, schedule) → next due
+        self.occurrences: list[Occurrence] = []  # every schedule occurrence that happened
+        self.schedule_grace = timedelta(seconds=1)  # later than this after due: late
 
     # ------------------------------------------------------------ set-up
     @classmethod
@@ -86,8 +91,22 @@ class Engine:
         self.notifiers.append(notifier)
 
     def load(self, definition: FlowDefinition) -> FlowRuntime:
-        """Make a compiled flow runnable; the newest loaded version serves new cases."""
-        return self.registry.add(definition)
+        """Make a compiled flow runnable; the newest loaded version serves new cases and
+        runs the flow's schedules (their first occurrences are those after now)."""
+        runtime = self.registry.add(definition)
+        if self.flows.get(definition.name) is runtime:
+            for flow, name in [k for k in self.schedules if k[0] == definition.name]:
+                del self.schedules[(flow, name)]
+            now = self.clock.now()
+            for schedule in definition.schedules:
+                self._plan(
+                    definition.name, schedule.name, following(runtime.calendar, schedule)(now)
+                )
+        return runtime
+
+    def _plan(self, flow: str, schedule: str, due: datetime) -> None:
+        self.schedules[(flow, schedule)] = due
+        heapq.heappush(self._heap, (due, -1, next(self._seq), "", f"{flow} {schedule}", None))
 
     # ------------------------------------------------------------ cases
     def open(
@@ -163,6 +182,9 @@ class Engine:
         heap, live = self._heap, not isinstance(self.clock, SimulatedClock)
         while heap and heap[0][0] <= now:
             due, _order, _seq, case_id, key, row = heapq.heappop(heap)
+            if row is None:
+                steps += self._run_schedule(key, due, now, live)
+                continue
             case = self.cases.get(case_id)
             if case is None or row not in case.timer_rows:
                 continue  # cancelled or re-armed since
@@ -178,14 +200,55 @@ class Engine:
         return steps
 
     def next_due(self) -> datetime | None:
-        """When the next pending timer of any case falls due."""
+        """When the next pending timer of any case, or schedule occurrence, falls due."""
         while self._heap:
-            due, _o, _s, case_id, _key, row = self._heap[0]
-            case = self.cases.get(case_id)
-            if case is not None and row in case.timer_rows:
-                return due
+            due, _o, _s, case_id, key, row = self._heap[0]
+            if row is None:
+                flow, _, name = key.partition(" ")
+                if self.schedules.get((flow, name)) == due:
+                    return due
+            else:
+                case = self.cases.get(case_id)
+                if case is not None and row in case.timer_rows:
+                    return due
             heapq.heappop(self._heap)
         return None
+
+    def _run_schedule(self, key: str, due: datetime, now: datetime, live: bool) -> list[Step]:
+        """Fire a schedule's occurrence(s) due by `now` (by its catch-up policy when late)
+        and plan the next one."""
+        flow, _, name = key.partition(" ")
+        if self.schedules.get((flow, name)) != due:
+            return []  # a newer version of the flow re-planned it
+        runtime = self.flows[flow]
+        schedule = next(x for x in runtime.definition.schedules if x.name == name)
+        after = following(runtime.calendar, schedule)
+        plan = catch_up(due, now if live else due, after, schedule.catch_up, self.schedule_grace)
+        steps: list[Step] = []
+        for at, late in plan.fire:
+            case_id = None
+            if schedule.opens:
+                case_id = f"{flow}-{next(self._ids):06d}"
+                step = runtime.open(case_id, {}, None, None, max(at, now) if live else at, name)
+                self.cases[case_id] = step.case
+                self._after(step)
+                steps.append(step)
+            if schedule.summary_to:
+                self._summarise(runtime, schedule, at)
+            self.occurrences.append(Occurrence(flow, name, at, late, case_id))
+        self._plan(flow, name, plan.next_due)
+        return steps
+
+    def _summarise(self, runtime: FlowRuntime, schedule: ScheduleDef, at: datetime) -> None:
+        flow = runtime.definition.name
+        cases = [c for c in self.cases.values() if c.flow == flow and c.closed_at is None]
+        text = summary_text(runtime.definition, runtime.calendar, schedule, cases, at)
+        for role in schedule.summary_to:
+            note = Notification(
+                "", role, text, at, "summary", f"{flow}/{schedule.name}@{at.isoformat()}/{role}"
+            )
+            for notifier in self.notifiers:
+                notifier(note)
 
     def _after(self, step: Step) -> None:
         for row in step.armed_rows:
@@ -214,7 +277,12 @@ def replay(runtime: FlowRuntime, case_id: str, records: Iterable[AuditRecord]) -
     for record in records:
         if record.kind == "opened":
             data = record.data or {}
-            case = runtime.open(case_id, data, record.actor, record.role, record.at).case
+            by = (
+                record.what.removeprefix(OPENED_BY_SCHEDULE)
+                if record.what != "case opened"
+                else None
+            )
+            case = runtime.open(case_id, data, record.actor, record.role, record.at, by).case
         elif case is None or record.seq <= len(case.audit):
             continue
         elif record.kind == "event":

@@ -133,15 +133,18 @@ def _status(scope: Any, sla: str) -> str:
 def _time_left(scope: Any, sla: str, working: bool, calendar: Calendar) -> timedelta | None:
     for row in scope.sla_rows:
         if row[0] == sla:
-            clock = SlaClock(*row)
-            break
-    else:
-        return None  # not started
+            return time_left(SlaClock(*row), scope.now, working, calendar)
+    return None  # not started
+
+
+def time_left(clock: SlaClock, now: datetime, working: bool, calendar: Calendar) -> timedelta:
+    """An SLA's time left at `now` on its own clock (open time when `working`); zero once
+    breached."""
     if clock.status == "breached":
         return timedelta(0)
     used = clock.used
     if clock.status == "running" and clock.since is not None:
-        since, now = clock.since, scope.now
+        since = clock.since
         span = calendar.working_time_between(since, now) if working else now - since
         used += span.total_seconds()
     return timedelta(seconds=max(0.0, clock.budget - used))

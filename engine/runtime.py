@@ -18,16 +18,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from engine import definition as d
-from engine.calendar import (
-    Calendar,
-    EveryDay,
-    EveryWorkingDay,
-    MonthlyDay,
-    MonthlyWorkingDay,
-    OnMonthDay,
-    OnWeekday,
-    WallRule,
-)
+from engine.calendar import Calendar, WallRule, wall_rule
 from engine.case import (
     Armed,
     AuditRecord,
@@ -41,7 +32,7 @@ from engine.case import (
     views,
     with_row,
 )
-from engine.definition import CALLBACK_DONE
+from engine.definition import CALLBACK_DONE, OPENED_BY_SCHEDULE
 from engine.errors import (
     EventRefused,
     FlowRuntimeError,
@@ -314,6 +305,7 @@ class FlowRuntime:
         for table in definition.tables:
             tables[table.name] = compile_table(table, self._exprs)
         self.slas = [self._compile_sla(s) for s in definition.slas]
+        self.opening_schedules = frozenset(x.name for x in definition.schedules if x.opens)
         self.states = {s.name: self._compile_state(s) for s in definition.states}
         self.timers: dict[str, _Timer] = {t.key: t for s in self.states.values() for t in s.timers}
         self._warnings = {
@@ -357,7 +349,18 @@ class FlowRuntime:
                 f"T:{t.id}",
                 t,
                 self._exprs.compile(t.at, t.line) if t.at is not None else None,
-                (time(t.wall.hour, t.wall.minute), _wall_rule(t.wall)) if t.wall else None,
+                (
+                    time(t.wall.hour, t.wall.minute),
+                    wall_rule(
+                        t.wall.rule,
+                        t.wall.weekday,
+                        t.wall.month_day,
+                        t.wall.shift,
+                        t.wall.quarterly,
+                    ),
+                )
+                if t.wall
+                else None,
                 self._actions(t.actions),
                 _adder(self.calendar, t.duration)
                 if t.kind in ("after", "every") and t.duration is not None
@@ -502,13 +505,17 @@ class FlowRuntime:
 
     # ------------------------------------------------------------ public steps
     def open(self, case_id: str, data: Mapping[str, Any], actor: str | None, role: str | None,
-             now: datetime) -> Step:  # fmt: skip
+             now: datetime, schedule: str | None = None) -> Step:  # fmt: skip
         """A new case in the initial state (entry actions, timers and automatics run), if
         `role` may open one (`opened by`; without it any caller, but a role given must be
-        one of the flow's)."""
+        one of the flow's) — or if one of the flow's own schedules opens it."""
         check_names(case_id=case_id, actor=actor, role=role)
         openers = self.definition.openers
-        if role not in openers and (openers or (role is not None and role not in self.roles)):
+        if schedule is not None:
+            if schedule not in self.opening_schedules:
+                raise FlowRuntimeError(f"flow `{self.definition.name}` has no schedule "
+                                       f"`{schedule}` that opens cases")  # fmt: skip
+        elif role not in openers and (openers or (role is not None and role not in self.roles)):
             allowed = openers or sorted(self.roles)
             doing = f"open a case of `{self.definition.name}`"
             raise RoleNotAllowed("open", role, allowed, doing)
@@ -517,7 +524,8 @@ class FlowRuntime:
         case = Case(case_id, definition.name, definition.version, definition.content_hash,
                     initial, fields, now, now)  # fmt: skip
         ctx = _Ctx(case, now, actor, role)
-        ctx.record("opened", "case opened", None, initial, data=data)
+        what = "case opened" if schedule is None else OPENED_BY_SCHEDULE + schedule
+        ctx.record("opened", what, None, initial, data=data)
         self._enter(ctx, initial)
         self._settle(ctx)
         return ctx.finish()
@@ -1135,19 +1143,3 @@ def _lateness(due: datetime, late: bool, fired_at: datetime | None) -> dict[str,
     if fired_at is None:
         return {"due": due.isoformat(), "late": True}
     return {"due": due.isoformat(), "late": True, "fired_at": fired_at.isoformat()}
-
-
-def _wall_rule(w: d.WallRule) -> WallRule:
-    if w.rule == "day":
-        return EveryDay()
-    if w.rule == "working_day":
-        return EveryWorkingDay()
-    if w.rule == "weekday":
-        assert w.weekday is not None
-        return OnWeekday(w.weekday)
-    assert w.month_day is not None
-    if w.rule == "working_day_of_month":
-        return MonthlyWorkingDay(w.month_day, w.quarterly)
-    if w.shift or w.quarterly:
-        return MonthlyDay(w.month_day, w.shift, w.quarterly)
-    return OnMonthDay(w.month_day)

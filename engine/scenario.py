@@ -24,6 +24,7 @@ from engine.engine import Engine
 from engine.errors import FlowdeskError
 from engine.expressions import add_duration, format_value
 from engine.loader import calendars_for, compile_flow_file, find_flow
+from engine.schedules import Occurrence
 from engine.yamlfile import read_yaml, validation_problems
 
 
@@ -69,6 +70,8 @@ class Expect(BaseModel):
     notifications: int | None = None
     assignee: str | None = None
     callbacks: dict[str, int] | None = None
+    schedules: dict[str, int] | None = None  # occurrences so far, by schedule (an addition)
+    open_cases: int | None = None  # open cases of the flow, the scenario's own included
 
 
 class ScenarioStep(BaseModel):
@@ -198,14 +201,17 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
                 "(limit year-range)"
             )
         if target is not None:
+            happened, mark = len(engine.occurrences), len(result.timeline)
             engine.advance(target)
             _log_records(result, case, seen)
+            _log_occurrences(result, engine.occurrences[happened:])
+            result.timeline[mark:] = sorted(result.timeline[mark:], key=lambda e: e.at)
             seen = len(case.audit)
         if step.fire:
             _fire(engine, result, case, step, number)
             _log_records(result, case, seen)
         if step.expect is not None:
-            for problem in check_expectations(case, step.expect):
+            for problem in check_expectations(case, step.expect, engine):
                 result.failures.append(f"step {number} ({format_value(now())}): {problem}")
                 result.timeline.append(Event(now(), problem, "fail"))
     return result
@@ -249,9 +255,19 @@ def _log_records(result: ScenarioResult, case: Case, start: int) -> None:
         result.timeline.append(Event(record.at, text, record.kind))
 
 
-def check_expectations(case: Case, expect: Expect) -> list[str]:
-    """What differs between the case and an `expect:` block, one sentence per difference."""
+def _log_occurrences(result: ScenarioResult, occurrences: list[Occurrence]) -> None:
+    for o in sorted(occurrences, key=lambda o: o.due):
+        did = f"opened case {o.case_id}" if o.case_id else "summary sent"
+        late = " (late)" if o.late else ""
+        result.timeline.append(Event(o.due, f"schedule {o.schedule}: {did}{late}", "schedule"))
+
+
+def check_expectations(case: Case, expect: Expect, engine: Engine | None = None) -> list[str]:
+    """What differs between the case (and the engine's schedules) and an `expect:` block,
+    one sentence per difference."""
     problems = []
+    if engine is not None:
+        problems += _schedule_expectations(case.flow, expect, engine)
     if expect.state is not None and case.state != expect.state:
         problems.append(f"state is `{case.state}`, expected `{expect.state}`")
     for name, wanted in (expect.fields or {}).items():
@@ -287,6 +303,23 @@ def check_expectations(case: Case, expect: Expect) -> list[str]:
         for key, wanted_count in expect.callbacks.items():
             if actual.get(key) != wanted_count:
                 problems.append(f"callbacks {key}: {actual.get(key)}, expected {wanted_count}")
+    return problems
+
+
+def _schedule_expectations(flow: str, expect: Expect, engine: Engine) -> list[str]:
+    problems = []
+    for name, wanted in (expect.schedules or {}).items():
+        if (flow, name) not in engine.schedules:
+            known = ", ".join(n for f, n in engine.schedules if f == flow) or "none"
+            problems.append(f"flow `{flow}` has no schedule `{name}` (its schedules: {known})")
+            continue
+        count = sum(1 for o in engine.occurrences if o.flow == flow and o.schedule == name)
+        if count != wanted:
+            problems.append(f"schedule `{name}` happened {count} time(s), expected {wanted}")
+    if expect.open_cases is not None:
+        count = sum(1 for c in engine.cases.values() if c.flow == flow and c.closed_at is None)
+        if count != expect.open_cases:
+            problems.append(f"{count} open case(s) of `{flow}`, expected {expect.open_cases}")
     return problems
 
 
