@@ -367,6 +367,20 @@ def cmd_cases(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schedules(args: argparse.Namespace) -> int:
+    """`flow schedules [list|pause|resume FLOW NAME]` (engine/scheduling/schedule_command.py)."""
+    from engine.errors import FlowdeskError
+    from engine.scheduling.schedule_command import lines
+
+    try:
+        for line in lines(args):
+            out.print(_safe(line))
+    except FlowdeskError as exc:
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        return EXIT_INVALID
+    return EXIT_OK
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """`flow migrate FLOW --to V --db URL --workflows DIR [--apply]`: show (or do) the move."""
     from engine.errors import FlowdeskError
@@ -539,6 +553,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     calendars_option(p)
     p.set_defaults(run=cmd_cases)
+
+    from engine.scheduling.schedule_command import add_parser as schedules_parser
+
+    schedules_parser(sub, cmd_schedules)
 
     p = sub.add_parser("calendar", help="calendar files: import the yearly holiday notice")
     calendar_sub = p.add_subparsers(dest="calendar_command", required=True, metavar="ACTION")

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.calendar import Calendar
-from engine.case import AuditRecord, Case, Notification, Notifier, Row
+from engine.case import AuditRecord, Case, Notifier, Row
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.definition import OPENED_BY_SCHEDULE, FlowDefinition, ScheduleDef
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
-from engine.schedules import Occurrence, catch_up, following, summary_text
+from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
 
 
 class Engine:
@@ -243,10 +243,7 @@ class Engine:
         flow = runtime.definition.name
         cases = [c for c in self.cases.values() if c.flow == flow and c.closed_at is None]
         text = summary_text(runtime.definition, runtime.calendar, schedule, cases, at)
-        for role in schedule.summary_to:
-            note = Notification(
-                "", role, text, at, "summary", f"{flow}/{schedule.name}@{at.isoformat()}/{role}"
-            )
+        for note in summaries(flow, schedule, text, at):
             for notifier in self.notifiers:
                 notifier(note)
 

@@ -10,16 +10,18 @@ fires none of them. An occurrence less than `grace` late is on time and always f
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
 from typing import NamedTuple
 
 from engine.calendar import Calendar, wall_rule
-from engine.case import Case
+from engine.case import Case, Notification
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.functions import time_left
 
 MAX_CATCH_UP = 1000  # occurrences of one schedule fired by `catch up all` after an outage
+MAX_ID = 240  # a notification id's length in the outbox
 MAX_LISTED = 20  # cases named in one summary line; the rest are counted
 
 
@@ -118,6 +120,17 @@ def summary_text(
         if items:
             lines.append(f"{heading} ({len(items)}): {_listed(items)}")
     return "\n".join(lines)
+
+
+def summaries(flow: str, schedule: ScheduleDef, text: str, due: datetime) -> list[Notification]:
+    """A summary as one notification to each role, each with a stable id."""
+    out = []
+    for role in schedule.summary_to:
+        key = f"{flow}/{schedule.name}@{due.isoformat()}/{role}"
+        if len(key) > MAX_ID:
+            key = "S:" + hashlib.sha256(key.encode()).hexdigest()
+        out.append(Notification("", role, text, due, "summary", key))
+    return out
 
 
 def _listed(items: list[str]) -> str:

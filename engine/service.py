@@ -28,18 +28,22 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from dsl.diagnostics import did_you_mean
 from engine.calendar import Calendar
 from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain, with_row
 from engine.clock import Clock, SystemClock
-from engine.definition import FlowDefinition
+from engine.definition import FlowDefinition, ScheduleDef
 from engine.errors import ConflictError, FlowLoadError, FlowRuntimeError, StoreError, UnknownCase
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
+from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
 from engine.scheduling.failpoints import failpoint
+from engine.store import schedules as stored_schedules
 from engine.store.migrate import CaseMigration
 from engine.store.migrate import plan as plan_migration
+from engine.store.schedules import ScheduleState
 from engine.store.serialize import to_us
-from engine.store.sqlstore import Store, TimerRow, broken_from_env
+from engine.store.sqlstore import Store, TimerRow, broken_from_env, wall_us
 
 T = TypeVar("T")
 
@@ -352,8 +356,94 @@ class Service:
         return result
 
     def next_due(self) -> datetime | None:
-        """When the next pending timer of any case falls due."""
-        return self.store.next_due()
+        """When the next pending timer of any case, or occurrence of a schedule, falls due."""
+        with self.store.read() as conn:
+            planned = stored_schedules.next_planned(conn)
+        dues = [d for d in (self.store.next_due(), planned) if d is not None]
+        return min(dues, default=None)
+
+    # ------------------------------------------------------------ schedules
+    def run_schedules(self, now: datetime | None = None) -> list[Occurrence]:
+        """Fire the flows' schedule occurrences due by `now`, each exactly once whatever the
+        number of workers; after downtime each schedule's catch-up policy decides which
+        missed occurrences fire (late). A schedule seen for the first time starts after now."""
+        happened: list[Occurrence] = []
+        for flow, runtime in sorted(self.flows.items()):
+            for schedule in runtime.definition.schedules:
+                happened += self._transaction(
+                    f"{flow}/{schedule.name}", self._schedule_body(runtime, schedule, now)
+                )
+        return happened
+
+    def _schedule_body(
+        self, runtime: FlowRuntime, schedule: ScheduleDef, now: datetime | None
+    ) -> Callable[[Connection], list[Occurrence]]:
+        return lambda conn: self._run_schedule(conn, runtime, schedule, now)
+
+    def _run_schedule(
+        self, conn: Connection, runtime: FlowRuntime, schedule: ScheduleDef, now: datetime | None
+    ) -> list[Occurrence]:
+        flow, name = runtime.definition.name, schedule.name
+        at_now = now or self.clock.now()
+        after = following(runtime.calendar, schedule)
+        current = stored_schedules.state(conn, flow, name, lock=True)
+        if current is None:
+            stored_schedules.start(conn, flow, name, after(at_now))
+            return []
+        if current.paused or current.next_due > at_now:
+            return []
+        plan = catch_up(current.next_due, at_now, after, schedule.catch_up, self.late_after)
+        happened: list[Occurrence] = []
+        wall = wall_us()
+        for due, late in plan.fire:
+            if not stored_schedules.claim(conn, flow, name, due, late, self.worker_id, wall):
+                continue  # another worker fired this one
+            case_id = None
+            if schedule.opens:
+                case_id = f"{flow}-{uuid.uuid4().hex[:12]}"
+                step = runtime.open(case_id, {}, None, None, due, name)
+                self.store.insert_case(conn, step.case, step)
+                self.store.insert_audit(conn, case_id, step.records)
+                self._due_of_case(conn, runtime, step.case, 1, at_now)
+                stored_schedules.opened(conn, flow, name, due, case_id)
+            if schedule.summary_to:
+                cases = stored_schedules.open_cases(conn, flow)
+                text = summary_text(runtime.definition, runtime.calendar, schedule, cases, due)
+                stored_schedules.send(conn, summaries(flow, schedule, text, due), wall)
+            happened.append(Occurrence(flow, name, due, late, case_id))
+        if plan.skipped:
+            log.info("schedule %s/%s: %d missed occurrence(s) skipped (catch up %s)",
+                     flow, name, plan.skipped, schedule.catch_up)  # fmt: skip
+        stored_schedules.plan(conn, flow, name, plan.next_due)
+        return happened
+
+    def pause_schedule(self, flow: str, name: str, paused: bool = True) -> None:
+        """Pause a schedule (its occurrences do not happen), or resume it from now on
+        (occurrences missed while paused are not caught up)."""
+        runtime = self.registry.for_new_case(flow)
+        schedule = next((x for x in runtime.definition.schedules if x.name == name), None)
+        if schedule is None:
+            names = [x.name for x in runtime.definition.schedules]
+            hint = did_you_mean(name, names) or f"its schedules: {', '.join(names) or 'none'}"
+            raise StoreError(f"flow `{flow}` has no schedule `{name}`; {hint}")
+        next_due = following(runtime.calendar, schedule)(self.clock.now())
+        with self.store.write() as conn:
+            if stored_schedules.state(conn, flow, name) is None:
+                stored_schedules.start(conn, flow, name, next_due)
+            stored_schedules.set_paused(conn, flow, name, paused, next_due)
+
+    def schedule_listing(self) -> list[tuple[ScheduleState, int, datetime | None]]:
+        """Every schedule the store knows: its next occurrence, whether paused, how many
+        occurrences happened and the last one's due time."""
+        now = self.clock.now()
+        with self.store.write() as conn:  # a schedule no worker has seen yet starts after now
+            for flow, runtime in self.flows.items():
+                for x in runtime.definition.schedules:
+                    if stored_schedules.state(conn, flow, x.name) is None:
+                        stored_schedules.start(
+                            conn, flow, x.name, following(runtime.calendar, x)(now)
+                        )
+            return stored_schedules.listing(conn)
 
     # ------------------------------------------------------------ versions
     def migrate(

@@ -7,7 +7,8 @@ import resource
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from dsl.diagnostics import render_full
 from dsl.frontend import compile_source
@@ -188,3 +191,35 @@ def refused(run: subprocess.CompletedProcess[str], code: int, *expected: str) ->
     for text in expected:
         assert text in said, f"{text!r} not in:\n{said}"
     return said
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A throwaway PostgreSQL from `scripts/postgres.sh`, or a skip that says why."""
+    script = ROOT / "scripts" / "postgres.sh"
+    try:
+        proc = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=600)
+        ok = proc.returncode == 0
+        why = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        ok, why = False, [str(exc)]
+    if not ok:
+        reason = f"PostgreSQL tests skipped: scripts/postgres.sh failed: {why[0]}"
+        print(reason)
+        warnings.warn(reason, stacklevel=1)
+        pytest.skip(reason)
+    url, folder = proc.stdout.strip().splitlines()[-1].split()
+    yield url
+    subprocess.run([str(script), "stop", folder], check=False, timeout=60)
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)

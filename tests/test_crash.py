@@ -7,12 +7,10 @@ The workload is ~150 cases of four timer-driven steps each (see `crash_harness`)
 
 from __future__ import annotations
 
-import subprocess
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import fresh_database
 from crash_harness import (
     POINTS,
     assert_invariants,
@@ -24,7 +22,6 @@ from crash_harness import (
     run_scenario,
 )
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 pytestmark = pytest.mark.crash
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,39 +135,10 @@ PG_TOLERATED = (
 )
 
 
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    """A throwaway PostgreSQL from `scripts/postgres.sh`, or a skip that says why."""
-    script = ROOT / "scripts" / "postgres.sh"
-    try:
-        proc = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=600)
-        ok = proc.returncode == 0
-        why = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        ok, why = False, [str(exc)]
-    if not ok:
-        reason = f"PostgreSQL crash tests skipped: scripts/postgres.sh failed: {why[0]}"
-        print(reason)
-        warnings.warn(reason, stacklevel=1)
-        pytest.skip(reason)
-    url, folder = proc.stdout.strip().splitlines()[-1].split()
-    yield url
-    subprocess.run([str(script), "stop", folder], check=False, timeout=60)
-
-
-def _fresh_database(server_url: str, name: str) -> str:
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 def test_postgres_three_workers_terminated_killed_and_one_stopped_at_its_claim(
     tmp_path: Path, pg_server: str
 ) -> None:
-    url = _fresh_database(pg_server, "crash_pg")
+    url = fresh_database(pg_server, "crash_pg")
     plans = make_workload(150, seed=14, spread=12.0)
     expected = oracle(plans)
     run = run_scenario(tmp_path, plans, "pg", workers=3, duration=13.0, db_url=url)

@@ -61,13 +61,16 @@ class Worker:
         self._busy = threading.Lock()  # held while a tick runs: stopping waits for it
 
     def tick(self) -> None:
-        """Fire everything due, deliver the outbox, then sleep until the next due timer.
+        """Fire everything due (timers, then schedule occurrences), deliver the outbox, then
+        sleep until the next due timer or occurrence.
         Once a stop is asked for, it ends after the step in hand, whatever the backlog."""
         with self._busy:
             self.ticks += 1
             try:
                 steps = self.service.run_due(should_stop=self._stopping.is_set)
                 self.fired += len(steps)
+                if not self._stopping.is_set():
+                    self.service.run_schedules()
                 if self.dispatch and not self._stopping.is_set():
                     self.service.dispatch_outbox(lease=self.lease)
             except Exception:

@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -151,5 +151,38 @@ Index(
     postgresql_where=text(PENDING),
 )
 
+# Schedules (version 2): the next occurrence of each flow schedule, and one row per
+# occurrence that happened — its primary key is what makes an occurrence happen once
+# whatever the number of workers.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("flow", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("next_due_us", BigInteger, nullable=False),
+    Column("paused", Boolean, nullable=False),
+    PrimaryKeyConstraint("flow", "name", name="pk_schedules"),
+)
+
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("flow", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("due_us", BigInteger, nullable=False),
+    Column("fired_at", String(40), nullable=False),  # the instant it took effect (its due)
+    Column("fired_wall_us", BigInteger, nullable=False),  # wall clock of the claim
+    Column("late", Boolean, nullable=False),
+    Column("fired_by", String(100), nullable=False),
+    Column("case_id", String(200)),  # the case it opened, if it opens cases
+    PrimaryKeyConstraint("flow", "name", "due_us", name="pk_schedule_runs"),
+)
+
+
+def _add_schedules(conn: Connection) -> None:
+    schedules.create(conn)
+    schedule_runs.create(conn)
+
+
 # n -> n + 1; each runs inside the transaction that bumps the stored version
-UPGRADES: dict[int, Callable[[Connection], None]] = {}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_schedules}
