@@ -216,7 +216,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.coverage and result.case is not None and result.engine is not None:
             definition = result.engine.runtime_of(result.case).definition
             key = f"{definition.name}@{definition.content_hash}"
-            coverage.setdefault(key, FlowCoverage(definition)).add(result.case.audit)
+            flow_coverage = coverage.setdefault(key, FlowCoverage(definition))
+            for case in result.engine.cases.values():  # those its schedules opened too
+                flow_coverage.add(case.audit)
+            flow_coverage.add_schedules(o.schedule for o in result.engine.occurrences)
         if not result.passed and status == EXIT_OK:
             status = EXIT_PROBLEMS
         if args.json:
@@ -251,11 +254,16 @@ def _print_coverage(flows: list[FlowCoverage]) -> None:
 
     table = Table(title="scenario coverage", title_justify="left")
     table.add_column("flow", no_wrap=True)
-    for category in CATEGORIES:
+    # a column only flows with schedules fill is left out when none has one
+    shown = [
+        c for c in CATEGORIES if c != "schedules" or any(f.definition.schedules for f in flows)
+    ]
+    for category in shown:
         table.add_column(category.replace("sla ", "SLA "), justify="right", no_wrap=True)
     for flow in sorted(flows, key=lambda f: f.definition.name):
         cells = []
-        for hit, total in flow.counts().values():
+        counts = flow.counts()
+        for hit, total in (counts[c] for c in shown):
             percent = f"{100 * hit // total}%" if total else "—"
             style = "green" if hit == total else "yellow"
             cells.append(f"[{style}]{percent} ({hit}/{total})[/]" if total else "—")

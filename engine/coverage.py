@@ -1,5 +1,6 @@
-"""Scenario coverage: which transitions, timers, SLA warnings and breaches and task-overdue
-branches of a flow the scenarios exercised, read from the cases' audit logs."""
+"""Scenario coverage: which transitions, timers, SLA warnings and breaches, task-overdue
+branches and schedules of a flow the scenarios exercised, read from the cases' audit logs
+(and, for schedules, from the occurrences that happened)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from engine.case import AuditRecord
 from engine.definition import FlowDefinition
 
-CATEGORIES = ("transitions", "timers", "sla warnings", "sla breaches", "task overdue")
+CATEGORIES = ("transitions", "timers", "sla warnings", "sla breaches", "task overdue", "schedules")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ def items_of(definition: FlowDefinition) -> list[Item]:
             items.append(Item("sla warnings", ("timer", f"S:{sla.name}:w{i}", 0), label))
         label = f"SLA {sla.name}: breach (line {sla.line})"
         items.append(Item("sla breaches", ("timer", f"S:{sla.name}:breach", 0), label))
+    for schedule in definition.schedules:
+        label = f"schedule {schedule.name} (line {schedule.line})"
+        items.append(Item("schedules", ("schedule", schedule.name, 0), label))
     return items
 
 
@@ -73,6 +77,10 @@ class FlowCoverage:
 
     def add(self, records: Iterable[AuditRecord]) -> None:
         self.hits |= hits_of(records)
+
+    def add_schedules(self, names: Iterable[str]) -> None:
+        """Schedules of the flow that had an occurrence."""
+        self.hits |= {("schedule", name, 0) for name in names}
 
     def counts(self) -> dict[str, tuple[int, int]]:
         """category → (exercised, total)."""

@@ -4,6 +4,7 @@ with two workers, the catch-up policies after downtime, pause and resume."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,3 +204,17 @@ def test_flow_schedules_lists_pauses_and_resumes(tmp_path: Path) -> None:
     refused(wrong, 2, "no schedule `dialy`; did you mean `daily`?")
     missing = run_cli("schedules", "pause", "duties", "--db", db, "--workflows", folder)
     refused(missing, 2, "needs FLOW and NAME")
+
+
+def test_schedules_count_in_scenario_coverage(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder / "roster.yaml").write_text(
+        "flow: duties.flow\nstart: 2026-09-30 18:00\ncase: {}\nsteps:\n"
+        "  - at: 2026-10-08 09:01\n  - expect: {schedules: {roster: 1}, open_cases: 2}\n",
+        encoding="utf-8",
+    )
+    run = run_cli("simulate", "--scenario", folder / "roster.yaml", "--coverage", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    coverage = json.loads(run.stdout)["coverage"][0]
+    assert coverage["counts"]["schedules"] == {"hit": 1, "total": 2}
+    assert "schedule daily (line 12)" in coverage["missed"]
