@@ -218,3 +218,22 @@ def test_schedules_count_in_scenario_coverage(tmp_path: Path) -> None:
     coverage = json.loads(run.stdout)["coverage"][0]
     assert coverage["counts"]["schedules"] == {"hit": 1, "total": 2}
     assert "schedule daily (line 12)" in coverage["missed"]
+
+
+def test_load_simulation_runs_schedules_once_across_shards(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder / "duties.yaml").write_text(
+        "flow: duties\ncases: 30\ndays: 61\nseed: 3\nstart: 2026-09-01\nwork_calendar: office\n"
+        "arrivals: {hours: {'09-12': 1}, calendar: office}\n"
+        "states:\n  listing:\n    - {p: 1, event: listed, by: 客服专员, delay: 1h}\n",
+        encoding="utf-8",
+    )
+    reports = []
+    for workers in ("1", "2"):
+        run = run_cli("simulate", folder / "duties.flow", "--profile", folder / "duties.yaml",
+                      "--json", "--workers", workers)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        reports.append(json.loads(run.stdout))
+    # Sep 1 and Oct 8 (after the National Day); 22 + 18 working days (Oct 10 a make-up day)
+    assert reports[0]["schedules"] == {"roster": 2, "daily": 40} == reports[1]["schedules"]
+    assert reports[0]["totals"]["opened"] == 30 + 2 == reports[1]["totals"]["opened"]

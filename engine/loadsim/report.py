@@ -16,6 +16,8 @@ What the figures mean (percentages have 2 decimals, durations are hours with 3):
   been in); `repeat`: cases whose repeat field ended above 0; `satisfaction`: the share of
   `true` among the values events gave the satisfied field (one per callback answer);
 - `reached.STATE`: cases that ever entered the state (automatic pass-throughs included);
+- `schedules.NAME`: occurrences of each of the flow's schedules during the run (the cases
+  they open are counted like arrivals in everything else);
 - `time_to_close_h`: opening to final state; `time_in_state_h.STATE`: each stay that lasted
   across steps (a state passed through by automatic transitions takes no time and is not
   listed; a stay still going at the end is not counted);
@@ -107,6 +109,7 @@ def build_report(result: SimResult, wall_seconds: float | None = None) -> Report
             }
             for s in definition.states
         },
+        "schedules": {x.name: t.schedules.get(x.name, 0) for x in definition.schedules},
         "time_to_close_h": summary_hours(t.time_to_close),
         "time_in_state_h": {
             s.name: {"label": labels[s.name], **summary_hours(t.time_in_state[s.name])}
@@ -283,6 +286,8 @@ def render_text(report: Report, console: Console) -> None:
         f"rates {tot['excluded']:,}; {report['events']['steps']:,} steps, "
         f"{report['events']['refused']:,} refused"
     )
+    if report["schedules"]:
+        console.print(f"schedule occurrences: {escape(_pairs(report['schedules']))}")
     if report["targets"]:
         table = Table(title="manual targets 手册指标", title_justify="left")
         for col in ("KPI", "target", "simulated", ""):

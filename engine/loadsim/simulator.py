@@ -23,7 +23,7 @@ from dsl.diagnostics import did_you_mean
 from engine import limits
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
-from engine.definition import CALLBACK_DONE
+from engine.definition import CALLBACK_DONE, ScheduleDef
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
 from engine.limits import clip
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
@@ -31,6 +31,7 @@ from engine.loadsim.profile import MAX_CASES, MAX_DAYS, Profile, ProfileError
 from engine.loadsim.sampling import ArrivalStream
 from engine.loadsim.stats import Daily, Quantiles
 from engine.runtime import FlowRuntime, Step
+from engine.schedules import following
 
 ONE_DAY = timedelta(days=1)
 # rank at one instant: timers first, then people, then arrivals
@@ -38,7 +39,8 @@ _TIMER, _HUMAN, _ARRIVAL = 0, 1, 2
 # A heap item is `(due, rank, order, seq, kind, case number, payload)`; `kind` says what it
 # is. A job's payload is the `_Job` itself (`_K_WAITED`: its lead time is over, `_K_WORKED`:
 # its unstaffed work is done), a staffed one's is `(queue, job)` (`_K_JOB`: work done).
-_K_ARRIVAL, _K_TIMER, _K_WAITED, _K_WORKED, _K_JOB = 0, 1, 2, 3, 4
+_K_ARRIVAL, _K_TIMER, _K_WAITED, _K_WORKED, _K_JOB, _K_SCHEDULE = 0, 1, 2, 3, 4, 5
+SCHEDULED_FIRST = 10**9  # numbers of the cases schedules open (arrivals count from 1)
 _JOB_KINDS = (_K_WORKED, _K_WAITED)
 _ENTRY_KINDS = frozenset({"opened", "event", "timer", "automatic"})
 # positions in an audit row (steps are read as rows: no AuditRecord per record)
@@ -128,6 +130,7 @@ class Tally:
     answers: int = 0
     satisfied: int = 0
     reached: Counter[str] = field(default_factory=Counter)
+    schedules: Counter[str] = field(default_factory=Counter)  # occurrences, by schedule
     time_to_close: Quantiles = field(default_factory=Quantiles)
     time_in_state: dict[str, Quantiles] = field(default_factory=dict)
     daily: list[Daily] = field(default_factory=list)
@@ -269,6 +272,15 @@ class Simulation:
         self.case_prefix = f"{definition.name}-"
         self.day = Daily()
         self.boundary = self.start + ONE_DAY
+        self.scheduled = SCHEDULED_FIRST
+        # schedules run through the period at least (then stop with the last case)
+        self.schedules_end = (
+            self.start + timedelta(days=days) if definition.schedules else self.start
+        )
+        if shard == 0:  # one shard runs the flow's schedules, so each occurrence happens once
+            for schedule in definition.schedules:
+                due = following(runtime.calendar, schedule)(self.start)
+                self._push(due, _ARRIVAL, 1, 0, _K_SCHEDULE, schedule)
 
     # ------------------------------------------------------------ set-up
     def _calendar(self, calendars: Mapping[str, Calendar], name: str | None, key: str) -> Calendar:
@@ -415,6 +427,11 @@ class Simulation:
                 # the payload is the timer's row, as the case stores it (see `Row`)
                 if live is not None and payload in live.case.timer_rows:
                     self._timer(live, payload[0], now)
+            elif kind == _K_SCHEDULE:
+                if pending is None and not open_cases and now >= self.schedules_end:
+                    break  # the period is over and nothing is left but the schedules
+                self._occur(payload, now)
+                continue
             elif kind == _K_ARRIVAL:
                 self._arrive(no, now)
                 pending = next(arrivals, None)
@@ -423,7 +440,7 @@ class Simulation:
                 continue
             else:
                 self._job_done(open_cases.get(no), payload, now)
-            if pending is None and not open_cases:
+            if pending is None and not open_cases and now >= self.schedules_end:
                 break
         if self.live:
             last = self.limit
@@ -471,14 +488,29 @@ class Simulation:
 
     # ------------------------------------------------------------ arrivals
     def _arrive(self, no: int, now: datetime) -> None:
-        tally = self.tally
-        tally.arrivals += 1
+        self.tally.arrivals += 1
         data = {}  # a loop, not a comprehension: no function object made per case
         for name, make in self.fields:
             data[name] = make(no, now)
+        self._open(no, data, now)
+
+    def _occur(self, schedule: ScheduleDef, now: datetime) -> None:
+        """A schedule's occurrence: a case it opens runs like an arrival; a summary is
+        counted. The next occurrence is planned."""
+        self.tally.schedules[schedule.name] += 1
+        if schedule.opens:
+            self.scheduled += 1
+            self._open(self.scheduled, {}, now, schedule.name)
+        due = following(self.runtime.calendar, schedule)(now)
+        self._push(due, _ARRIVAL, 1, 0, _K_SCHEDULE, schedule)
+
+    def _open(self, no: int, data: dict[str, Any], now: datetime,
+              schedule: str | None = None) -> None:  # fmt: skip
+        tally = self.tally
         tally.steps += 1
         try:
-            step = self.runtime.open(f"{self.case_prefix}{no:06d}", data, None, None, now)
+            step = self.runtime.open(f"{self.case_prefix}{no:06d}", data, None, None, now,
+                                     schedule)  # fmt: skip
         except (EventRefused, FlowRuntimeError) as exc:
             tally.refused[f"open: {_reason(exc)}"] += 1
             self.raised += 1
