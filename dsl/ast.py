@@ -395,6 +395,7 @@ class Flow:
     tables: tuple[Table, ...]
     openers: tuple[Name, ...]  # `opened by ROLE, …`: who may open a case (empty: anyone)
     schedules: tuple[Schedule, ...]
+    keys: tuple[Name, ...]  # `keys: unit, phone`: fields that relate the flow's cases
 
     def header(self, keyword: str) -> Header | None:
         """The first header line of a kind (the checker reports repeats)."""

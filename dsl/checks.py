@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "unchased-state": "warning",
     "month-day-skipped": "warning",
     "empty-schedule": "error",
+    "missing-keys": "error",
     "schedule-needs-data": "error",
     "unbounded-escalation": "warning",
     "unknown-emitted-event": "warning",
@@ -545,6 +546,7 @@ def _declaration_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         *_duplicates("table", [t.name for t in flow.tables]),
         *_duplicates("SLA", [s.name for s in flow.slas]),
         *_duplicates("schedule", [s.name for s in flow.schedules]),
+        *_duplicates("key", list(flow.keys)),
         *_state_presence(flow),
     ]
     for f in flow.fields:
@@ -721,6 +723,9 @@ def _reference_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     for schedule in flow.schedules:
         for role in schedule.summary_to:
             out += _role_ref(role, scope)
+    for key in flow.keys:
+        if key.value not in scope.fields:
+            out.append(_unknown_field(key.value, key.span, scope))
     return out
 
 
@@ -1143,7 +1148,7 @@ class _Typer:
 
     def function(self, fn: Function, e: ast.Call) -> _Type:
         """A built-in's call: its arity, an SLA's name or a moment for each argument."""
-        usage = f"{fn.name}({', '.join('SLA' if p == 'sla' else 'DATE_TIME' for p in fn.params)})"
+        usage = f"{fn.name}({', '.join(_PARAM_NAMES[p] for p in fn.params)})"
         if len(e.args) != len(fn.params):
             self._report(
                 "wrong-arity",
@@ -1153,7 +1158,26 @@ class _Typer:
                 f"call it as `{usage}`: {fn.summary}",
             )
             return UNKNOWN
+        if "window" in fn.params and not self.scope.flow.keys:
+            self._report(
+                "missing-keys",
+                f"`{fn.name}` relates cases by their key fields, but the flow has no `keys:`",
+                e.func.span,
+                "declare the fields that identify who or what a case is about, e.g. "
+                "`keys: unit, phone` under the `roles:` line",
+            )
         for param, arg in zip(fn.params, e.args, strict=True):
+            if param == "window":
+                t = self.infer(arg)
+                if t.kind not in ("duration", "unknown") or t.working:
+                    self._report(
+                        "type-mismatch",
+                        f"`{fn.name}` takes a window of elapsed time, but {_desc(arg, t)} is "
+                        "given",
+                        arg.span,
+                        f"write it like `{fn.name}(30d)` (days, hours or weeks; not working time)",
+                    )
+                continue
             if param == "sla":
                 if not (isinstance(arg, ast.Ref) and arg.name in self.scope.slas):
                     self._report(
@@ -1803,6 +1827,7 @@ def _month_days(flow: ast.Flow) -> list[Diagnostic]:
     return out
 
 
+_PARAM_NAMES = {"sla": "SLA", "moment": "DATE_TIME", "window": "DURATION"}
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -1844,7 +1869,7 @@ def _not_shorter(before: ast.Duration, within: ast.Duration) -> bool:
 
 def _usage(flow: ast.Flow, scope: _Scope) -> tuple[set[str], set[str], set[str]]:
     """Fields read (expressions, placeholders, params), fields set, and tables called."""
-    reads: set[str] = set()
+    reads: set[str] = {k.value for k in flow.keys}  # a key relates cases: it is read
     tables: set[str] = set()
     for top, owner in _flow_exprs(flow, scope):
         for e in _walk(top):

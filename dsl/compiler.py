@@ -276,6 +276,7 @@ class _Compiler:
             hooks=tuple(self.hooks),
             openers=tuple(dict.fromkeys(r.value for r in self.flow.openers)),
             schedules=tuple(self.schedule(x) for x in self.flow.schedules),
+            keys=tuple(dict.fromkeys(k.value for k in self.flow.keys)),
         )
         return definition.with_hash()
 

@@ -173,6 +173,10 @@ class _Params(tuple[ast.Param, ...]):
     pass
 
 
+class _Keys(tuple[ast.Name, ...]):
+    pass
+
+
 class _Openers(tuple[ast.Name, ...]):
     pass
 
@@ -198,6 +202,7 @@ class ToAst:
             tables=tuple(_of(items, ast.Table)),
             openers=tuple(r for group in _of(items, _Openers) for r in group),
             schedules=tuple(_of(items, ast.Schedule)),
+            keys=tuple(k for group in _of(items, _Keys) for k in group),
         )
 
     def flow_decl(self, items: list[Any]) -> ast.Header:
@@ -219,6 +224,9 @@ class ToAst:
 
     def opened_decl(self, items: list[Any]) -> _Openers:
         return _Openers(items[1])
+
+    def keys_decl(self, items: list[Any]) -> _Keys:
+        return _Keys(items[1])
 
     def name_list(self, items: list[Token]) -> tuple[ast.Name, ...]:
         return tuple([name(t) for t in items])

@@ -353,6 +353,7 @@ class FlowDefinition(Frozen):
     # be one of `roles`)
     openers: tuple[str, ...] = ()
     schedules: tuple[ScheduleDef, ...] = ()
+    keys: tuple[str, ...] = ()  # `keys:` fields relating the flow's cases (correlation)
     # The calendar's own entry, when a service pins it (`pinned_to`): part of the content
     # hash, so a case keeps the calendar it started with when calendars.yaml changes.
     calendar_spec: dict[str, Any] | None = None
@@ -381,7 +382,9 @@ class FlowDefinition(Frozen):
 _LINE = re.compile(r',"line":\d+')
 # keys added to the table after version 1, left out of the hash while empty: a flow that
 # does not use them hashes as it did before they existed (so its stored cases stay on it)
-_ADDED_EMPTY = re.compile(r',"(?:(?:openers|holders|schedules)":\[\]|shift":0|quarterly":false)')
+_ADDED_EMPTY = re.compile(
+    r',"(?:(?:openers|holders|schedules|keys)":\[\]|shift":0|quarterly":false)'
+)
 
 
 def content_hash(definition: FlowDefinition) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Case, Notifier, Row
 from engine.clock import Clock, SimulatedClock, SystemClock
+from engine.correlation import CaseIndex
 from engine.definition import OPENED_BY_SCHEDULE, FlowDefinition, ScheduleDef
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
 from engine.registry import FlowRegistry, Hook
@@ -48,6 +49,8 @@ class Engine:
         self.schedules: dict[tuple[str, str], datetime] = {}  # (flow, schedule) → next due
         self.occurrences: list[Occurrence] = []  # every schedule occurrence that happened
         self.schedule_grace = timedelta(seconds=1)  # later than this after due: late
+        self.index = CaseIndex()  # cases by key value, for `earlier_cases`/`last_case`
+        self._keyed: dict[str, tuple[str, ...]] = {}  # flow hash → key fields, when it has some
 
     # ------------------------------------------------------------ set-up
     @classmethod
@@ -94,6 +97,9 @@ class Engine:
         """Make a compiled flow runnable; the newest loaded version serves new cases and
         runs the flow's schedules (their first occurrences are those after now)."""
         runtime = self.registry.add(definition)
+        runtime.index_cases(self.index)
+        if definition.keys:
+            self._keyed[definition.content_hash] = definition.keys
         if self.flows.get(definition.name) is runtime:
             for flow, name in [k for k in self.schedules if k[0] == definition.name]:
                 del self.schedules[(flow, name)]
@@ -257,6 +263,10 @@ class Engine:
                     notifier(notification)
         for name, args in step.hook_calls:
             self.hooks[name](*args)
+        if self._keyed:
+            keys = self._keyed.get(step.case.flow_hash)
+            if keys:
+                self.index.add(step.case, keys)
 
     # ------------------------------------------------------------ replay
     def replay(self, case_id: str) -> Case:

@@ -17,7 +17,7 @@ from engine import definition as d
 from engine.calendar import Calendar
 from engine.definition import PLACEHOLDER
 from engine.errors import FlowRuntimeError
-from engine.functions import FUNCTIONS, SlaInfo, build
+from engine.functions import FUNCTIONS, FlowInfo, build
 
 SLA_FUNCTIONS = frozenset(f.name for f in FUNCTIONS.values() if f.params == ("sla",))
 
@@ -78,10 +78,10 @@ class ExpressionCompiler:
     """Turns `definition.Expr` trees into closures over a `Scope`."""
 
     def __init__(self, calendar: Calendar, tables: Mapping[str, TableFn],
-                 slas: Mapping[str, SlaInfo] | None = None) -> None:  # fmt: skip
+                 flow: FlowInfo | None = None) -> None:  # fmt: skip
         self.calendar = calendar
         self.tables = tables
-        self.slas = slas or {}
+        self.flow = flow or FlowInfo(calendar, {})
 
     def literal(self, lit: d.Lit) -> Any:
         if lit.type == "decimal":
@@ -113,7 +113,7 @@ class ExpressionCompiler:
         if isinstance(e, d.FuncCall):
             fargs = tuple(a.name if isinstance(a, d.Var) and e.func in SLA_FUNCTIONS
                           else self.compile(a, line) for a in e.args)  # fmt: skip
-            return build(e.func, fargs, self.calendar, self.slas)
+            return build(e.func, fargs, self.flow)
         if isinstance(e, d.Not):
             arg = self.compile(e.arg, line)
             return lambda s: not arg(s)

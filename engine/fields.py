@@ -120,16 +120,23 @@ def _datetime_in(tz: ZoneInfo) -> Callable[[Any], Any]:
     return localise
 
 
+def elapsed(text: str) -> timedelta | None:
+    """An elapsed duration written as in a flow (`30m`, `2h`, `3d`); None when the text is
+    not one (working time needs a calendar)."""
+    with contextlib.suppress(ValueError):
+        from dsl.compiler import compile_duration
+        from dsl.parser import parse_duration
+
+        duration = compile_duration(parse_duration(text))  # as a flow reads it
+        if duration.unit == "seconds":
+            return to_timedelta(duration)
+    return None
+
+
 def _duration_in(value: Any) -> Any:
     """A timedelta, or an elapsed duration written as in a flow (`30m`, `2h`, `3d`)."""
     if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            from dsl.compiler import compile_duration
-            from dsl.parser import parse_duration
-
-            duration = compile_duration(parse_duration(value))  # as a flow reads it
-            if duration.unit == "seconds":  # elapsed; working time needs a calendar
-                return to_timedelta(duration)
+        return elapsed(value) or value
     return value
 
 

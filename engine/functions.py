@@ -10,15 +10,18 @@ function existed keep their meaning).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from engine.calendar import Calendar
 from engine.case import SlaClock
+from engine.correlation import CURRENT, Related, key_values
+from engine.errors import FlowRuntimeError
 
-# what an argument must be: a date or date-time expression, or the name of one of the flow's SLAs
-Param = Literal["moment", "sla"]
+# what an argument must be: a date or date-time expression, the name of one of the flow's
+# SLAs, or an elapsed duration (a window back from now)
+Param = Literal["moment", "sla", "window"]
 SLA_STATUSES = ("pending", "running", "paused", "met", "breached")
 _STATUS = SlaClock._fields.index("status")
 
@@ -54,6 +57,11 @@ FUNCTIONS: dict[str, Function] = {
         Function("last_working_day", ("moment",), "date", "the last working day of that month"),
         Function("sla_status", ("sla",), "choice",
                  "an SLA's status: pending, running, paused, met or breached", SLA_STATUSES),
+        Function("earlier_cases", ("window",), "int",
+                 "how many other cases of this flow sharing a `keys:` value with this one "
+                 "were opened within the window before now (e.g. `earlier_cases(30d)`)"),
+        Function("last_case", ("window",), "text",
+                 "the id of the latest of those cases (not set when there is none)"),
         Function("time_left", ("sla",), "duration",
                  "the time an SLA has left on its own clock (working time on a working-hours "
                  "SLA; zero once breached; not set before it starts)"),
@@ -70,10 +78,29 @@ class SlaInfo:
     working: bool
 
 
-def build(name: str, args: tuple[Evaluator | str, ...], calendar: Calendar,
-          slas: Mapping[str, SlaInfo]) -> Evaluator:  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class FlowInfo:
+    """What the functions need of the flow: its calendar, SLAs, name and key fields."""
+
+    calendar: Calendar
+    slas: Mapping[str, SlaInfo]
+    flow: str = ""
+    keys: tuple[str, ...] = ()
+    # the host's own index (an Engine's): one cell, set once the runtime is loaded; a host
+    # that changes it per step (a Service, per transaction) uses `correlation.using` instead
+    index: list[Related | None] = field(default_factory=lambda: [None])
+
+
+def build(name: str, args: tuple[Evaluator | str, ...], flow: FlowInfo) -> Evaluator:
     """The closure computing `name(args)`: an SLA argument is its name, others evaluators.
     An argument that is not set gives not set (so a comparison with it is false)."""
+    calendar, slas = flow.calendar, flow.slas
+    if FUNCTIONS[name].params == ("window",):
+        (window,) = args
+        assert not isinstance(window, str)
+        if name == "earlier_cases":
+            return lambda s: len(_related(s, window(s), flow))
+        return lambda s: _last(_related(s, window(s), flow))
     if FUNCTIONS[name].params == ("sla",):
         (sla,) = args
         assert isinstance(sla, str)
@@ -121,6 +148,24 @@ _MOMENT: dict[str, Callable[[datetime, Calendar], Any]] = {
     "first_working_day": _first_working_day,
     "last_working_day": _last_working_day,
 }
+
+
+def _related(scope: Any, window: Any, flow: FlowInfo) -> list[tuple[datetime, str]]:
+    """The host's cases related to this one by a key value, opened within `window`."""
+    index = CURRENT.get() or flow.index[0]
+    if window is None or index is None or not flow.keys:
+        return []  # no host index (a bare runtime): no other case is known
+    if not isinstance(window, timedelta):
+        raise FlowRuntimeError("the window of `earlier_cases`/`last_case` must be elapsed "
+                               "time such as `30d`, not working time")  # fmt: skip
+    values = key_values(flow.keys, scope.fields)
+    if not values:
+        return []
+    return index.earlier(flow.flow, values, scope.now - window, scope.now, scope.id)
+
+
+def _last(related: list[tuple[datetime, str]]) -> str | None:
+    return related[-1][1] if related else None
 
 
 def _status(scope: Any, sla: str) -> str:

@@ -32,6 +32,7 @@ from engine.case import (
     views,
     with_row,
 )
+from engine.correlation import Related
 from engine.definition import CALLBACK_DONE, OPENED_BY_SCHEDULE
 from engine.errors import (
     EventRefused,
@@ -52,7 +53,7 @@ from engine.expressions import (
     format_value,
 )
 from engine.fields import FieldSchema, check_names, check_shape
-from engine.functions import SlaInfo
+from engine.functions import FlowInfo, SlaInfo
 from engine.limits import MAX_NAME_CHARS as _NAME
 
 MAX_AUTOMATIC_STEPS = 100
@@ -301,7 +302,8 @@ class FlowRuntime:
         self.hooks: Mapping[str, Callable[..., Any]] = {}
         tables: dict[str, TableFn] = {}
         slas = {s.name: SlaInfo(s.within.working) for s in definition.slas}
-        self._exprs = ExpressionCompiler(calendar, tables, slas)
+        self._info = FlowInfo(calendar, slas, definition.name, definition.keys)
+        self._exprs = ExpressionCompiler(calendar, tables, self._info)
         for table in definition.tables:
             tables[table.name] = compile_table(table, self._exprs)
         self.slas = [self._compile_sla(s) for s in definition.slas]
@@ -323,6 +325,11 @@ class FlowRuntime:
             for event, candidates in state.by_event.items()
             if all(self._is_plain(state, t) for t in candidates)
         }
+
+    def index_cases(self, index: Related) -> None:
+        """The host's index of cases that `earlier_cases`/`last_case` ask (the in-memory
+        engine's; a durable host gives one per transaction with `correlation.using`)."""
+        self._info.index[0] = index
 
     # ------------------------------------------------------------ compile
     def _compile_state(self, s: d.StateDef) -> _State:

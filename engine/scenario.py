@@ -98,12 +98,26 @@ class ScenarioStep(BaseModel):
         return value
 
 
+class EarlierCase(BaseModel):
+    """A case of the same flow opened before the scenario's own (an addition): what
+    `earlier_cases`/`last_case` find by the flow's `keys:`."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: datetime
+    case: dict[str, Any] = Field(default_factory=dict)
+    role: str | None = None
+
+    _instant = field_validator("at", mode="before")(_instant)
+    _in_years = field_validator("at")(_in_years)
+
+
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
     flow: str
     start: datetime
     case: dict[str, Any] = Field(default_factory=dict)
     role: str | None = None  # who opens the case
+    earlier: list[EarlierCase] = Field(default_factory=list, max_length=1000)
     steps: list[ScenarioStep] = Field(default_factory=list)
     name: str | None = None
 
@@ -160,7 +174,16 @@ def prepare(path: Path, calendars: Path | None = None) -> tuple[Scenario, Engine
     start = scenario.start
     if start.tzinfo is None:
         start = start.replace(tzinfo=calendar.tz)
-    engine = Engine(loaded, SimulatedClock(start))
+    for number, earlier in enumerate(scenario.earlier, 1):
+        if earlier.at.tzinfo is None:
+            earlier.at = earlier.at.replace(tzinfo=calendar.tz)
+        if earlier.at > start:
+            raise ScenarioError(
+                f"{path}: earlier case {number}: `at: {format_value(earlier.at)}` is after "
+                f"the scenario's start {format_value(start)}"
+            )
+    first = min([start, *(e.at for e in scenario.earlier)])
+    engine = Engine(loaded, SimulatedClock(first))
     # hooks a scenario cannot provide are recorded, not run
     for hook in definition.hooks:
         engine.register_hook(hook, lambda *args: None)
@@ -177,6 +200,12 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
     result = ScenarioResult(path, flow, engine=engine)
     now = engine.clock.now
     try:
+        for earlier in sorted(scenario.earlier, key=lambda e: e.at):
+            engine.advance(earlier.at)
+            engine.open(flow, earlier.case, earlier.role, earlier.role)
+        engine.advance(
+            scenario.start if scenario.start.tzinfo else scenario.start.replace(tzinfo=tz)
+        )
         case = engine.open(flow, scenario.case, scenario.role, scenario.role)
     except FlowdeskError as exc:
         raise ScenarioError(f"{path}: the case cannot be opened: {exc}") from None

@@ -32,6 +32,7 @@ from dsl.diagnostics import did_you_mean
 from engine.calendar import Calendar
 from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain, with_row
 from engine.clock import Clock, SystemClock
+from engine.correlation import using
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.errors import ConflictError, FlowLoadError, FlowRuntimeError, StoreError, UnknownCase
 from engine.registry import FlowRegistry, Hook
@@ -39,6 +40,7 @@ from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
 from engine.scheduling.failpoints import failpoint
 from engine.store import schedules as stored_schedules
+from engine.store.correlation import StoreIndex, index_case
 from engine.store.migrate import CaseMigration
 from engine.store.migrate import plan as plan_migration
 from engine.store.schedules import ScheduleState
@@ -86,6 +88,7 @@ class Service:
         self.registry = FlowRegistry(self.calendars, self.hooks)
         self.flows = self.registry.newest  # name → the version new cases start with
         self._deferred_audit: list[tuple[str, list[AuditRecord]]] = []
+        self._keyed: dict[str, tuple[str, ...]] = {}  # flow hash → `keys:` fields, if any
         known = sorted((n, str(c.official_data_until)) for n, c in self.calendars.items())
         for path in sorted(folder.glob("*.flow")):
             key = hashlib.sha256(path.read_bytes() + repr(known).encode()).hexdigest()
@@ -103,6 +106,8 @@ class Service:
     def load(self, definition: FlowDefinition, source_key: str | None = None) -> FlowRuntime:
         """Make a compiled flow runnable and remember it in the store; newest serves new cases."""
         runtime = self.registry.add(definition)
+        if definition.keys:
+            self._keyed[definition.content_hash] = definition.keys
         self.store.save_flow(definition, source_key)
         return runtime
 
@@ -125,7 +130,7 @@ class Service:
         for attempt in range(1, self.retries + 1):
             self._deferred_audit = []
             try:
-                with self.store.write() as conn:
+                with self.store.write() as conn, using(StoreIndex(conn) if self._keyed else None):
                     result = body(conn)
                     failpoint("before_commit", case_id)
             except ConflictError:
@@ -150,6 +155,7 @@ class Service:
         step: Step,
     ) -> int:
         version = self.store.save_step(conn, case, version, before, fired, step)
+        self._index(conn, case)
         failpoint("after_state_update", case.id)
         if self.store.broken == "separate_audit_tx":
             self._deferred_audit.append((case.id, list(step.records)))
@@ -157,6 +163,12 @@ class Service:
             self.store.insert_audit(conn, case.id, step.records)
             failpoint("after_audit_insert", case.id)
         return version
+
+    def _index(self, conn: Connection, case: Case) -> None:
+        """Index the case under its `keys:` values (flows with keys only)."""
+        keys = self._keyed.get(case.flow_hash)
+        if keys:
+            index_case(conn, case, keys)
 
     def _after_commit(self, steps: list[Step]) -> None:
         for step in steps:
@@ -185,6 +197,7 @@ class Service:
             step = runtime.open(new_id, data or {}, actor, role, now)
             self.store.insert_case(conn, step.case, step)
             self.store.insert_audit(conn, new_id, step.records)
+            self._index(conn, step.case)
             steps.append(step)
             steps.extend(self._due_of_case(conn, runtime, step.case, 1, now)[0])
             return step.case
@@ -404,6 +417,7 @@ class Service:
                 step = runtime.open(case_id, {}, None, None, due, name)
                 self.store.insert_case(conn, step.case, step)
                 self.store.insert_audit(conn, case_id, step.records)
+                self._index(conn, step.case)
                 self._due_of_case(conn, runtime, step.case, 1, at_now)
                 stored_schedules.opened(conn, flow, name, due, case_id)
             if schedule.summary_to:

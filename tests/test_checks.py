@@ -772,14 +772,14 @@ def test_chinese_did_you_mean() -> None:
 
 
 def test_hand_built_trees_never_raise() -> None:
-    empty = ast.Flow((), (), (), (), (), (), (), ())
+    empty = ast.Flow((), (), (), (), (), (), (), (), ())
     assert [d.code for d in check(empty)] == ["missing-flow-header", "no-states"]
     span = Span(1, 1, 1, 2)
     bare_choice = ast.Field(
         ast.Name("c", span), ast.Name("choice", span), (), False, None, None, span
     )
     state = ast.State(ast.Name("s", span), None, False, (), span)
-    flow = ast.Flow((), (), (bare_choice,), (state,), (), (), (), ())
+    flow = ast.Flow((), (), (bare_choice,), (state,), (), (), (), (), ())
     assert "dead-end-state" in {d.code for d in check(flow)}
 
 

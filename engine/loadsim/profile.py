@@ -194,6 +194,9 @@ class ReportSettings(_Model):
     exclude: list[str] = []  # final states whose cases the rates leave out (e.g. not a complaint)
     reopen_states: list[str] = []  # entering one of these reopens a case (default: any re-entry)
     repeat_field: str | None = None  # int field counting repeats (default: `repeat_count`)
+    # with `keys:` and no repeat field: a case is a repeat when an earlier case shared a key
+    # value and was opened within this window (a duration, e.g. 30d)
+    repeat_window: str = "30d"
     satisfied_field: str | None = None  # bool field of the callback answer (default: `satisfied`)
 
 
@@ -209,10 +212,21 @@ class Profile(_Model):
     work_calendar: str | None = None
     arrivals: Arrivals = Arrivals()
     fields: dict[str, Any] = {}
+    # `keys:` field → probability that an arrival is about the same thing as an earlier case
+    # (takes that field's value from one of the last cases); e.g. {unit: 0.02}
+    repeats: dict[str, float] = {}
     states: dict[str, list[Branch]] = {}
     staff: dict[str, Staff] = {}
     report: ReportSettings = ReportSettings()
     targets: list[Target] = []
+
+    @field_validator("repeats")
+    @classmethod
+    def _repeat_probabilities(cls, repeats: dict[str, float]) -> dict[str, float]:
+        for name, p in repeats.items():
+            if not 0 <= p <= 1:
+                raise ValueError(f"repeats.{name}: a probability from 0 to 1, got {p}")
+        return repeats
 
     @field_validator("fields")
     @classmethod

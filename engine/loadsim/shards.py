@@ -5,7 +5,8 @@ number n belongs to shard n mod `SHARDS`, each shard draws from its own random s
 (seeded from the run's seed and the shard), and the shards' tallies add up to the run's.
 The numbers therefore depend on the seed alone, never on how many processes ran the
 shards: one process runs them one after the other, several run them at once. A run with
-staff limits is a single shard (its cases share the staff's queues).
+staff limits is a single shard (its cases share the staff's queues), and so is a run of a
+flow with `keys:` (its cases are related by them).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ SHARDS = 4
 PARALLEL_FROM = 20_000
 
 
-def shard_count(profile: Profile) -> int:
-    """How many shards a run of this profile is made of (part of what its seed means)."""
-    return 1 if profile.staff else SHARDS
+def shard_count(profile: Profile, keys: tuple[str, ...] = ()) -> int:
+    """How many shards a run of this profile is made of (part of what its seed means): one
+    when cases depend on each other — a staff they share, or `keys:` that relate them."""
+    return 1 if profile.staff or keys else SHARDS
 
 
 def default_workers(cases: int, shards: int) -> int:
@@ -71,7 +73,7 @@ def run_shards(
     workers: int | None,
 ) -> SimResult:
     """Run every shard of the run (in `workers` processes; None: `default_workers`)."""
-    shards = shard_count(profile)
+    shards = shard_count(profile, runtime.definition.keys)
     # shard 0 is built here first: it checks the profile before any shard runs
     first = _simulation(runtime, calendars, profile, settings, 0, shards, None)
     if workers is None:

@@ -23,8 +23,10 @@ from dsl.diagnostics import did_you_mean
 from engine import limits
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
+from engine.correlation import CaseIndex, key_values
 from engine.definition import CALLBACK_DONE, ScheduleDef
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
+from engine.fields import elapsed
 from engine.limits import clip
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
 from engine.loadsim.profile import MAX_CASES, MAX_DAYS, Profile, ProfileError
@@ -257,6 +259,10 @@ class Simulation:
         default_repeat = "repeat_count" if "repeat_count" in names else None
         default_satisfied = "satisfied" if "satisfied" in names else None
         self.repeat_field = settings.repeat_field or default_repeat
+        self.repeat_window = elapsed(settings.repeat_window)
+        self.index = CaseIndex()  # the run's cases by key value (`keys:`)
+        runtime.index_cases(self.index)
+        self.recent: dict[str, deque[Any]] = {k: deque(maxlen=1000) for k in definition.keys}
         self.satisfied_field = settings.satisfied_field or default_satisfied
         self.notes = self._check_profile()
         self.plans = compile_states(profile.states, self.rng, self.work)
@@ -331,6 +337,13 @@ class Simulation:
         for name in self.profile.fields:
             if name not in fields:
                 problems.append(f"fields.{name}: not a field of the flow")
+        for name in self.profile.repeats:
+            if name not in definition.keys:
+                keys = ", ".join(definition.keys) or "none"
+                problems.append(f"repeats.{name}: not one of the flow's `keys:` ({keys})")
+        if self.repeat_window is None:
+            problems.append(f"report.repeat_window: `{self.profile.report.repeat_window}` is "
+                            "not an elapsed duration such as 30d")  # fmt: skip
         problems += self._check_values("fields", self.profile.fields)
         for name, branches in self.profile.states.items():
             for branch in branches:
@@ -492,6 +505,10 @@ class Simulation:
         data = {}  # a loop, not a comprehension: no function object made per case
         for name, make in self.fields:
             data[name] = make(no, now)
+        for name, p in self.profile.repeats.items():  # about the same unit/caller again
+            earlier = self.recent[name]
+            if earlier and self.rng.random() < p:
+                data[name] = earlier[self.rng.randrange(len(earlier))]
         self._open(no, data, now)
 
     def _occur(self, schedule: ScheduleDef, now: datetime) -> None:
@@ -517,9 +534,24 @@ class Simulation:
             return
         tally.opened += 1
         self.day.opened += 1
+        if self.recent:
+            self._relate(step.case, now)
         live = _Live(no, step.case)
         self.live[no] = live
         self._after_step(live, now, self._absorb(live, step, now))
+
+    def _relate(self, case: Case, now: datetime) -> None:
+        """Index a new case by its keys; without a repeat field, one that shares a key value
+        with a case opened within the repeat window counts as a repeat."""
+        keys = self.runtime.definition.keys
+        values = key_values(keys, case.fields)
+        if self.repeat_field is None and self.repeat_window is not None and values:
+            since = now - self.repeat_window
+            if self.index.earlier(case.flow, values, since, now, case.id):
+                self.tally.repeated += 1
+        self.index.add(case, keys)
+        for key in values:
+            self.recent[key].append(case.fields[key])
 
     # ------------------------------------------------------------ timers
     def _timer(self, live: _Live, key: str, now: datetime) -> None:

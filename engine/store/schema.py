@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -184,5 +184,25 @@ def _add_schedules(conn: Connection) -> None:
     schedule_runs.create(conn)
 
 
+# Case keys (version 3): each case under each value its `keys:` fields took, so
+# `earlier_cases`/`last_case` are an index lookup in the step's transaction.
+case_keys = Table(
+    "case_keys",
+    metadata,
+    Column("case_id", String(200), nullable=False),
+    Column("flow", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("opened_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("case_id", "key", "value", name="pk_case_keys"),
+)
+Index("ix_case_keys_lookup", case_keys.c.flow, case_keys.c.key, case_keys.c.value,
+      case_keys.c.opened_us)  # fmt: skip
+
+
+def _add_case_keys(conn: Connection) -> None:
+    case_keys.create(conn)
+
+
 # n -> n + 1; each runs inside the transaction that bumps the stored version
-UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_schedules}
+UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_schedules, 2: _add_case_keys}
