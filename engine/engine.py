@@ -239,7 +239,7 @@ class Engine:
                 self.cases[case_id] = step.case
                 self._after(step)
                 steps.append(step)
-            if schedule.summary_to:
+            if schedule.summary_to and self.notifiers:  # written only when someone reads it
                 self._summarise(runtime, schedule, at)
             self.occurrences.append(Occurrence(flow, name, at, late, case_id))
         self._plan(flow, name, plan.next_due)

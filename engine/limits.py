@@ -43,6 +43,7 @@ MAX_TEXT_CHARS = 10_000  # one text field's value
 MAX_INT = 10**18  # magnitude of a whole-number field (fits a 64-bit integer)
 MAX_DATA_KEYS = 200  # keys in the data of one open or event
 MAX_NAME_CHARS = 200  # an actor, a role or a case id given by a caller
+MAX_SCENARIO_STEPS = 20_000  # timer firings and schedule occurrences in one scenario run
 # ---------------------------------------------------------------- YAML
 MAX_YAML_NODES = 100_000  # values in one document, aliases counted as expanded
 MAX_YAML_DEPTH = 64  # nested lists and mappings
@@ -66,6 +67,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("data-keys", MAX_DATA_KEYS, "keys", "the data of one open or one event"),
     Limit("name-length", MAX_NAME_CHARS, "characters",
           "an actor, a role or a case id a caller gives"),
+    Limit("scenario-steps", MAX_SCENARIO_STEPS, "steps",
+          "timer firings and schedule occurrences while one scenario runs"),
     Limit("yaml-nodes", MAX_YAML_NODES, "values",
           "one YAML document, each alias counted as the values it repeats"),
     Limit("yaml-depth", MAX_YAML_DEPTH, "levels", "lists and mappings nested in a YAML file"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +211,7 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
         raise ScenarioError(f"{path}: the case cannot be opened: {exc}") from None
     result.case = case
     _log_records(result, case, 0)
+    fired = 0  # timers fired so far (scenario-steps)
     for number, step in enumerate(scenario.steps, 1):
         seen = len(case.audit)
         target = None
@@ -231,7 +232,7 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
             )
         if target is not None:
             happened, mark = len(engine.occurrences), len(result.timeline)
-            engine.advance(target)
+            fired = _advance(engine, target, fired, path, number)
             _log_records(result, case, seen)
             _log_occurrences(result, engine.occurrences[happened:])
             result.timeline[mark:] = sorted(result.timeline[mark:], key=lambda e: e.at)
@@ -244,6 +245,27 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
                 result.failures.append(f"step {number} ({format_value(now())}): {problem}")
                 result.timeline.append(Event(now(), problem, "fail"))
     return result
+
+
+_CHUNK = (timedelta(hours=1), timedelta(days=30))  # the clock's moves between two counts
+
+
+def _advance(engine: Engine, target: datetime, fired: int, path: Path, number: int) -> int:
+    """Move the clock to `target`, counting the timers fired so far (the total is returned),
+    so repeating timers or schedules over decades end in an error, not a hang. The clock
+    moves an hour at a time while things fire, twice as far after each quiet move."""
+    chunk = _CHUNK[0]
+    while engine.clock.now() < target:
+        steps = len(engine.advance(min(target, engine.clock.now() + chunk)))
+        fired += steps
+        chunk = _CHUNK[0] if steps else min(chunk * 2, _CHUNK[1])
+        if fired + len(engine.occurrences) > limits.MAX_SCENARIO_STEPS:
+            raise ScenarioError(
+                f"{path}: step {number}: more than {limits.MAX_SCENARIO_STEPS:,} timer firings "
+                "and schedule occurrences on the way (limit scenario-steps); move the clock "
+                "by less"
+            )
+    return fired
 
 
 def _fire(engine: Engine, result: ScenarioResult, case: Case, step: ScenarioStep,

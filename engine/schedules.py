@@ -16,13 +16,14 @@ from datetime import datetime, time, timedelta
 from typing import NamedTuple
 
 from engine.calendar import Calendar, wall_rule
-from engine.case import Case, Notification
+from engine.case import Case, Notification, SlaClock
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.functions import time_left
 
 MAX_CATCH_UP = 1000  # occurrences of one schedule fired by `catch up all` after an outage
 MAX_ID = 240  # a notification id's length in the outbox
-MAX_LISTED = 20  # cases named in one summary line; the rest are counted
+MAX_LISTED = 20
+_STATUS = SlaClock._fields.index("status")  # cases named in one summary line; the rest are counted
 
 
 class Occurrence(NamedTuple):
@@ -96,19 +97,20 @@ def summary_text(
     breached: list[str] = []
     at_risk: list[str] = []
     count = 0
-    for case in cases:
+    for case in cases:  # rows, not NamedTuples: a summary may read thousands of cases
         count += 1
         by_state[case.state] = by_state.get(case.state, 0) + 1
-        overdue += [
-            f"{case.id} {task}" for task, status in case.tasks.items() if status == "overdue"
-        ]
-        for clock in case.slas.values():
-            if clock.status == "breached":
-                breached.append(f"{case.id} {clock.name}")
-            elif clock.status in ("running", "paused") and clock.name in working:
-                left = time_left(clock, now, working[clock.name], calendar)
+        if case.tasks:
+            overdue += [f"{case.id} {t}" for t, status in case.tasks.items() if status == "overdue"]
+        for row in case.sla_rows:
+            status, name = row[_STATUS], row[0]
+            if status == "breached":
+                breached.append(f"{case.id} {name}")
+            elif status in ("running", "paused") and name in working:
+                clock = SlaClock(*row)
+                left = time_left(clock, now, working[name], calendar)
                 if left.total_seconds() < clock.budget / 4:
-                    at_risk.append(f"{case.id} {clock.name} ({_hours(left)} left)")
+                    at_risk.append(f"{case.id} {name} ({_hours(left)} left)")
     title = schedule.summary_title or schedule.label or schedule.name
     lines = [f"{title} — {now:%Y-%m-%d %H:%M}: {count} open"]
     if by_state:

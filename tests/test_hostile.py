@@ -268,6 +268,36 @@ def test_a_scenario_clock_cannot_run_past_the_year_limit(tmp_path: Path) -> None
     refused(flow("simulate", "complaint", "--cases", "10", "--start", "9999-01-01"), 2, "start:")
 
 
+FLOOD = """\
+flow flood "洪水"
+roles: 主管
+fields:
+    n: int = 0
+
+schedule often "每天" every day at 09:00:
+    open case
+    summary to 主管 "日报"
+
+state open "进行中":
+    every 1m: set n = n + 1
+    on done -> closed by 主管
+
+final closed "完成"
+"""
+
+
+@pytest.mark.parametrize("chaser", ["    every 1m: set n = n + 1\n", ""])
+def test_timers_and_schedules_over_decades_end_in_an_error_not_a_hang(
+    tmp_path: Path, chaser: str
+) -> None:
+    (tmp_path / "flood.flow").write_text(FLOOD.replace("    every 1m: set n = n + 1\n", chaser))
+    (tmp_path / "s.yaml").write_text(
+        "flow: flood.flow\nstart: 2026-03-02 09:00\nsteps:\n  - at: 2199-01-01 00:00\n"
+    )
+    refused(flow("simulate", "--scenario", tmp_path / "s.yaml"), 2,
+            "step 1: more than 20,000 timer firings and schedule occurrences")  # fmt: skip
+
+
 # ---------------------------------------------------------------- case and event data
 
 
