@@ -1172,8 +1172,7 @@ class _Typer:
                 if t.kind not in ("duration", "unknown") or t.working:
                     self._report(
                         "type-mismatch",
-                        f"`{fn.name}` takes a window of elapsed time, but {_desc(arg, t)} is "
-                        "given",
+                        f"`{fn.name}` takes a window of elapsed time, but {_desc(arg, t)} is given",
                         arg.span,
                         f"write it like `{fn.name}(30d)` (days, hours or weeks; not working time)",
                     )

@@ -148,6 +148,14 @@ class _Body(tuple[ast.Action, ...]):
     """The actions of a block (a tuple subclass so it can be told apart from other children)."""
 
 
+def _day_number(token: Token, most: int, problem: str, hint: str) -> int:
+    """A day's number in a wall-clock rule, from 1 to `most` (else an `invalid-day` error)."""
+    n = whole_number(token, tspan(token))
+    if not 1 <= n <= most:
+        raise NodeProblem(error("invalid-day", problem.format(n=n), tspan(token), hint))
+    return n
+
+
 class _WallRule(NamedTuple):
     """A wall-clock rule as the grammar reads it (`ast.WallClock` without the time)."""
 
@@ -405,23 +413,14 @@ class ToAst:
 
     def every_month_day(self, items: list[Any]) -> _WallRule:
         quarterly, number = items[0], items[1]
-        day = whole_number(number, tspan(number))
-        if not 1 <= day <= 31:
-            raise NodeProblem(
-                error("invalid-day", f"day {day} is not a day of a month", tspan(number),
-                      "use a day from 1 to 31")
-            )  # fmt: skip
+        day = _day_number(number, 31, "day {n} is not a day of a month", "use a day from 1 to 31")
         shift = items[2] if len(items) > 2 else 0
         return _WallRule("month_day", None, day, shift, quarterly)
 
     def every_nth_working_day(self, items: list[Any]) -> _WallRule:
         quarterly, number = items[0], items[1]
-        n = whole_number(number, tspan(number))
-        if not 1 <= n <= 23:
-            raise NodeProblem(
-                error("invalid-day", f"a month has no working day {n}", tspan(number),
-                      "use a working day from 1 to 23, or `last working day`")
-            )  # fmt: skip
+        n = _day_number(number, 23, "a month has no working day {n}",
+                        "use a working day from 1 to 23, or `last working day`")  # fmt: skip
         return _WallRule("working_day_of_month", None, n, 0, quarterly)
 
     def every_last_working_day(self, items: list[Any]) -> _WallRule:
