@@ -253,6 +253,7 @@ class Task:
     name: Name
     label: Text | None
     roles: tuple[Name, ...]
+    after: Name | None  # `after TASK`: done only once that task of the state is done
     within: Duration | None
     overdue: tuple[Action, ...]
     span: Span

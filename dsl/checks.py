@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "unknown-role": "error",
     "unknown-table": "error",
     "unknown-sla": "error",
+    "unknown-task": "error",
     "wrong-arity": "error",
     "recursive-table": "error",
     # types
@@ -713,6 +714,7 @@ def _reference_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     for state in flow.states:
         for m in state.members:
             out += _member_references(m, scope)
+        out += _task_order(state)
     for sla in flow.slas:
         for n in (sla.start, *sla.until, *sla.pause):
             out += _state_ref(n, scope)
@@ -756,6 +758,32 @@ def _member_references(m: ast.StateMember, scope: _Scope) -> list[Diagnostic]:
                         ),
                     )
                 )
+    return out
+
+
+def _task_order(state: ast.State) -> list[Diagnostic]:
+    """`task B … after A`: A must be another task of the same state."""
+    tasks = {t.name.value for t in state.of(ast.Task)}
+    out: list[Diagnostic] = []
+    for t in state.of(ast.Task):
+        if t.after is None or (t.after.value in tasks and t.after.value != t.name.value):
+            continue
+        others = sorted(tasks - {t.name.value})
+        out.append(
+            error(
+                "unknown-task",
+                f"task `{t.name.value}` waits for `{t.after.value}`, which is not another task "
+                f"of state `{state.name.value}`",
+                t.after.span,
+                _hint(
+                    t.after.value,
+                    others,
+                    f"name one of {_listing(others)}"
+                    if others
+                    else "declare the task it waits for in the same state",
+                ),
+            )
+        )
     return out
 
 

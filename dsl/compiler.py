@@ -195,6 +195,7 @@ class _Compiler:
                     roles=tuple(r.value for r in t.roles),
                     within=self.duration(t.within) if t.within else None,
                     overdue=self.actions(t.overdue),
+                    after_task=t.after.value if t.after else None,
                     line=t.span.line,
                 )
                 for t in s.of(ast.Task)

@@ -446,10 +446,14 @@ class ToAst:
         roles = next((i for i in items if isinstance(i, _Roles)), _Roles())
         within = next((i for i in items if isinstance(i, ast.Duration)), None)
         overdue = next((i for i in items if isinstance(i, _Body)), _Body())
+        after = next((i for i in items if isinstance(i, ast.Name)), None)
         return ast.Task(
-            name(items[1]), text(label) if label else None, tuple(roles), within,
+            name(items[1]), text(label) if label else None, tuple(roles), after, within,
             tuple(overdue), span_of(items),
         )  # fmt: skip
+
+    def task_after(self, items: list[Token]) -> ast.Name:
+        return name(items[1])
 
     def within(self, items: list[Token]) -> ast.Duration:
         return duration(items[0])

@@ -267,6 +267,7 @@ class TaskDef(Frozen):
     roles: tuple[str, ...] = ()
     within: Duration | None = None
     overdue: tuple[Action, ...] = ()
+    after_task: str | None = None  # `after TASK`: done only once that task is done
     line: int = 0
 
 
@@ -383,7 +384,7 @@ _LINE = re.compile(r',"line":\d+')
 # keys added to the table after version 1, left out of the hash while empty: a flow that
 # does not use them hashes as it did before they existed (so its stored cases stay on it)
 _ADDED_EMPTY = re.compile(
-    r',"(?:(?:openers|holders|schedules|keys)":\[\]|shift":0|quarterly":false)'
+    r',"(?:(?:openers|holders|schedules|keys)":\[\]|shift":0|quarterly":false|after_task":null)'
 )
 
 

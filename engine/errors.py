@@ -51,6 +51,14 @@ class RoleNotAllowed(EventRefused):
         self.event, self.role, self.allowed = event, role, tuple(allowed)
 
 
+class TaskNotReady(EventRefused):
+    """A task declared `after` another task, fired before that one is done."""
+
+    def __init__(self, task: str, first: str) -> None:
+        super().__init__(f"task `{task}` can only be done after `{first}`, which is not done yet")
+        self.event, self.first = task, first
+
+
 class NoGuardHolds(EventRefused):
     def __init__(self, event: str, state: str, lines: Sequence[int]) -> None:
         where = ", ".join(f"line {n}" for n in lines)

@@ -40,6 +40,7 @@ from engine.errors import (
     InvalidData,
     NoGuardHolds,
     RoleNotAllowed,
+    TaskNotReady,
     UnknownEvent,
 )
 from engine.expressions import (
@@ -753,6 +754,9 @@ class FlowRuntime:
             raise RoleNotAllowed(name, ctx.role, sorted(task.roles))
         if data:
             raise InvalidData({k: f"task `{name}` takes no data" for k in data})
+        first = task.definition.after_task
+        if first is not None and ctx.case.tasks.get(first) != "done":
+            raise TaskNotReady(name, first)
         ctx.put(ctx.case.tasks, name, "done")
         self._cancel(ctx, (f"K:{ctx.case.state}:{name}",))
         ctx.record("event", name, ctx.case.state, ctx.case.state)
