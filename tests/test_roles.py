@@ -23,13 +23,14 @@ from hypothesis import strategies as st
 
 from engine.case import Case
 from engine.clock import SimulatedClock
-from engine.definition import CALLBACK_DONE, FieldDef, FlowDefinition, StateDef
+from engine.definition import CALLBACK_DONE, FieldDef, FlowDefinition, StateDef, TransitionDef
 from engine.engine import Engine
 from engine.errors import FlowdeskError, RoleNotAllowed
 from engine.loader import calendars_for, compile_flow_file
 from engine.store.serialize import encode
 
 OUTSIDER = "外部人员"  # a role no flow declares
+ACTOR = "someone"  # the person every call is made by
 
 FLOWS = sorted(WORKFLOWS.glob("*.flow")) + sorted(
     p for p in ACCEPTANCE.glob("*.flow") if not p.name.startswith("broken_")
@@ -81,19 +82,34 @@ def _may_fire(state: StateDef, case: Case, event: str, role: str | None) -> bool
             return any(role in t.roles if t.roles else role in open_callbacks for t in lines)
         return (role in open_callbacks) if open_callbacks else None
     if lines:
-        return any(not t.roles or role in t.roles for t in lines)
+        return any(_line_allows(t, case, role) for t in lines)
     task = next((t for t in state.tasks if t.name == event), None)
     if task is not None and case.tasks.get(event) != "done":
         return not task.roles or role in task.roles
     return None
 
 
-def _data_for(state: StateDef, event: str, role: str | None, fields: dict[str, FieldDef],
-              draw: st.DrawFn) -> dict[str, Any]:  # fmt: skip
+def _line_allows(t: TransitionDef, case: Case, role: str | None) -> bool:
+    """An `on` line's `by`: its roles, or the role or person (`ACTOR`) a `by FIELD` names."""
+    if not t.roles and not t.holders:
+        return True
+    held = {case.fields.get(h) for h in t.holders} - {None}
+    return role in t.roles or role in held or ACTOR in held
+
+
+def _callers(t: TransitionDef, case: Case, roles: list[str | None]) -> list[str | None]:
+    """The roles a line names, the role its `by FIELD` holds, or any role without `by`."""
+    if not t.roles and not t.holders:
+        return roles
+    return [*t.roles, *(case.fields.get(h) for h in t.holders if case.fields.get(h) in roles)]
+
+
+def _data_for(state: StateDef, case: Case, event: str, role: str | None,
+              fields: dict[str, FieldDef], draw: st.DrawFn) -> dict[str, Any]:  # fmt: skip
     """The required parameters of the first line `role` may take, filled with fitting
     values (guards may still refuse)."""
     for t in state.transitions:
-        if t.event == event and (not t.roles or role in t.roles):
+        if t.event == event and _line_allows(t, case, role):
             return {p.name: _value(fields[p.name], draw) for p in t.params if not p.optional}
     return {}
 
@@ -102,7 +118,7 @@ def _knock(state: StateDef, case: Case, events: list[str], roles: list[str | Non
            ) -> st.SearchStrategy[tuple[str, str | None]]:  # fmt: skip
     """Mostly an event of this state by a role one of its lines names (so cases move on
     through their flows), otherwise any event by any role."""
-    doors = [(t.event, r) for t in state.transitions for r in (t.roles or roles)]
+    doors = [(t.event, r) for t in state.transitions for r in _callers(t, case, roles)]
     doors += [(k.name, r) for k in state.tasks if case.tasks.get(k.name) != "done"
               for r in (k.roles or roles)]  # fmt: skip
     doors += [(CALLBACK_DONE, c.role) for c in case.callbacks if c.done_at is None]
@@ -124,7 +140,7 @@ def _walk(draw: st.DrawFn, path: Path) -> None:
     for role in draw(st.lists(st.sampled_from(roles), min_size=1, max_size=3)):
         before = len(engine.cases)
         try:
-            engine.open(definition.name, _opening_data(definition, draw), "someone", role)
+            engine.open(definition.name, _opening_data(definition, draw), ACTOR, role)
         except RoleNotAllowed:
             assert not _may_open(definition, role), f"open by {role} refused"
             assert len(engine.cases) == before
@@ -149,10 +165,10 @@ def _walk(draw: st.DrawFn, path: Path) -> None:
         state = states[case.state]
         event, role = draw(_knock(state, case, events, roles))
         allowed = _may_fire(state, case, event, role)
-        data = _data_for(state, event, role, fields, draw) if allowed else {}
+        data = _data_for(state, case, event, role, fields, draw) if allowed else {}
         before = _frozen(case)
         try:
-            engine.fire(case.id, event, "someone", role, data or None)
+            engine.fire(case.id, event, ACTOR, role, data or None)
         except RoleNotAllowed:
             assert allowed is not True, f"{event} by {role} in {state.name}: refused its role"
             assert _frozen(case) == before
