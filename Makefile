@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml | $(PY)
 
 # The main job on the embedded default (SQLite, the shipped flows): check the flows, replay
 # their scenario suites with coverage, run complaints through the durable service (with a
-# restart), and forecast a month of complaints against the manuals' KPIs.
+# restart), and forecast a month of complaints and of paid service requests against the
+# manuals' KPIs.
 demo: $(STAMP)
 	$(VENV)/bin/flow check workflows/*.flow
 	$(VENV)/bin/flow simulate --quiet --coverage --scenario workflows/scenarios
 	$(VENV)/bin/python examples/demo.py
 	$(VENV)/bin/flow simulate complaint --cases 2000 --days 30 --seed 1
+	$(VENV)/bin/flow simulate service_request --cases 300 --days 30 --seed 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check engine dsl cli.py tests bench examples
