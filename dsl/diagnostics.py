@@ -58,8 +58,15 @@ def warning(code: str, message: str, span: Span, help: str | None = None) -> Dia
 
 def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     """A `did you mean `x`?` hint when `name` is close to one of `known`."""
-    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    candidates = list(known)
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if not matches and len(name) >= 2:  # 主官 for 主管: one character off in a short name
+        matches = [k for k in candidates if len(k) == len(name) and _one_apart(k, name)][:1]
     return f"did you mean `{matches[0]}`?" if matches else None
+
+
+def _one_apart(a: str, b: str) -> bool:
+    return sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:

@@ -846,3 +846,12 @@ def test_help_lists_at_most_a_few_choices() -> None:
     (unknown,) = [d for d in check(flow) if d.code == "unknown-state"]
     assert unknown.help is not None and "(22 in all)" in unknown.help
     assert unknown.help.split("one of")[1].count("`s") == 8
+
+
+def test_did_you_mean_finds_one_character_off_in_short_chinese_names() -> None:
+    from dsl.diagnostics import did_you_mean
+
+    assert did_you_mean("主官", ["客服专员", "主管"]) == "did you mean `主管`?"
+    assert did_you_mean("handlng", ["handling", "closed"]) == "did you mean `handling`?"
+    assert did_you_mean("a", ["b"]) is None  # one letter alone suggests nothing
+    assert did_you_mean("主官", ["总经理"]) is None
