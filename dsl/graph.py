@@ -174,8 +174,8 @@ def _event(t: d.TransitionDef) -> str:
     text = f"{t.event}({params})" if params else t.event
     if t.guard is not None:
         text += f" [{expr_text(t.guard)}]"
-    if t.roles:
-        text += f" (by {', '.join(t.roles)})"
+    if t.roles or t.holders:  # a `by FIELD` shows as the field's name
+        text += f" (by {', '.join((*t.roles, *t.holders))})"
     return text
 
 
