@@ -22,8 +22,9 @@ What is mapped:
 
 What is ours only and NOT mapped (a `transitions` machine cannot express it without our
 runtime): timers (`after`, `every`, `at`), SLAs, tasks (and so `when all tasks done`),
-callbacks, and every action (`set`, `notify`, `assign`, `escalate`, `record`, `emit`,
-`call`) — only the event's own data changes `model.fields`. Refusals differ in form:
+callbacks, schedules, related cases (`keys:`, so `earlier_cases` finds none), and every
+action (`set`, `notify`, `assign`, `escalate`, `record`, `emit`, `call`, `if`) — only the
+event's own data changes `model.fields`. Refusals differ in form:
 an event not possible in the current state raises `transitions.MachineError` (ours:
 `UnknownEvent`); a role not allowed, a missing required parameter or no guard holding
 make the trigger return False (ours: `RoleNotAllowed`, `InvalidData`, `NoGuardHolds`).
