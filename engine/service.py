@@ -383,18 +383,29 @@ class Service:
         happened: list[Occurrence] = []
         for flow, runtime in sorted(self.flows.items()):
             for schedule in runtime.definition.schedules:
+                steps: list[Step] = []  # of the cases it opens: their hook calls follow
                 happened += self._transaction(
-                    f"{flow}/{schedule.name}", self._schedule_body(runtime, schedule, now)
+                    f"{flow}/{schedule.name}", self._schedule_body(runtime, schedule, now, steps)
                 )
+                self._after_commit(steps)
         return happened
 
     def _schedule_body(
-        self, runtime: FlowRuntime, schedule: ScheduleDef, now: datetime | None
+        self, runtime: FlowRuntime, schedule: ScheduleDef, now: datetime | None, steps: list[Step]
     ) -> Callable[[Connection], list[Occurrence]]:
-        return lambda conn: self._run_schedule(conn, runtime, schedule, now)
+        def body(conn: Connection) -> list[Occurrence]:
+            steps.clear()  # a retried transaction starts over
+            return self._run_schedule(conn, runtime, schedule, now, steps)
+
+        return body
 
     def _run_schedule(
-        self, conn: Connection, runtime: FlowRuntime, schedule: ScheduleDef, now: datetime | None
+        self,
+        conn: Connection,
+        runtime: FlowRuntime,
+        schedule: ScheduleDef,
+        now: datetime | None,
+        steps: list[Step],
     ) -> list[Occurrence]:
         flow, name = runtime.definition.name, schedule.name
         at_now = now or self.clock.now()
@@ -418,7 +429,8 @@ class Service:
                 self.store.insert_case(conn, step.case, step)
                 self.store.insert_audit(conn, case_id, step.records)
                 self._index(conn, step.case)
-                self._due_of_case(conn, runtime, step.case, 1, at_now)
+                steps.append(step)
+                steps += self._due_of_case(conn, runtime, step.case, 1, at_now)[0]
                 stored_schedules.opened(conn, flow, name, due, case_id)
             if schedule.summary_to:
                 cases = stored_schedules.open_cases(conn, flow)

@@ -237,3 +237,20 @@ def test_load_simulation_runs_schedules_once_across_shards(tmp_path: Path) -> No
     # Sep 1 and Oct 8 (after the National Day); 22 + 18 working days (Oct 10 a make-up day)
     assert reports[0]["schedules"] == {"roster": 2, "daily": 40} == reports[1]["schedules"]
     assert reports[0]["totals"]["opened"] == 30 + 2 == reports[1]["totals"]["opened"]
+
+
+def test_a_case_a_schedule_opens_in_the_service_calls_its_hooks_once(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    text = DUTIES.replace("CATCH", "latest").replace(
+        "    enter: set period = date_of(now)",
+        "    enter:\n        set period = date_of(now)\n        call announce(id)",
+    )
+    (folder / "duties.flow").write_text(text, encoding="utf-8")
+    called: list[tuple[object, ...]] = []
+    clock = SimulatedClock(sh(2026, 9, 28, 12, 0))
+    svc = Service(f"sqlite:///{tmp_path / 'h.db'}", folder, clock=clock,
+                  hooks={"announce": lambda *args: called.append(args)})  # fmt: skip
+    svc.run_schedules()
+    clock.advance_to(sh(2026, 10, 8, 9, 1))
+    (opened,) = [o for o in svc.run_schedules() if o.case_id]
+    assert called == [(opened.case_id,)]
