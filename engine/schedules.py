@@ -22,8 +22,8 @@ from engine.functions import time_left
 
 MAX_CATCH_UP = 1000  # occurrences of one schedule fired by `catch up all` after an outage
 MAX_ID = 240  # a notification id's length in the outbox
-MAX_LISTED = 20
-_STATUS = SlaClock._fields.index("status")  # cases named in one summary line; the rest are counted
+MAX_LISTED = 20  # cases named in one summary line; the rest are counted
+_STATUS = SlaClock._fields.index("status")
 
 
 class Occurrence(NamedTuple):
@@ -47,10 +47,8 @@ class CatchUp(NamedTuple):
 def following(calendar: Calendar, schedule: ScheduleDef) -> Callable[[datetime], datetime]:
     """`after -> the schedule's first occurrence strictly after it`, on the calendar."""
     w = schedule.wall
-    at, rule = (
-        time(w.hour, w.minute),
-        wall_rule(w.rule, w.weekday, w.month_day, w.shift, w.quarterly),
-    )
+    at = time(w.hour, w.minute)
+    rule = wall_rule(w.rule, w.weekday, w.month_day, w.shift, w.quarterly)
     return lambda after: calendar.next_wall_time(after, at, rule)
 
 
@@ -67,8 +65,8 @@ def catch_up(
     while at <= now and len(due) <= MAX_CATCH_UP:
         due.append(at)
         at = after(at)
-    if at <= now:  # more than the bound: jump to the first occurrence after now
-        at = after(now)
+    if at <= now:  # more than the bound (years of daily occurrences): the rest are skipped,
+        at = after(now)  # `latest` then fires the last one counted, not the very latest
     on_time = [d for d in due if now - d <= grace]
     missed = [d for d in due if now - d > grace]
     if policy == "all":
