@@ -165,7 +165,8 @@ def timer_text(timer: d.TimerDef) -> str:
             rule = _WEEKDAYS[wall.weekday]
         elif wall.rule in ("month_day", "working_day_of_month"):
             rule = wall_rule_text(wall)
-        return f"every {rule} at {wall.hour:02d}:{wall.minute:02d}"
+        times = f" at most {timer.max_times} times" if timer.max_times else ""
+        return f"every {rule} at {wall.hour:02d}:{wall.minute:02d}{times}"
     return f"at {expr_text(timer.at) if timer.at else '?'}"
 
 

@@ -375,7 +375,9 @@ class ToAst:
         return count
 
     def wall_timer(self, items: list[Any]) -> ast.Timer:
-        return self._timer("wall", items, wall=self._wall_clock(items, span_of(items)))
+        times = next((i for i in items if isinstance(i, int) and not isinstance(i, Token)), None)
+        wall = self._wall_clock(items, span_of(items))
+        return self._timer("wall", items, max_times=times, wall=wall)
 
     def _wall_clock(self, items: list[Any], span: Span) -> ast.WallClock:
         """The `every RULE at HH:MM` among a rule's children."""
