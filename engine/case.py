@@ -136,6 +136,9 @@ class SlaClock(NamedTuple):
     warned: int = 0  # number of warnings fired
 
 
+SLA_STATUS_AT = SlaClock._fields.index("status")  # where the status is in a clock's row
+
+
 class Callback(NamedTuple):
     """A follow-up call (回访) opened by `callback`, closed by the event `callback_done`."""
 

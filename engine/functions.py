@@ -12,18 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from engine.calendar import Calendar
-from engine.case import SlaClock
+from engine.calendar import Calendar, MonthlyWorkingDay
+from engine.case import SLA_STATUS_AT, SlaClock, SlaStatus
 from engine.correlation import CURRENT, Related, key_values
 from engine.errors import FlowRuntimeError
 
 # what an argument must be: a date or date-time expression, the name of one of the flow's
 # SLAs, or an elapsed duration (a window back from now)
 Param = Literal["moment", "sla", "window"]
-SLA_STATUSES = ("pending", "running", "paused", "met", "breached")
-_STATUS = SlaClock._fields.index("status")
+SLA_STATUSES: tuple[str, ...] = get_args(SlaStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,18 +121,12 @@ def _apply(fn: Callable[[datetime, Calendar], Any], value: Any, calendar: Calend
     return fn(value.astimezone(calendar.tz), calendar)
 
 
-def _month_days(t: datetime) -> list[date]:
-    first = t.date().replace(day=1)
-    following = (first + timedelta(days=32)).replace(day=1)
-    return [first + timedelta(days=i) for i in range((following - first).days)]
-
-
 def _first_working_day(t: datetime, calendar: Calendar) -> date | None:
-    return next((d for d in _month_days(t) if calendar.is_working_day(d)), None)
+    return calendar.month_target(t.year, t.month, MonthlyWorkingDay(1))
 
 
 def _last_working_day(t: datetime, calendar: Calendar) -> date | None:
-    return next((d for d in reversed(_month_days(t)) if calendar.is_working_day(d)), None)
+    return calendar.month_target(t.year, t.month, MonthlyWorkingDay(-1))
 
 
 _MOMENT: dict[str, Callable[[datetime, Calendar], Any]] = {
@@ -171,7 +164,7 @@ def _last(related: list[tuple[datetime, str]]) -> str | None:
 def _status(scope: Any, sla: str) -> str:
     for row in scope.sla_rows:
         if row[0] == sla:
-            return str(row[_STATUS])
+            return str(row[SLA_STATUS_AT])
     return "pending"
 
 

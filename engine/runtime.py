@@ -20,12 +20,12 @@ from typing import Any, NamedTuple
 from engine import definition as d
 from engine.calendar import Calendar, WallRule, wall_rule
 from engine.case import (
+    SLA_STATUS_AT,
     Armed,
     AuditRecord,
     Case,
     Notification,
     Row,
-    SlaClock,
     data_row,
     record_of,
     row_of,
@@ -59,7 +59,6 @@ from engine.limits import MAX_NAME_CHARS as _NAME
 
 MAX_AUTOMATIC_STEPS = 100
 MAX_MISSED_PERIODS = 10_000  # periods of one `every` timer skipped by counting, then jumped
-_SLA_STATUS = SlaClock._fields.index("status")  # in an SLA clock's row
 _new_tuple = tuple.__new__
 _MISSING = object()
 _NO_VALUES: dict[str, Any] = {}  # an event without data (never changed)
@@ -811,7 +810,7 @@ class FlowRuntime:
         for sla, resumes_only in state.slas:
             if resumes_only:
                 row = row_of(case.sla_rows, sla.definition.name)
-                if row is None or row[_SLA_STATUS] != "paused":
+                if row is None or row[SLA_STATUS_AT] != "paused":
                     continue
             self._sla_on_entry(ctx, sla, name)
         if state.final:

@@ -16,14 +16,13 @@ from datetime import datetime, time, timedelta
 from typing import NamedTuple
 
 from engine.calendar import Calendar, wall_rule
-from engine.case import Case, Notification, SlaClock
+from engine.case import SLA_STATUS_AT, Case, Notification, SlaClock
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.functions import time_left
 
 MAX_CATCH_UP = 1000  # occurrences of one schedule fired by `catch up all` after an outage
 MAX_ID = 240  # a notification id's length in the outbox
 MAX_LISTED = 20  # cases named in one summary line; the rest are counted
-_STATUS = SlaClock._fields.index("status")
 
 
 class Occurrence(NamedTuple):
@@ -101,7 +100,7 @@ def summary_text(
         if case.tasks:
             overdue += [f"{case.id} {t}" for t, status in case.tasks.items() if status == "overdue"]
         for row in case.sla_rows:
-            status, name = row[_STATUS], row[0]
+            status, name = row[SLA_STATUS_AT], row[0]
             if status == "breached":
                 breached.append(f"{case.id} {name}")
             elif status in ("running", "paused") and name in working:

@@ -22,7 +22,7 @@ from typing import Any
 from dsl.diagnostics import did_you_mean
 from engine import limits
 from engine.calendar import Calendar
-from engine.case import AuditRecord, Callback, Case, Escalation, SlaClock
+from engine.case import SLA_STATUS_AT, AuditRecord, Callback, Case, Escalation, SlaClock
 from engine.correlation import CaseIndex, key_values
 from engine.definition import CALLBACK_DONE, ScheduleDef
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
@@ -52,7 +52,7 @@ _KIND, _WHAT, _BEFORE, _AFTER = (
 # positions in the case's callback, escalation and SLA rows (read as rows, not NamedTuples)
 _CB_DUE, _CB_DONE = Callback._fields.index("due"), Callback._fields.index("done_at")
 _ESC_LEVEL, _ESC_ROLE = Escalation._fields.index("level"), Escalation._fields.index("role")
-_SLA_STATUS, _SLA_WARNED = SlaClock._fields.index("status"), SlaClock._fields.index("warned")
+_SLA_WARNED = SlaClock._fields.index("warned")
 Progress = Callable[[int, int], None]
 
 
@@ -739,7 +739,7 @@ class Simulation:
         clocks = {row[0]: row for row in case.sla_rows}  # SLA rows by name
         for name in tally.sla_names:
             clock = clocks.get(name)
-            status = "not_started" if clock is None else clock[_SLA_STATUS]
+            status = "not_started" if clock is None else clock[SLA_STATUS_AT]
             tally.sla[name][status] += 1
             if clock is not None and clock[_SLA_WARNED]:
                 tally.warnings[name] += bin(clock[_SLA_WARNED]).count("1")
