@@ -298,6 +298,13 @@ def test_timers_and_schedules_over_decades_end_in_an_error_not_a_hang(
             "step 1: more than 20,000 timer firings and schedule occurrences")  # fmt: skip
 
 
+@pytest.mark.parametrize("command", ["worker", "schedules"])
+def test_a_database_that_cannot_be_opened_is_a_clear_error(tmp_path: Path, command: str) -> None:
+    db = f"sqlite:///{tmp_path / 'no such folder' / 'x.db'}"
+    run = flow(command, "--db", db, "--workflows", ROOT / "workflows")
+    refused(run, 2, "cannot open the database sqlite:///", "unable to open database file")
+
+
 # ---------------------------------------------------------------- case and event data
 
 

@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from engine.case import Armed, AuditRecord, Case, Notification, Row, audit_row
 from engine.definition import FlowDefinition
@@ -177,7 +178,11 @@ class Store:
             raise StoreError(f"unsupported database `{self.dialect}`: use sqlite or postgresql")
         self.application_name = application_name
         self.engine: Engine = self._make_engine(url, busy_timeout, synchronous)
-        self._ensure_schema()
+        try:
+            self._ensure_schema()
+        except OperationalError as exc:  # no such folder, no server, refused login, …
+            self.engine.dispose()
+            raise StoreError(f"cannot open {self._where()}: {exc.orig}") from None
 
     # ------------------------------------------------------------ connections
     def _make_engine(self, url: str, busy_timeout: float, synchronous: str) -> Engine:
