@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench catalogs clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/loadsim_bench.py
 	$(VENV)/bin/python bench/store_bench.py
+
+# After changing a message: refresh the catalog template, merge it into each language's .po
+# (new messages appear untranslated: translate them there) and compile the .mo files.
+catalogs: $(STAMP)
+	$(PY) -m engine.i18n.catalog
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -28,6 +28,8 @@ from engine.clock import SimulatedClock
 from engine.definition import FlowDefinition
 from engine.engine import Engine
 
+# Messages in English whatever the machine's locale; tests of the Chinese catalog ask for it.
+os.environ["FLOWDESK_LANG"] = "en"
 SH = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
 # The shared acceptance examples sit beside the project (tests skip when they are absent).
