@@ -21,6 +21,8 @@ from dsl.diagnostics import render_concise, render_full, summary, to_json
 from dsl.frontend import FrontendResult, compile_file
 from engine import limits
 from engine.coverage import FlowCoverage
+from engine.i18n import UnknownLanguage, choose_language, language, localize, tr, trn
+from engine.i18n.argparse_words import argparse_in_language, take_lang_option
 
 if TYPE_CHECKING:
     from engine.scenario import ScenarioResult
@@ -39,14 +41,21 @@ def _calendar_names(flow: Path, explicit: Path | None) -> dict[str, date | None]
     try:
         return {n: c.official_data_until for n, c in calendars_for(flow, explicit).items()}
     except CalendarError as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        _error(_safe(exc))
         return None
 
 
 def _safe(text: object) -> str:
     """Text from outside (file names, flow texts, error messages quoting input) as rich
-    prints it: markup escaped, control and invisible characters shown as `<U+…>`."""
-    return escape(limits.visible(str(text)))
+    prints it: in the reader's language, markup escaped, control and invisible characters
+    shown as `<U+…>`."""
+    return escape(limits.visible(localize(text)))
+
+
+def _error(text: str) -> None:
+    """`error: …` on stderr, in the reader's language (`text` is already safe for rich)."""
+    word = tr("error")
+    err.print(f"[red]{word}:[/] {text}")
 
 
 class NothingToCheck(Exception):
@@ -64,7 +73,7 @@ def _flow_files(names: Sequence[str]) -> list[str]:
             continue
         found = sorted(str(p) for p in path.rglob("*.flow"))
         if not found:
-            raise NothingToCheck(f"{name}: no .flow files in this folder")
+            raise NothingToCheck(tr("{name}: no .flow files in this folder", name=name))
         files += found
     return files
 
@@ -97,7 +106,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     every = [d for r in results for d in r.diagnostics]
     if args.format == "full":
         verdict = "[red]✗[/]" if status else "[green]✓[/]"
-        out.print(f"{verdict} {len(results)} file(s) checked: {summary(every)}")
+        checked = trn("{count} file checked", "{count} files checked", len(results))
+        out.print(
+            f"{verdict} " + tr("{checked}: {summary}", checked=checked, summary=summary(every))
+        )
     return status
 
 
@@ -109,9 +121,15 @@ def cmd_fmt(args: argparse.Namespace) -> int:
     for name in _flow_files(args.files):
         path = Path(name)
         try:
-            text = limits.read_text(path, "flow file")
+            text = limits.read_text(path, tr("flow file"))
         except (OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
-            err.print(f"[red]error:[/] {_safe(name)}: cannot read the file: {_safe(str(exc))}")
+            _error(
+                tr(
+                    "{name}: cannot read the file: {exc}",
+                    name=_safe(name),
+                    exc=_safe(exc),
+                )
+            )
             status = EXIT_INVALID
             continue
         try:
@@ -123,11 +141,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if formatted == text:
             continue
         if args.check:
-            out.print(f"would reformat {_safe(name)}")
+            out.print(tr("would reformat {name}", name=_safe(name)))
             status = max(status, EXIT_PROBLEMS)
         else:
             path.write_text(formatted, encoding="utf-8")
-            out.print(f"reformatted {_safe(name)}")
+            out.print(tr("reformatted {name}", name=_safe(name)))
     return status
 
 
@@ -163,11 +181,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
         try:
             text = to_svg(result.definition)
         except GraphvizMissing as exc:
-            err.print(f"[red]error:[/] {_safe(str(exc))}")
+            _error(_safe(exc))
             return EXIT_INVALID
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        out.print(f"wrote {_safe(args.output)}")
+        out.print(tr("wrote {path}", path=_safe(args.output)))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
@@ -184,21 +202,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from engine.scenario import ScenarioError, run_scenario, summarize
 
     if args.flow and args.scenario:
-        err.print("[red]error:[/] give either FLOW (a load simulation) or --scenario, not both")
+        _error(tr("give either FLOW (a load simulation) or --scenario, not both"))
         return EXIT_INVALID
     if args.flow or (args.profile and not args.scenario):
         from engine.loadsim.command import run_command
 
         return run_command(args, out, err)
     if not args.scenario:
-        err.print(
-            "[red]error:[/] give a flow to load-simulate (flow simulate FLOW --cases N …) "
-            "or a scenario: flow simulate --scenario FILE|DIR"
+        _error(
+            tr(
+                "give a flow to load-simulate (flow simulate FLOW "
+                "--cases N …) or a scenario: flow simulate --scenario FILE|DIR"
+            )
         )
         return EXIT_INVALID
     target = Path(args.scenario)
     if not target.exists():
-        err.print(f"[red]error:[/] {_safe(str(target))}: no such file or folder")
+        _error(tr("{target}: no such file or folder", target=_safe(str(target))))
         return EXIT_INVALID
     status = EXIT_OK
     reports = []
@@ -209,7 +229,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         try:
             result = run_scenario(path, args.calendars)
         except ScenarioError as exc:
-            err.print(f"[red]invalid[/] {_safe(str(exc))}")
+            err.print("[red]{}[/] {}".format(tr("invalid"), _safe(exc)))
             status, invalid = EXIT_INVALID, invalid + 1
             continue
         passed, failed = passed + result.passed, failed + (not result.passed)
@@ -228,7 +248,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 {
                     "scenario": str(path),
                     "passed": result.passed,
-                    "failures": result.failures,
+                    "failures": [localize(f) for f in result.failures],
                     "case": summarize(result.case),
                 }
             )
@@ -241,7 +261,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return status
     if len(files) > 1:
-        out.print(f"{len(files)} scenarios: {passed} passed, {failed} failed, {invalid} invalid")
+        out.print(
+            trn(
+                "{count} scenario: {passed} passed, {failed} failed, {invalid} invalid",
+                "{count} scenarios: {passed} passed, {failed} failed, {invalid} invalid",
+                len(files),
+                passed=passed,
+                failed=failed,
+                invalid=invalid,
+            )
+        )
     if args.coverage:
         _print_coverage(list(coverage.values()))
     return status
@@ -250,16 +279,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _print_coverage(flows: list[FlowCoverage]) -> None:
     from rich.table import Table
 
-    from engine.coverage import CATEGORIES
+    from engine.coverage import CATEGORIES, CATEGORY_NAMES
 
-    table = Table(title="scenario coverage", title_justify="left")
-    table.add_column("flow", no_wrap=True)
+    table = Table(title=tr("scenario coverage"), title_justify="left")
+    table.add_column(tr("flow"), no_wrap=True)
     # a column only flows with schedules fill is left out when none has one
     shown = [
         c for c in CATEGORIES if c != "schedules" or any(f.definition.schedules for f in flows)
     ]
     for category in shown:
-        table.add_column(category.replace("sla ", "SLA "), justify="right", no_wrap=True)
+        table.add_column(localize(CATEGORY_NAMES[category]), justify="right", no_wrap=True)
     for flow in sorted(flows, key=lambda f: f.definition.name):
         cells = []
         counts = flow.counts()
@@ -271,9 +300,8 @@ def _print_coverage(flows: list[FlowCoverage]) -> None:
     out.print(table)
     for flow in flows:
         for item in flow.missed():
-            out.print(
-                f"  [yellow]not exercised[/] {_safe(flow.definition.name)}: {_safe(item.label)}"
-            )
+            name, label = _safe(flow.definition.name), _safe(item.label)
+            out.print("  [yellow]{}[/] {}: {}".format(tr("not exercised"), name, label))
 
 
 _STYLE = {
@@ -289,9 +317,11 @@ _STYLE = {
 
 
 def _print_timeline(result: ScenarioResult, quiet: bool) -> None:
-    from engine.expressions import format_value
+    from engine.i18n.formats import format_datetime
 
-    mark = "[green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
+    mark = (
+        "[green]{}[/]".format(tr("PASS")) if result.passed else "[bold red]{}[/]".format(tr("FAIL"))
+    )
     out.print(f"{mark} {_safe(str(result.path))} [dim]({_safe(result.flow)})[/]")
     if quiet and result.passed:
         return
@@ -299,7 +329,7 @@ def _print_timeline(result: ScenarioResult, quiet: bool) -> None:
         style = _STYLE.get(event.kind, "")
         text = _safe(event.text)
         out.print(
-            f"  [dim]{format_value(event.at)}[/]  " + (f"[{style}]{text}[/]" if style else text)
+            f"  [dim]{format_datetime(event.at)}[/]  " + (f"[{style}]{text}[/]" if style else text)
         )
     for failure in result.failures:
         out.print(f"  [bold red]✗ {_safe(failure)}[/]")
@@ -314,7 +344,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         return run_worker(args)
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        _error(_safe(exc))
         return EXIT_INVALID
 
 
@@ -327,12 +357,12 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
     url = make_url(args.db)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        err.print(f"[red]error:[/] no store at {_safe(url.database or '(memory)')}")
+        _error(tr("no store at {value}", value=_safe(url.database or "(memory)")))
         return EXIT_INVALID
     try:
         store = Store(args.db)
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        _error(_safe(exc))
         return EXIT_INVALID
     if args.case_id is None:
         rows = store.list_cases(args.flow, args.state, args.open, args.limit)
@@ -342,34 +372,47 @@ def cmd_cases(args: argparse.Namespace) -> int:
             print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
             return EXIT_OK
         for r in rows:
-            status = "closed" if r.closed else f"{r.pending_timers} timer(s) pending"
+            status = (
+                tr("closed")
+                if r.closed
+                else trn("{count} timer pending", "{count} timers pending", r.pending_timers)
+            )
+            records = trn("{count} record", "{count} records", r.audit_count)
+            updated = tr("updated {at}", at=r.updated_at)
             out.print(f"{_safe(r.id)}  {_safe(r.flow)} v{r.flow_version}  "
-                      f"[bold]{_safe(r.state)}[/]  {status}  {r.audit_count} record(s)  "
-                      f"updated {r.updated_at}")  # fmt: skip
-        out.print(f"[dim]{len(rows)} case(s)[/]")
+                      f"[bold]{_safe(r.state)}[/]  {status}  {records}  {updated}")  # fmt: skip
+        counted = trn("{count} case", "{count} cases", len(rows))
+        out.print(f"[dim]{counted}[/]")
         return EXIT_OK
     case = store.get(args.case_id)
     if case is None:
-        err.print(f"[red]error:[/] no case with id `{_safe(args.case_id)}` in the store")
+        _error(
+            tr(
+                "no case with id `{case_id}` in the store",
+                case_id=_safe(args.case_id),
+            )
+        )
         return EXIT_INVALID
     if args.json:
         from engine.store.serialize import encode
 
         print(json.dumps(encode(case.snapshot()), ensure_ascii=False, indent=2))
         return EXIT_OK
-    out.print(f"[bold]{_safe(case.id)}[/]  {_safe(case.flow)} v{case.version}  "
-              f"state [bold]{_safe(case.state)}[/]"
-              + (f"  closed {case.closed_at.isoformat()}" if case.closed_at else ""))  # fmt: skip
+    bold = f"[bold]{_safe(case.state)}[/]"
+    state = tr("state {state}", state=bold)
+    closed = "  " + tr("closed {at}", at=case.closed_at.isoformat()) if case.closed_at else ""
+    out.print(f"[bold]{_safe(case.id)}[/]  {_safe(case.flow)} v{case.version}  {state}{closed}")
     for name, value in case.fields.items():
         if value is not None:
             out.print(f"  {_safe(name)} = {_safe(str(value))}")
     for armed in sorted(case.timers.values(), key=lambda a: (a.due, a.order)):
-        out.print(f"  timer {_safe(armed.key)} due {armed.due.isoformat()}")
+        out.print(tr("  timer {key} due {due}", key=_safe(armed.key), due=armed.due.isoformat()))
     for rec in case.audit:
-        who = f" by {rec.actor}" + (f" ({rec.role})" if rec.role else "") if rec.actor else ""
+        role = f" ({rec.role})" if rec.role else ""
+        who = " " + tr("by {actor}", actor=rec.actor) + role if rec.actor else ""
         moved = rec.before and rec.after and rec.before != rec.after
         move = f"  {rec.before} → {rec.after}" if moved else ""
-        late = " [yellow](late)[/]" if rec.data and rec.data.get("late") else ""
+        late = " [yellow]({})[/]".format(tr("late")) if rec.data and rec.data.get("late") else ""
         out.print(f"  {rec.seq:>3} {rec.at.isoformat()}  {rec.kind:<8} {_safe(rec.what)}"
                   f"{_safe(who)}{_safe(move)}{late}")  # fmt: skip
     return EXIT_OK
@@ -384,7 +427,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         for line in lines(args):
             out.print(_safe(line))
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        _error(_safe(exc))
         return EXIT_INVALID
     return EXIT_OK
 
@@ -398,13 +441,18 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         service = Service(args.db, args.workflows, args.calendars)
         plans = service.migrate(args.flow, args.to, apply=args.apply, actor="flow migrate")
     except FlowdeskError as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        _error(_safe(exc))
         return EXIT_INVALID
     for p in plans:
         out.print(_safe(p.render()))
     moved = sum(1 for p in plans if not p.blocked)
-    verb = "moved" if args.apply else "would move (dry run; --apply to do it)"
-    out.print(f"[dim]{moved} case(s) {verb}; {len(plans) - moved} stay[/]")
+    if args.apply:
+        said = trn("{count} case moved", "{count} cases moved", moved)
+    else:
+        said = trn("{count} case would move (dry run; --apply to do it)",
+                   "{count} cases would move (dry run; --apply to do it)", moved)  # fmt: skip
+    stay = trn("{count} stays", "{count} stay", len(plans) - moved)
+    out.print(f"[dim]{said}; {stay}[/]")
     return EXIT_OK
 
 
@@ -418,26 +466,32 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
 
     target = args.calendars or SHIPPED / "calendars.yaml"
     try:
-        notice = parse_notice(limits.read_text(Path(args.notice), "notice"), args.year)
-        text = limits.read_text(target, "calendar file")
+        notice = parse_notice(limits.read_text(Path(args.notice), tr("notice")), args.year)
+        text = limits.read_text(target, tr("calendar file"))
         updated = add_days(text, args.calendar, notice.days_off, notice.workdays, notice.year,
                            str(target))  # fmt: skip
     except (FlowdeskError, OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
         where = f"{args.notice}: " if type(exc).__name__ == "NoticeError" else ""
-        err.print(f"[red]error:[/] {_safe(where)}{_safe(exc)}")
+        _error(_safe(where) + _safe(exc))
         return EXIT_INVALID
     out.print(f"{notice.year}年 ({_safe(args.notice)}):")
     for h in notice.holidays:
         off = f"{h.days_off[0]} – {h.days_off[-1]}" if len(h.days_off) > 1 else f"{h.days_off[0]}"
-        work = (
-            f"; make-up working days 上班 {', '.join(map(str, h.workdays))}" if h.workdays else ""
-        )
-        out.print(
-            f"  line {h.line}: {_safe(h.name)}: off 放假 {off} ({len(h.days_off)} days){work}"
-        )
-    verb = "added" if args.apply else "would add (dry run; --apply writes it)"
-    out.print(f"{verb}: {len(notice.days_off)} days to extra_holidays, {len(notice.workdays)} to "
-              f"extra_workdays of `{_safe(args.calendar)}` in {_safe(target)}")  # fmt: skip
+        days = ", ".join(map(str, h.workdays))
+        work = tr("; make-up working days 上班 {days}", days=days) if h.workdays else ""
+        off_days = trn("{count} day", "{count} days", len(h.days_off))
+        said = tr("line {line}: {name}: off 放假 {off} ({days})", line=h.line, name=_safe(h.name),
+                  off=off, days=off_days)  # fmt: skip
+        out.print(f"  {said}{work}")
+    counts = {"days_off": len(notice.days_off), "workdays": len(notice.workdays),
+              "calendar": _safe(args.calendar), "target": _safe(target)}  # fmt: skip
+    if args.apply:
+        said = tr("added: {days_off} days to extra_holidays, {workdays} to extra_workdays of "
+                  "`{calendar}` in {target}", **counts)  # fmt: skip
+    else:
+        said = tr("would add (dry run; --apply writes it): {days_off} days to extra_holidays, "
+                  "{workdays} to extra_workdays of `{calendar}` in {target}", **counts)  # fmt: skip
+    out.print(said)
     if args.apply and updated != text:
         target.write_text(updated, encoding="utf-8")
     return EXIT_OK
@@ -447,10 +501,18 @@ def cmd_calendar_import(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flow",
-        description="Check, format, compile, draw and simulate Flowdesk `.flow` files.",
-        epilog="Language reference: docs/language.md. "
-        "Exit codes: 0 ok, 1 problems found, 2 invalid input.",
+        description=tr("Check, format, compile, draw and simulate Flowdesk `.flow` files."),
+        epilog=tr(
+            "Language reference: docs/language.md. Exit codes: 0 ok, 1 problems "
+            "found, 2 invalid input."
+        ),
     )
+    parser.add_argument(
+        "--lang",
+        metavar="LANG",
+        help=tr("language of messages and reports: en or zh_CN (default: FLOWDESK_LANG, "
+                "then the locale)"),
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def calendars_option(p: argparse.ArgumentParser) -> None:
@@ -458,107 +520,123 @@ def build_parser() -> argparse.ArgumentParser:
             "--calendars",
             type=Path,
             metavar="FILE",
-            help="calendars.yaml to use (default: beside the flow, else the shipped one)",
+            help=tr("calendars.yaml to use (default: beside the flow, else the shipped one)"),
         )
 
-    p = sub.add_parser("check", help="report errors and warnings in flow files")
+    p = sub.add_parser("check", help=tr("report errors and warnings in flow files"))
     p.add_argument("files", nargs="+", metavar="FILE|DIR")
     p.add_argument(
         "--format",
         choices=["full", "concise", "json"],
         default="full",
-        help="full: with source and caret (default); concise: one line each; json",
+        help=tr("full: with source and caret (default); concise: one line each; json"),
     )
     calendars_option(p)
     p.set_defaults(run=cmd_check)
 
-    p = sub.add_parser("fmt", help="rewrite flow files in the canonical layout")
+    p = sub.add_parser("fmt", help=tr("rewrite flow files in the canonical layout"))
     p.add_argument("files", nargs="+", metavar="FILE|DIR")
     p.add_argument(
         "--check",
         action="store_true",
-        help="change nothing; exit 1 if a file is not formatted (for CI)",
+        help=tr("change nothing; exit 1 if a file is not formatted (for CI)"),
     )
     p.set_defaults(run=cmd_fmt)
 
-    p = sub.add_parser("compile", help="print the compiled transition table")
+    p = sub.add_parser("compile", help=tr("print the compiled transition table"))
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--json", action="store_true", help="as JSON (the only format; the default)")
+    p.add_argument("--json", action="store_true", help=tr("as JSON (the only format; the default)"))
     calendars_option(p)
     p.set_defaults(run=cmd_compile)
 
-    p = sub.add_parser("graph", help="draw a flow as a Mermaid, Graphviz dot or SVG diagram")
+    p = sub.add_parser("graph", help=tr("draw a flow as a Mermaid, Graphviz dot or SVG diagram"))
     p.add_argument("file", metavar="FILE")
     p.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to a file instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE", help=tr("write to a file instead of stdout"))
     calendars_option(p)
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser(
         "simulate",
-        help="load-simulate a flow (KPI report), or run scenario files (§11), in virtual time",
+        help=tr("load-simulate a flow (KPI report), or run scenario files (§11), in virtual time"),
     )
     p.add_argument(
         "flow",
         nargs="?",
         metavar="FLOW",
-        help="a shipped flow's name or a .flow file: run a load simulation of it "
-        "(with a profile: --profile, else profiles/FLOW.yaml); not with --scenario",
-    )
-    p.add_argument("--scenario", metavar="FILE|DIR", help="a scenario file, or a folder of them")
-    p.add_argument("--json", action="store_true", help="machine-readable results")
-    p.add_argument(
-        "--cases", type=int, metavar="N", help="load: cases arriving (default: the profile's)"
+        help=tr(
+            "a shipped flow's name or a .flow file: run a load simulation of it "
+            "(with a profile: --profile, else profiles/FLOW.yaml); not with "
+            "--scenario"
+        ),
     )
     p.add_argument(
-        "--days", type=int, metavar="D", help="load: days they arrive over (default: profile's)"
+        "--scenario", metavar="FILE|DIR", help=tr("a scenario file, or a folder of them")
+    )
+    p.add_argument("--json", action="store_true", help=tr("machine-readable results"))
+    p.add_argument(
+        "--cases", type=int, metavar="N", help=tr("load: cases arriving (default: the profile's)")
     )
     p.add_argument(
-        "--seed", type=int, metavar="S", help="load: random seed; same seed, same report"
+        "--days",
+        type=int,
+        metavar="D",
+        help=tr("load: days they arrive over (default: profile's)"),
     )
-    p.add_argument("--profile", metavar="P.yaml", help="load: the load profile to use")
+    p.add_argument(
+        "--seed", type=int, metavar="S", help=tr("load: random seed; same seed, same report")
+    )
+    p.add_argument("--profile", metavar="P.yaml", help=tr("load: the load profile to use"))
     p.add_argument(
         "--start",
         type=date.fromisoformat,
         metavar="DATE",
-        help="load: first day of the period, e.g. 2026-03-02",
+        help=tr("load: first day of the period, e.g. 2026-03-02"),
     )
-    p.add_argument("--html", metavar="FILE", help="load: also write the report as an HTML page")
+    p.add_argument("--html", metavar="FILE", help=tr("load: also write the report as an HTML page"))
     p.add_argument(
         "--keep-cases",
         action="store_true",
-        help="load: keep every case (memory grows with N) and list them in --json",
+        help=tr("load: keep every case (memory grows with N) and list them in --json"),
     )
     p.add_argument(
         "--workers",
         type=int,
         metavar="N",
-        help="load: processes running the run's shards side by side (default: one per core "
-        "for runs of 20,000 cases or more); never changes the numbers",
+        help=tr(
+            "load: processes running the run's shards side by side (default: one "
+            "per core for runs of 20,000 cases or more); never changes the numbers"
+        ),
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no timeline for passing scenarios")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help=tr("no timeline for passing scenarios")
+    )
     p.add_argument(
         "--coverage",
         action="store_true",
-        help="report which transitions, timers, SLA warnings/breaches and "
-        "task-overdue branches the scenarios exercised, per flow",
+        help=tr(
+            "report which transitions, timers, SLA warnings/breaches and "
+            "task-overdue branches the scenarios exercised, per flow"
+        ),
     )
     calendars_option(p)
     p.set_defaults(run=cmd_simulate)
     from engine.scheduling.options import build_parser as worker_options
 
-    p = sub.add_parser("worker", help="run the live scheduler: fire due timers, deliver outbox")
+    p = sub.add_parser("worker", help=tr("run the live scheduler: fire due timers, deliver outbox"))
     worker_options(p)
     p.set_defaults(run=cmd_worker)
 
-    p = sub.add_parser("cases", help="list the cases of a store, or show one with its history")
-    p.add_argument("case_id", nargs="?", metavar="CASE", help="show this case and its history")
-    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///FILE or a PostgreSQL URL")
-    p.add_argument("--flow", help="only cases of this flow")
-    p.add_argument("--state", help="only cases in this state")
-    p.add_argument("--open", action="store_true", help="only open cases")
-    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("cases", help=tr("list the cases of a store, or show one with its history"))
+    p.add_argument("case_id", nargs="?", metavar="CASE", help=tr("show this case and its history"))
+    p.add_argument(
+        "--db", required=True, metavar="URL", help=tr("sqlite:///FILE or a PostgreSQL URL")
+    )
+    p.add_argument("--flow", help=tr("only cases of this flow"))
+    p.add_argument("--state", help=tr("only cases in this state"))
+    p.add_argument("--open", action="store_true", help=tr("only open cases"))
+    p.add_argument("--limit", type=int, default=100, help=tr("at most this many (default 100)"))
+    p.add_argument("--json", action="store_true", help=tr("machine-readable output"))
     calendars_option(p)
     p.set_defaults(run=cmd_cases)
 
@@ -566,52 +644,73 @@ def build_parser() -> argparse.ArgumentParser:
 
     schedules_parser(sub, cmd_schedules)
 
-    p = sub.add_parser("calendar", help="calendar files: import the yearly holiday notice")
+    p = sub.add_parser("calendar", help=tr("calendar files: import the yearly holiday notice"))
     calendar_sub = p.add_subparsers(dest="calendar_command", required=True, metavar="ACTION")
     p = calendar_sub.add_parser(
         "import",
-        help="add a State Council holiday notice (放假调休通知) to a calendar",
-        description="Reads the notice's numbered lines (元旦, 春节, 清明节, 劳动节, 端午节, "
-        "中秋节, 国庆节: days off 放假 and make-up working days 上班), shows what it adds to the "
-        "calendar's extra_holidays / extra_workdays, and writes it with --apply (comments and "
-        "layout of the file are kept). A line it cannot read is refused with its number.",
+        help=tr("add a State Council holiday notice (放假调休通知) to a calendar"),
+        description=tr(
+            "Reads the notice's numbered lines (元旦, 春节, 清明节, 劳动节, 端午节, 中秋节, "
+            "国庆节: days off 放假 and make-up working days 上班), shows what it adds to the "
+            "calendar's extra_holidays / extra_workdays, and writes it with "
+            "--apply (comments and layout of the file are kept). A line it cannot "
+            "read is refused with its number."
+        ),
     )
-    p.add_argument("notice", metavar="NOTICE.txt", help="the notice's text, as published")
-    p.add_argument("--calendar", default="office", help="the calendar to add to (default office)")
+    p.add_argument("notice", metavar="NOTICE.txt", help=tr("the notice's text, as published"))
+    p.add_argument(
+        "--calendar", default="office", help=tr("the calendar to add to (default office)")
+    )
     p.add_argument(
         "--calendars",
         type=Path,
         metavar="FILE",
-        help="the calendar file (default: the shipped workflows/calendars.yaml)",
+        help=tr("the calendar file (default: the shipped workflows/calendars.yaml)"),
     )
-    p.add_argument("--year", type=int, help="the notice's year, when its text has no title")
-    p.add_argument("--apply", action="store_true", help="write the file (without: only show)")
+    p.add_argument("--year", type=int, help=tr("the notice's year, when its text has no title"))
+    p.add_argument("--apply", action="store_true", help=tr("write the file (without: only show)"))
     p.set_defaults(run=cmd_calendar_import)
 
     p = sub.add_parser(
         "migrate",
-        help="move the open cases of a flow to another version (shows the change; --apply does it)",
-        description="Cases whose state still exists move; their timers are re-based by the policy "
-        "in engine/store/migrate.py. Without --apply nothing is written.",
+        help=tr(
+            "move the open cases of a flow to another version (shows the change; --apply does it)"
+        ),
+        description=tr(
+            "Cases whose state still exists move; their timers are re-based by the "
+            "policy in engine/store/migrate.py. Without --apply nothing is written."
+        ),
     )
     p.add_argument("flow", metavar="FLOW")
     p.add_argument("--to", type=int, required=True, metavar="VERSION")
-    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///FILE or a PostgreSQL URL")
-    p.add_argument("--workflows", required=True, metavar="DIR", help="the folder of *.flow files")
-    p.add_argument("--apply", action="store_true", help="do it (without: only show the change)")
+    p.add_argument(
+        "--db", required=True, metavar="URL", help=tr("sqlite:///FILE or a PostgreSQL URL")
+    )
+    p.add_argument(
+        "--workflows", required=True, metavar="DIR", help=tr("the folder of *.flow files")
+    )
+    p.add_argument("--apply", action="store_true", help=tr("do it (without: only show the change)"))
     calendars_option(p)
     p.set_defaults(run=cmd_migrate)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run `flow` in the language `--lang`, FLOWDESK_LANG or the locale asks for."""
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        code: int = args.run(args)
-    except NothingToCheck as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        chosen = choose_language(take_lang_option(words))
+    except UnknownLanguage as exc:
+        _error(_safe(exc))
         return EXIT_INVALID
-    return code
+    with language(chosen), argparse_in_language():
+        args = build_parser().parse_args(words)
+        try:
+            code: int = args.run(args)
+        except NothingToCheck as exc:
+            _error(_safe(exc))
+            return EXIT_INVALID
+        return code
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from dsl import ast
 from dsl.diagnostics import NodeProblem, error
 from dsl.source import Span
 from engine import limits
+from engine.i18n import msg
 
 E = TypeVar("E", bound=ast.Expr)
 
@@ -33,10 +34,14 @@ def check_number(written: str, span: Span) -> None:
         raise NodeProblem(
             error(
                 "number-too-long",
-                f"this number has {len(written):,} characters; Flowdesk reads numbers of at "
-                f"most {limits.MAX_NUMBER_CHARS}",
+                msg(
+                    "this number has {written:,} characters; Flowdesk reads numbers of at "
+                    "most {most}",
+                    written=len(written),
+                    most=limits.MAX_NUMBER_CHARS,
+                ),
                 span,
-                "check the number: no count, amount or duration a flow needs is that long",
+                msg("check the number: no count, amount or duration a flow needs is that long"),
             )
         )
 
@@ -55,10 +60,14 @@ def check_duration(amount: Decimal, unit: str, written: str, span: Span) -> None
         raise NodeProblem(
             error(
                 "duration-too-long",
-                f"`{limits.shorten(written)[1:-1]}` is longer than the longest duration "
-                f"Flowdesk takes ({limits.MAX_DURATION_DAYS:,} days, 100 years)",
+                msg(
+                    "`{written}` is longer than the longest duration Flowdesk takes "
+                    "({days:,} days, 100 years)",
+                    written=limits.shorten(written)[1:-1],
+                    days=limits.MAX_DURATION_DAYS,
+                ),
                 span,
-                "a deadline that far away never falls due; check the number and the unit",
+                msg("a deadline that far away never falls due; check the number and the unit"),
             )
         )
 
@@ -69,10 +78,14 @@ def check_year(value: date, span: Span) -> None:
         raise NodeProblem(
             error(
                 "date-out-of-range",
-                f"the year {value.year} is outside what Flowdesk takes "
-                f"({limits.MIN_YEAR}–{limits.MAX_YEAR})",
+                msg(
+                    "the year {year} is outside what Flowdesk takes ({first}–{last})",
+                    year=value.year,
+                    first=limits.MIN_YEAR,
+                    last=limits.MAX_YEAR,
+                ),
                 span,
-                "check the year",
+                msg("check the year"),
             )
         )
 
@@ -120,10 +133,12 @@ def bounded(node: E, span: Span, *operands: ast.Expr) -> E:
         raise NodeProblem(
             error(
                 "expression-too-deep",
-                f"this expression nests operators, calls or lists more than "
-                f"{limits.MAX_EXPRESSION_DEPTH} deep",
+                msg(
+                    "this expression nests operators, calls or lists more than {depth} deep",
+                    depth=limits.MAX_EXPRESSION_DEPTH,
+                ),
                 span,
-                "split it: compute parts into fields with `set`, or use a decision table",
+                msg("split it: compute parts into fields with `set`, or use a decision table"),
             )
         )
     of[id(node)] = depth

@@ -8,7 +8,6 @@ The checker is total: any AST the transformer can build gives diagnostics, never
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from dsl.diagnostics import Diagnostic, did_you_mean, error, warning
 from dsl.source import Span
 from engine.definition import CALLBACK_DONE, PLACEHOLDER
 from engine.functions import FUNCTIONS, Function
+from engine.i18n import Listing, msg, msgn
+from engine.i18n.formats import Moment
 
 # Every code the checker can report, with its severity (stable: tools and docs rely on them).
 CODES: dict[str, str] = {
@@ -84,7 +85,14 @@ _T = TypeVar("_T")
 DATA_ENDING_DAYS = 60
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _FIELD_TYPES = ("text", "int", "decimal", "bool", "date", "datetime", "duration", "choice")
-_RESERVED = {"now": "the current time", "state": "the current state", "id": "the case id"}
+_MONTHS = (msg("January"), msg("February"), msg("March"), msg("April"), msg("May"),
+           msg("June"), msg("July"), msg("August"), msg("September"), msg("October"),
+           msg("November"), msg("December"))  # fmt: skip
+_RESERVED = {
+    "now": msg("the current time"),
+    "state": msg("the current state"),
+    "id": msg("the case id"),
+}
 
 
 def check(
@@ -429,11 +437,11 @@ def _hint(name: str, known: Iterable[str], otherwise: str) -> str:
 _LISTED = 8  # a help line names at most this many choices; a long list helps nobody
 
 
-def _listing(names: Iterable[str], none: str = "none yet") -> str:
+def _listing(names: Iterable[str], none: str = msg("none yet")) -> str:
     shown = [f"`{n}`" for n in names]
     if len(shown) > _LISTED:
-        return ", ".join(shown[:_LISTED]) + f" … ({len(shown)} in all)"
-    return ", ".join(shown) if shown else none
+        return msg("{names} … ({count} in all)", names=Listing(shown[:_LISTED]), count=len(shown))
+    return Listing(shown) if shown else none
 
 
 # ================================================================ headers
@@ -448,9 +456,9 @@ def _header_pass(
         out.append(
             error(
                 "missing-flow-header",
-                "the file does not start with `flow NAME`",
+                msg("the file does not start with `flow NAME`"),
                 Span.point(1, 1),
-                'add a first line like `flow complaint "业主投诉处理"` (a name, then a label)',
+                msg('add a first line like `flow complaint "业主投诉处理"` (a name, then a label)'),
             )
         )
     first: dict[str, ast.Header] = {}
@@ -460,9 +468,13 @@ def _header_pass(
             out.append(
                 error(
                     "duplicate-header",
-                    f"`{h.keyword}` is given twice (first on line {earlier.span.line})",
+                    msg(
+                        "`{keyword}` is given twice (first on line {line})",
+                        keyword=h.keyword,
+                        line=earlier.span.line,
+                    ),
                     _keyword(h.span, h.keyword),
-                    f"keep one `{h.keyword}` line and delete the other",
+                    msg("keep one `{keyword}` line and delete the other", keyword=h.keyword),
                 )
             )
     version = flow.header("version")
@@ -470,9 +482,9 @@ def _header_pass(
         out.append(
             error(
                 "invalid-version",
-                f"version {version.number} is not a version number",
+                msg("version {number} is not a version number", number=version.number),
                 _keyword(version.span, "version"),
-                "versions count from 1: write `version 1`, `version 2`, …",
+                msg("versions count from 1: write `version 1`, `version 2`, …"),
             )
         )
     return out + _calendar_checks(flow, calendars, today)
@@ -492,12 +504,16 @@ def _calendar_checks(
         return [
             error(
                 "unknown-calendar",
-                f"unknown calendar `{name.value}`",
+                msg("unknown calendar `{name}`", name=name.value),
                 name.span,
                 _hint(
                     name.value,
                     known,
-                    f"use one of {_listing(known)}, or add `{name.value}:` to calendars.yaml",
+                    msg(
+                        "use one of {known}, or add `{name}:` to calendars.yaml",
+                        known=_listing(known),
+                        name=name.value,
+                    ),
                 ),
             )
         ]
@@ -508,28 +524,42 @@ def _calendar_checks(
 
 
 def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
-    advice = (
+    advice = msg(
         "import the State Council's holiday notice for the next year with "
-        "`flow calendar import NOTICE.txt` (it fills extra_holidays/extra_workdays), or "
-        "upgrade the holiday package"
+        "`flow calendar import NOTICE.txt` (it fills "
+        "extra_holidays/extra_workdays), or upgrade the holiday package"
     )
     if ends < today:
         return [
             warning(
                 "calendar-data-ending",
-                f"the official holiday data of calendar `{name.value}` ended on "
-                f"{ends.isoformat()}, before today ({today.isoformat()})",
+                msg(
+                    "the official holiday data of calendar `{name}` ended on {ends}, "
+                    "before today ({today})",
+                    name=name.value,
+                    ends=Moment(ends),
+                    today=Moment(today),
+                ),
                 name.span,
-                f"working-day deadlines are now estimated from weekdays; {advice}",
+                msg(
+                    "working-day deadlines are now estimated from weekdays; {advice}", advice=advice
+                ),
             )
         ]
     if (ends - today).days <= DATA_ENDING_DAYS:
         return [
             warning(
                 "calendar-data-ending",
-                f"the official holiday data of calendar `{name.value}` ends on {ends.isoformat()}",
+                msg(
+                    "the official holiday data of calendar `{name}` ends on {ends}",
+                    name=name.value,
+                    ends=Moment(ends),
+                ),
                 name.span,
-                f"after that date working-day deadlines are estimated from weekdays; {advice}",
+                msg(
+                    "after that date working-day deadlines are estimated from weekdays; {advice}",
+                    advice=advice,
+                ),
             )
         ]
     return []
@@ -541,13 +571,13 @@ def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
 def _declaration_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     """Each name declared once, field types valid, states present and well placed."""
     out = [
-        *_duplicates("role", flow.roles),
-        *_duplicates("field", [f.name for f in flow.fields]),
-        *_duplicates("state", [s.name for s in flow.states]),
-        *_duplicates("table", [t.name for t in flow.tables]),
-        *_duplicates("SLA", [s.name for s in flow.slas]),
-        *_duplicates("schedule", [s.name for s in flow.schedules]),
-        *_duplicates("key", list(flow.keys)),
+        *_duplicates(msg("role"), flow.roles),
+        *_duplicates(msg("field"), [f.name for f in flow.fields]),
+        *_duplicates(msg("state"), [s.name for s in flow.states]),
+        *_duplicates(msg("table"), [t.name for t in flow.tables]),
+        *_duplicates(msg("SLA"), [s.name for s in flow.slas]),
+        *_duplicates(msg("schedule"), [s.name for s in flow.schedules]),
+        *_duplicates(msg("key"), list(flow.keys)),
         *_state_presence(flow),
     ]
     for f in flow.fields:
@@ -555,7 +585,9 @@ def _declaration_pass(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     for state in flow.states:
         out += _state_declarations(state)
     for table in flow.tables:
-        out += _duplicates("input", table.params, f" of table `{table.name.value}`")
+        out += _duplicates(
+            msg("input"), table.params, msg(" of table `{table}`", table=table.name.value)
+        )
         out += _row_widths(table)
     return out
 
@@ -569,10 +601,15 @@ def _duplicates(kind: str, names: Sequence[ast.Name], where: str = "") -> list[D
             out.append(
                 error(
                     "duplicate-name",
-                    f"{kind} `{n.value}`{where} is declared twice "
-                    f"(first on line {earlier.span.line})",
+                    msg(
+                        "{kind} `{n}`{where} is declared twice (first on line {line})",
+                        kind=kind,
+                        n=n.value,
+                        where=where,
+                        line=earlier.span.line,
+                    ),
                     n.span,
-                    f"each {kind} name may be used once: rename or delete this one",
+                    msg("each {kind} name may be used once: rename or delete this one", kind=kind),
                 )
             )
     return out
@@ -585,10 +622,12 @@ def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
         return [
             error(
                 "no-states",
-                "the flow declares no states",
+                msg("the flow declares no states"),
                 at,
-                "add the state cases start in, e.g. `state received:` with a line "
-                "`on close -> closed`, and a `final closed`",
+                msg(
+                    "add the state cases start in, e.g. `state received:` with a line `on "
+                    "close -> closed`, and a `final closed`"
+                ),
             )
         ]
     out: list[Diagnostic] = []
@@ -596,9 +635,9 @@ def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
         out.append(
             error(
                 "no-final-state",
-                "the flow has no final state, so no case can ever be finished",
+                msg("the flow has no final state, so no case can ever be finished"),
                 at,
-                "add a `final NAME` line (e.g. `final closed`) and a transition to it",
+                msg("add a `final NAME` line (e.g. `final closed`) and a transition to it"),
             )
         )
     first = flow.states[0]
@@ -606,10 +645,13 @@ def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
         out.append(
             error(
                 "initial-state-final",
-                f"the first state `{first.name.value}` is final, so every case is finished "
-                "the moment it opens",
+                msg(
+                    "the first state `{first}` is final, so every case is finished the "
+                    "moment it opens",
+                    first=first.name.value,
+                ),
                 first.name.span,
-                "put the state where cases start first; `final` states come after it",
+                msg("put the state where cases start first; `final` states come after it"),
             )
         )
     return out
@@ -622,19 +664,26 @@ def _field_declaration(f: ast.Field, scope: _Scope) -> list[Diagnostic]:
         out.append(
             error(
                 "reserved-name",
-                f"`{name}` is a built-in name ({_RESERVED[name]}) and cannot be a field",
+                msg(
+                    "`{name}` is a built-in name ({meaning}) and cannot be a field",
+                    name=name,
+                    meaning=_RESERVED[name],
+                ),
                 f.name.span,
-                f"rename the field, e.g. `{name}_note`",
+                msg("rename the field, e.g. `{name}_note`", name=name),
             )
         )
     if name in scope.roles:
         out.append(
             warning(
                 "ambiguous-name",
-                f"`{name}` is both a role and a field; in `notify` and `assign to` it means "
-                "the field",
+                msg(
+                    "`{name}` is both a role and a field; in `notify` and `assign to` it "
+                    "means the field",
+                    name=name,
+                ),
                 f.name.span,
-                "rename the field or the role so that each name means one thing",
+                msg("rename the field or the role so that each name means one thing"),
             )
         )
     kind = f.type.value
@@ -642,24 +691,30 @@ def _field_declaration(f: ast.Field, scope: _Scope) -> list[Diagnostic]:
         out.append(
             error(
                 "unknown-type",
-                f"`{kind}` is not a field type",
+                msg("`{kind}` is not a field type", kind=kind),
                 f.type.span,
                 _hint(
                     kind,
                     _FIELD_TYPES,
-                    "use one of text, int, decimal, bool, date, datetime, duration, "
-                    "or choice(a, b, …)",
+                    msg(
+                        "use one of text, int, decimal, bool, date, datetime, duration, or "
+                        "choice(a, b, …)"
+                    ),
                 ),
             )
         )
-    return out + _duplicates("value", f.choices, f" in the choices of `{name}`")
+    return out + _duplicates(msg("value"), f.choices, msg(" in the choices of `{name}`", name=name))
 
 
 def _state_declarations(state: ast.State) -> list[Diagnostic]:
-    where = f" in state `{state.name.value}`"
-    out = _duplicates("task", [t.name for t in state.of(ast.Task)], where)
+    where = msg(" in state `{state}`", state=state.name.value)
+    out = _duplicates(msg("task"), [t.name for t in state.of(ast.Task)], where)
     for t in state.of(ast.Transition):
-        out += _duplicates("parameter", [p.name for p in t.params], f" of `on {t.event.value}`")
+        out += _duplicates(
+            msg("parameter"),
+            [p.name for p in t.params],
+            msg(" of `on {event}`", event=t.event.value),
+        )
     first: dict[str, ast.Hook] = {}
     for hook in state.of(ast.Hook):
         earlier = first.setdefault(hook.kind, hook)
@@ -667,10 +722,15 @@ def _state_declarations(state: ast.State) -> list[Diagnostic]:
             out.append(
                 error(
                     "duplicate-block",
-                    f"state `{state.name.value}` has a second `{hook.kind}:` block "
-                    f"(the first is on line {earlier.span.line})",
+                    msg(
+                        "state `{state}` has a second `{kind}:` block (the first is on line "
+                        "{line})",
+                        state=state.name.value,
+                        kind=hook.kind,
+                        line=earlier.span.line,
+                    ),
                     _keyword(hook.span, hook.kind),
-                    f"merge the actions of both into one `{hook.kind}:` block",
+                    msg("merge the actions of both into one `{kind}:` block", kind=hook.kind),
                 )
             )
     return out
@@ -686,11 +746,15 @@ def _row_widths(table: ast.Table) -> list[Diagnostic]:
         out.append(
             error(
                 "table-row-width",
-                f"this row has {_count(len(row.patterns), 'column')} but table "
-                f"`{table.name.value}` takes {_count(width, 'input')} "
-                f"({', '.join(p.value for p in table.params)})",
+                msg(
+                    "this row has {patterns} but table `{table}` takes {width} ({value})",
+                    patterns=_count(len(row.patterns), "column"),
+                    table=table.name.value,
+                    width=_count(width, "input"),
+                    value=Listing(p.value for p in table.params),
+                ),
                 Span(first.line, first.column, last.end_line, last.end_column),
-                "give one pattern per input, separated by commas (`_` matches anything)",
+                msg("give one pattern per input, separated by commas (`_` matches anything)"),
             )
         )
     return out
@@ -698,11 +762,16 @@ def _row_widths(table: ast.Table) -> list[Diagnostic]:
 
 def _a(t: _Type | str) -> str:
     """`an int`, `a text`: the type with its article."""
-    return f"{'an' if str(t)[:1] in 'aeiou' else 'a'} {t}"
+    return msg("an {type}", type=str(t)) if str(t)[:1] in "aeiou" else msg("a {type}", type=str(t))
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"
+    """`1 input`, `3 columns`: a number of table inputs, row columns or function arguments."""
+    if noun == "column":
+        return msgn("{count} column", "{count} columns", n)
+    if noun == "argument":
+        return msgn("{count} argument", "{count} arguments", n)
+    return msgn("{count} input", "{count} inputs", n)
 
 
 # ================================================================ references outside expressions
@@ -748,13 +817,16 @@ def _member_references(m: ast.StateMember, scope: _Scope) -> list[Diagnostic]:
                 out.append(
                     error(
                         "unknown-param",
-                        f"unknown event parameter `{p.name.value}`: event data can only set "
-                        "declared fields",
+                        msg(
+                            "unknown event parameter `{p}`: event data can only set declared "
+                            "fields",
+                            p=p.name.value,
+                        ),
                         p.name.span,
                         _hint(
                             p.name.value,
                             scope.fields,
-                            f"declare `{p.name.value}` under `fields:` or fix the name",
+                            msg("declare `{p}` under `fields:` or fix the name", p=p.name.value),
                         ),
                     )
                 )
@@ -772,15 +844,19 @@ def _task_order(state: ast.State) -> list[Diagnostic]:
         out.append(
             error(
                 "unknown-task",
-                f"task `{t.name.value}` waits for `{t.after.value}`, which is not another task "
-                f"of state `{state.name.value}`",
+                msg(
+                    "task `{t}` waits for `{after}`, which is not another task of state `{state}`",
+                    t=t.name.value,
+                    after=t.after.value,
+                    state=state.name.value,
+                ),
                 t.after.span,
                 _hint(
                     t.after.value,
                     others,
-                    f"name one of {_listing(others)}"
+                    msg("name one of {others}", others=_listing(others))
                     if others
-                    else "declare the task it waits for in the same state",
+                    else msg("declare the task it waits for in the same state"),
                 ),
             )
         )
@@ -793,13 +869,16 @@ def _state_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
     return [
         error(
             "unknown-state",
-            f"unknown state `{n.value}`",
+            msg("unknown state `{n}`", n=n.value),
             n.span,
             _hint(
                 n.value,
                 scope.states,
-                f"declare it with `state {n.value}:` or `final {n.value}`, or use one of "
-                f"{_listing(scope.states)}",
+                msg(
+                    "declare it with `state {n}:` or `final {n}`, or use one of {states}",
+                    n=n.value,
+                    states=_listing(scope.states),
+                ),
             ),
         )
     ]
@@ -813,10 +892,14 @@ def _holder_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
     return [
         error(
             "type-mismatch",
-            f"`by {n.value}`: `{n.value}` is a field of type {field.type.value}, but it must "
-            "hold the name of a role or a person",
+            msg(
+                "`by {n}`: `{n}` is a field of type {type}, but it must hold the name "
+                "of a role or a person",
+                n=n.value,
+                type=field.type.value,
+            ),
             n.span,
-            f"declare `{n.value}: text?` (set it to who owns the case), or name a role",
+            msg("declare `{n}: text?` (set it to who owns the case), or name a role", n=n.value),
         )
     ]
 
@@ -827,12 +910,16 @@ def _role_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
     return [
         error(
             "unknown-role",
-            f"unknown role `{n.value}`",
+            msg("unknown role `{n}`", n=n.value),
             n.span,
             _hint(
                 n.value,
                 scope.roles,
-                f"add `{n.value}` to the `roles:` line (roles so far: {_listing(scope.roles)})",
+                msg(
+                    "add `{n}` to the `roles:` line (roles so far: {roles})",
+                    n=n.value,
+                    roles=_listing(scope.roles),
+                ),
             ),
         )
     ]
@@ -861,9 +948,11 @@ def _action_references(action: ast.Action, scope: _Scope) -> list[Diagnostic]:
 def _unknown_field(name: str, span: Span, scope: _Scope) -> Diagnostic:
     return error(
         "unknown-field",
-        f"unknown field `{name}`",
+        msg("unknown field `{name}`", name=name),
         span,
-        _hint(name, scope.fields, f"declare it under `fields:` (e.g. `{name}: text?`)"),
+        _hint(
+            name, scope.fields, msg("declare it under `fields:` (e.g. `{name}: text?`)", name=name)
+        ),
     )
 
 
@@ -871,19 +960,21 @@ def _unknown_placeholder(name: str, span: Span, scope: _Scope) -> Diagnostic:
     if not _IDENTIFIER.fullmatch(name):
         return error(
             "unknown-field",
-            f"a `{{…}}` placeholder holds one field name, not `{name}`",
+            msg("a `{{…}}` placeholder holds one field name, not `{name}`", name=name),
             span,
-            "store the value in a field first (`set FIELD = …`), then write `{FIELD}`",
+            msg("store the value in a field first (`set FIELD = …`), then write `{FIELD}`"),
         )
     return error(
         "unknown-field",
-        f"unknown field `{name}` in a `{{…}}` placeholder",
+        msg("unknown field `{name}` in a `{{…}}` placeholder", name=name),
         span,
         _hint(
             name,
             [*scope.fields, *_BUILTINS],
-            "a placeholder names a field, `id`, `state` or `now`; declare the field under "
-            "`fields:` or fix the name",
+            msg(
+                "a placeholder names a field, `id`, `state` or `now`; declare the "
+                "field under `fields:` or fix the name"
+            ),
         ),
     )
 
@@ -900,21 +991,29 @@ def _who_ref(target: ast.Ref, scope: _Scope) -> list[Diagnostic]:
         return [
             error(
                 "type-mismatch",
-                f"`{name}` is {_a(field_type)} field, so it cannot name whom to notify or assign",
+                msg(
+                    "`{name}` is {field_type} field, so it cannot name whom to notify or assign",
+                    name=name,
+                    field_type=_a(field_type),
+                ),
                 target.span,
-                "use a role, or a text or choice field that holds a role's name",
+                msg("use a role, or a text or choice field that holds a role's name"),
             )
         ]
     text_fields = [n for n in scope.fields if (scope.field_type(n) or UNKNOWN).kind in _STRINGS]
     return [
         error(
             "unknown-role",
-            f"unknown role `{name}`: it is neither a role nor a field",
+            msg("unknown role `{name}`: it is neither a role nor a field", name=name),
             target.span,
             _hint(
                 name,
                 [*scope.roles, *text_fields],
-                f"add `{name}` to the `roles:` line, or use a text field that holds a role's name",
+                msg(
+                    "add `{name}` to the `roles:` line, or use a text field that holds a "
+                    "role's name",
+                    name=name,
+                ),
             ),
         )
     ]
@@ -970,7 +1069,7 @@ class _Typer:
             value = self.infer(a.value)
             f = self.scope.fields.get(a.field.value)
             if f is not None:
-                self.fit(f, a.value, value, "be set to")
+                self.fit(f, a.value, value, msg("be set to"))
         elif isinstance(a, ast.Notify | ast.Assign):
             targets = a.targets if isinstance(a, ast.Notify) else (a.target,)
             for t in targets:
@@ -989,7 +1088,11 @@ class _Typer:
         if t.kind not in ("bool", "unknown"):
             self._report(
                 "type-mismatch",
-                f"the condition after `{keyword}` must be true or false, but {_desc(e, t)} is not",
+                msg(
+                    "the condition after `{keyword}` must be true or false, but {e} is not",
+                    keyword=keyword,
+                    e=_desc(e, t),
+                ),
                 e.span,
                 _bool_help(e, t),
             )
@@ -999,9 +1102,9 @@ class _Typer:
         if t.kind not in (*_MOMENTS, "unknown"):
             self._report(
                 "type-mismatch",
-                f"`at` needs a date-time, but {_desc(e, t)} is not one",
+                msg("`at` needs a date-time, but {e} is not one", e=_desc(e, t)),
                 e.span,
-                "use a datetime field, maybe shifted: `at appointment - 10m`",
+                msg("use a datetime field, maybe shifted: `at appointment - 10m`"),
             )
 
     def who_call(self, e: ast.Expr, line: int) -> None:
@@ -1010,9 +1113,9 @@ class _Typer:
         if t.kind not in (*_STRINGS, "unknown"):
             self._report(
                 "type-mismatch",
-                f"{_desc(e, t)} cannot name whom to notify or assign",
+                msg("{e} cannot name whom to notify or assign", e=_desc(e, t)),
                 e.span,
-                'use a table whose rows give role names as texts, like `"工程部"`',
+                msg('use a table whose rows give role names as texts, like `"工程部"`'),
             )
         elif isinstance(e, ast.Call) and e.func.value in self.scope.tables:
             self._role_results(self.scope.tables[e.func.value], line)
@@ -1024,10 +1127,19 @@ class _Typer:
                 self.out.append(
                     warning(
                         "table-result-not-role",
-                        f'`"{r.value}"` is not a role, but table `{table.name.value}` is used on '
-                        f"line {line} to name whom to notify or assign",
+                        msg(
+                            '`"{r}"` is not a role, but table `{table}` is used on line {line} to '
+                            "name whom to notify or assign",
+                            r=r.value,
+                            table=table.name.value,
+                            line=line,
+                        ),
                         r.span,
-                        _hint(str(r.value), self.scope.roles, "give a role from the `roles:` line"),
+                        _hint(
+                            str(r.value),
+                            self.scope.roles,
+                            msg("give a role from the `roles:` line"),
+                        ),
                     )
                 )
 
@@ -1041,13 +1153,17 @@ class _Typer:
         if not _constant(f.default):
             self._report(
                 "non-constant-default",
-                f"the default of `{f.name.value}` must be a plain value, not a computation",
+                msg(
+                    "the default of `{f}` must be a plain value, not a computation", f=f.name.value
+                ),
                 f.default.span,
-                'write a value like `0`, `false` or `"fee"`; compute values in the first '
-                "state's `enter:` block instead (`set …`)",
+                msg(
+                    'write a value like `0`, `false` or `"fee"`; compute values in the '
+                    "first state's `enter:` block instead (`set …`)"
+                ),
             )
             return
-        self.fit(f, f.default, value, "default to")
+        self.fit(f, f.default, value, msg("default to"))
 
     def fit(self, f: ast.Field, e: ast.Expr, value: _Type, verb: str) -> None:
         """A value stored in a field must fit its type (int fits decimal, null needs `?`)."""
@@ -1059,9 +1175,13 @@ class _Typer:
             if not f.optional:
                 self._report(
                     "type-mismatch",
-                    f"`{name}` is not optional, so it cannot {verb} null",
+                    msg("`{name}` is not optional, so it cannot {verb} null", name=name, verb=verb),
                     e.span,
-                    f"declare it optional (`{name}: {f.type.value}?`) or give a value",
+                    msg(
+                        "declare it optional (`{name}: {type}?`) or give a value",
+                        name=name,
+                        type=f.type.value,
+                    ),
                 )
             return
         if target.kind == "choice" and isinstance(e, ast.Literal) and e.type == "text":
@@ -1071,9 +1191,19 @@ class _Typer:
             return
         self._report(
             "type-mismatch",
-            f"`{name}` is {_a(target)} field, but {_desc(e, value)} is not {_a(target)}",
+            msg(
+                "`{name}` is {target} field, but {e} is not {target}",
+                name=name,
+                target=_a(target),
+                e=_desc(e, value),
+            ),
             e.span,
-            f"give `{name}` a {target} value, like {_example(target)}",
+            msg(
+                "give `{name}` a {target} value, like {target2}",
+                name=name,
+                target=target,
+                target2=_example(target),
+            ),
         )
 
     def choice_value(self, choice: _Type, lit: ast.Literal) -> None:
@@ -1084,16 +1214,25 @@ class _Typer:
         if choice.field == "state":
             self._report(
                 "unknown-state",
-                f'`"{lit.value}"` is not a state of this flow ({", ".join(choice.choices)})',
+                msg(
+                    '`"{lit}"` is not a state of this flow ({choices})',
+                    lit=lit.value,
+                    choices=", ".join(choice.choices),
+                ),
                 lit.span,
-                _hint(f'"{lit.value}"', quoted, "compare `state` with one of the state names"),
+                _hint(f'"{lit.value}"', quoted, msg("compare `state` with one of the state names")),
             )
             return
         self._report(
             "unknown-choice-value",
-            f'`"{lit.value}"` is not a value of `{choice.field}` ({", ".join(choice.choices)})',
+            msg(
+                '`"{lit}"` is not a value of `{field}` ({choices})',
+                lit=lit.value,
+                field=choice.field,
+                choices=", ".join(choice.choices),
+            ),
             lit.span,
-            _hint(f'"{lit.value}"', quoted, f"use one of {', '.join(quoted)}"),
+            _hint(f'"{lit.value}"', quoted, msg("use one of {quoted}", quoted=Listing(quoted))),
         )
 
     # ------------------------------------------------------------ inference
@@ -1126,21 +1265,27 @@ class _Typer:
         known = self.scope.field_type(e.name)
         if known is not None:
             return known
-        self._report("unknown-field", f"unknown field `{e.name}`", e.span, self._ref_help(e.name))
+        self._report(
+            "unknown-field", msg("unknown field `{e}`", e=e.name), e.span, self._ref_help(e.name)
+        )
         return UNKNOWN
 
     def _ref_help(self, name: str) -> str:
         scope = self.scope
         if name in scope.states:
-            return f'state names are texts in conditions: write `state == "{name}"`'
+            return msg('state names are texts in conditions: write `state == "{name}"`', name=name)
         if any(name in (c.value for c in f.choices) for f in scope.fields.values()):
-            return f'choice values are written in quotes: `"{name}"`'
+            return msg('choice values are written in quotes: `"{name}"`', name=name)
         if name in scope.tables:
-            return f"`{name}` is a table: call it with its inputs, `{name}(…)`"
+            return msg("`{name}` is a table: call it with its inputs, `{name}(…)`", name=name)
         if name in scope.roles:
-            return f"`{name}` is a role; conditions can read fields, `now`, `state` and `id`"
+            return msg(
+                "`{name}` is a role; conditions can read fields, `now`, `state` and `id`", name=name
+            )
         return _hint(
-            name, [*scope.fields, *_BUILTINS], f"declare it under `fields:` (e.g. `{name}: text?`)"
+            name,
+            [*scope.fields, *_BUILTINS],
+            msg("declare it under `fields:` (e.g. `{name}: text?`)", name=name),
         )
 
     def call(self, e: ast.Call) -> _Type:
@@ -1152,12 +1297,12 @@ class _Typer:
         if table is None:
             self._report(
                 "unknown-table",
-                f"unknown table `{name}`",
+                msg("unknown table `{name}`", name=name),
                 e.func.span,
                 _hint(
                     name,
                     [*self.scope.tables, *FUNCTIONS],
-                    f"declare it with `table {name}(INPUT):` and rows",
+                    msg("declare it with `table {name}(INPUT):` and rows", name=name),
                 ),
             )
             return UNKNOWN
@@ -1165,10 +1310,16 @@ class _Typer:
             inputs = ", ".join(p.value for p in table.params)
             self._report(
                 "wrong-arity",
-                f"table `{name}` takes {_count(len(table.params), 'input')} ({inputs}), "
-                f"but {len(args)} {'is' if len(args) == 1 else 'are'} given",
+                msgn(
+                    "table `{name}` takes {params} ({inputs}), but {count} is given",
+                    "table `{name}` takes {params} ({inputs}), but {count} are given",
+                    len(args),
+                    name=name,
+                    params=_count(len(table.params), "input"),
+                    inputs=inputs,
+                ),
                 e.func.span,
-                f"call it as `{name}({inputs})`",
+                msg("call it as `{name}({inputs})`", name=name, inputs=inputs),
             )
         else:
             self.patterns(table, e.args, args)
@@ -1180,19 +1331,29 @@ class _Typer:
         if len(e.args) != len(fn.params):
             self._report(
                 "wrong-arity",
-                f"`{fn.name}` takes {_count(len(fn.params), 'argument')}, "
-                f"but {len(e.args)} {'is' if len(e.args) == 1 else 'are'} given",
+                msgn(
+                    "`{fn}` takes {params}, but {count} is given",
+                    "`{fn}` takes {params}, but {count} are given",
+                    len(e.args),
+                    fn=fn.name,
+                    params=_count(len(fn.params), "argument"),
+                ),
                 e.func.span,
-                f"call it as `{usage}`: {fn.summary}",
+                msg("call it as `{usage}`: {summary}", usage=usage, summary=fn.summary),
             )
             return UNKNOWN
         if "window" in fn.params and not self.scope.flow.keys:
             self._report(
                 "missing-keys",
-                f"`{fn.name}` relates cases by their key fields, but the flow has no `keys:`",
+                msg(
+                    "`{fn}` relates cases by their key fields, but the flow has no `keys:`",
+                    fn=fn.name,
+                ),
                 e.func.span,
-                "declare the fields that identify who or what a case is about, e.g. "
-                "`keys: unit, phone` under the `roles:` line",
+                msg(
+                    "declare the fields that identify who or what a case is about, e.g. "
+                    "`keys: unit, phone` under the `roles:` line"
+                ),
             )
         for param, arg in zip(fn.params, e.args, strict=True):
             if param == "window":
@@ -1200,22 +1361,32 @@ class _Typer:
                 if t.kind not in ("duration", "unknown") or t.working:
                     self._report(
                         "type-mismatch",
-                        f"`{fn.name}` takes a window of elapsed time, but {_desc(arg, t)} is given",
+                        msg(
+                            "`{fn}` takes a window of elapsed time, but {arg} is given",
+                            fn=fn.name,
+                            arg=_desc(arg, t),
+                        ),
                         arg.span,
-                        f"write it like `{fn.name}(30d)` (days, hours or weeks; not working time)",
+                        msg(
+                            "write it like `{fn}(30d)` (days, hours or weeks; not working time)",
+                            fn=fn.name,
+                        ),
                     )
                 continue
             if param == "sla":
                 if not (isinstance(arg, ast.Ref) and arg.name in self.scope.slas):
                     self._report(
                         "unknown-sla",
-                        f"`{fn.name}` takes the name of one of the flow's SLAs",
+                        msg("`{fn}` takes the name of one of the flow's SLAs", fn=fn.name),
                         arg.span,
                         _hint(
                             _show(arg) or "",
                             self.scope.slas,
-                            f"declare it with `sla NAME within … from … until …`, or call "
-                            f"`{usage}`",
+                            msg(
+                                "declare it with `sla NAME within … from … until …`, or call "
+                                "`{usage}`",
+                                usage=usage,
+                            ),
                         ),
                     )
                 continue
@@ -1223,9 +1394,13 @@ class _Typer:
             if t.kind not in (*_MOMENTS, "null", "unknown"):
                 self._report(
                     "type-mismatch",
-                    f"`{fn.name}` takes a date or date-time, but {_desc(arg, t)} is given",
+                    msg(
+                        "`{fn}` takes a date or date-time, but {arg} is given",
+                        fn=fn.name,
+                        arg=_desc(arg, t),
+                    ),
                     arg.span,
-                    f"call it as `{usage}`, e.g. `{fn.name}(now)`",
+                    msg("call it as `{usage}`, e.g. `{fn}(now)`", usage=usage, fn=fn.name),
                 )
         if fn.result == "choice":
             return _Type("choice", fn.choices, fn.name)
@@ -1239,9 +1414,12 @@ class _Typer:
             if call is not None:
                 self._report(
                     "recursive-table",
-                    f"table `{name}` calls itself through its rows, so it would never finish",
+                    msg(
+                        "table `{name}` calls itself through its rows, so it would never finish",
+                        name=name,
+                    ),
                     call,
-                    "give the rows plain values, or compute the value in an action",
+                    msg("give the rows plain values, or compute the value in an action"),
                 )
             return UNKNOWN
         self._busy.add(name)
@@ -1258,9 +1436,16 @@ class _Typer:
             if joined is None and common is not None:
                 self._report(
                     "type-mismatch",
-                    f"this row gives {_desc(row.result, t)}, but the rows above give {common}",
+                    msg(
+                        "this row gives {result}, but the rows above give {common}",
+                        result=_desc(row.result, t),
+                        common=common,
+                    ),
                     row.result.span,
-                    f"make every row of table `{table.name.value}` give the same kind of value",
+                    msg(
+                        "make every row of table `{table}` give the same kind of value",
+                        table=table.name.value,
+                    ),
                 )
                 continue
             common = joined
@@ -1281,10 +1466,13 @@ class _Typer:
         elif not _comparable(t, _Type(lit.type), ordered=False):
             self._report(
                 "type-mismatch",
-                f"the pattern {_desc(lit, _Type(lit.type))} can never match the input "
-                f"{_desc(arg, t)}",
+                msg(
+                    "the pattern {lit} can never match the input {arg}",
+                    lit=_desc(lit, _Type(lit.type)),
+                    arg=_desc(arg, t),
+                ),
                 lit.span,
-                f"write patterns of the input's type, like {_example(t)}",
+                msg("write patterns of the input's type, like {t}", t=_example(t)),
             )
 
     def unary(self, e: ast.Unary) -> _Type:
@@ -1295,7 +1483,10 @@ class _Typer:
             if t.kind != "bool":
                 self._report(
                     "type-mismatch",
-                    f"`not` needs true or false, but {_desc(e.operand, t)} is not",
+                    msg(
+                        "`not` needs true or false, but {operand} is not",
+                        operand=_desc(e.operand, t),
+                    ),
                     e.operand.span,
                     _bool_help(e.operand, t),
                 )
@@ -1304,9 +1495,9 @@ class _Typer:
             return t
         self._report(
             "type-mismatch",
-            f"cannot use `-` on {_desc(e.operand, t)}",
+            msg("cannot use `-` on {operand}", operand=_desc(e.operand, t)),
             _keyword(e.span, "-"),
-            "`-` in front of a value negates a number or an elapsed duration",
+            msg("`-` in front of a value negates a number or an elapsed duration"),
         )
         return UNKNOWN
 
@@ -1319,7 +1510,11 @@ class _Typer:
                 if t.kind not in ("bool", "unknown"):
                     self._report(
                         "type-mismatch",
-                        f"`{e.op}` needs true or false on both sides, but {_desc(side, t)} is not",
+                        msg(
+                            "`{op}` needs true or false on both sides, but {side} is not",
+                            op=e.op,
+                            side=_desc(side, t),
+                        ),
                         side.span,
                         _bool_help(side, t),
                     )
@@ -1342,9 +1537,18 @@ class _Typer:
         if _comparable(lt, rt, ordered):
             return
         if op == "in":
-            message = f"the list holds {_desc(re_, rt)}, which can never equal {_desc(le, lt)}"
+            message = msg(
+                "the list holds {re}, which can never equal {le}",
+                re=_desc(re_, rt),
+                le=_desc(le, lt),
+            )
         else:
-            message = f"cannot compare {_desc(le, lt)} with {_desc(re_, rt)} using `{op}`"
+            message = msg(
+                "cannot compare {le} with {re} using `{op}`",
+                le=_desc(le, lt),
+                re=_desc(re_, rt),
+                op=op,
+            )
         self._report("type-mismatch", message, at, _compare_help(lt, rt, ordered))
 
     def membership(self, e: ast.Binary) -> _Type:
@@ -1357,9 +1561,13 @@ class _Typer:
         if right.kind not in ("list", "unknown"):
             self._report(
                 "type-mismatch",
-                f"`{e.op}` needs a list on its right, but {_desc(e.right, right)} is not one",
+                msg(
+                    "`{op}` needs a list on its right, but {right} is not one",
+                    op=e.op,
+                    right=_desc(e.right, right),
+                ),
                 e.right.span,
-                'write the values in brackets: `category in ["fee", "facility"]`',
+                msg('write the values in brackets: `category in ["fee", "facility"]`'),
             )
         return BOOL
 
@@ -1372,9 +1580,14 @@ class _Typer:
         working = left.working or right.working
         self._report(
             "type-mismatch",
-            f"cannot use `{e.op}` on {_desc(e.left, left)} and {_desc(e.right, right)}",
+            msg(
+                "cannot use `{op}` on {left} and {right}",
+                op=e.op,
+                left=_desc(e.left, left),
+                right=_desc(e.right, right),
+            ),
             e.op_span,
-            "working time can only be added to a date-time, e.g. `now + 2 working days`"
+            msg("working time can only be added to a date-time, e.g. `now + 2 working days`")
             if working
             else _ARITH_HELP.get(e.op, "check the operator and the values on both sides"),
         )
@@ -1386,11 +1599,13 @@ class _Typer:
 
 
 _ARITH_HELP = {
-    "+": "`+` adds numbers, joins texts, or adds a duration to a date or date-time",
-    "-": "`-` subtracts numbers, a duration from a date or date-time, or two date-times "
-    "(giving a duration)",
-    "*": "`*` multiplies numbers, or an elapsed duration by a whole number",
-    "/": "`/` divides numbers, or an elapsed duration by a whole number",
+    "+": msg("`+` adds numbers, joins texts, or adds a duration to a date or date-time"),
+    "-": msg(
+        "`-` subtracts numbers, a duration from a date or date-time, or two "
+        "date-times (giving a duration)"
+    ),
+    "*": msg("`*` multiplies numbers, or an elapsed duration by a whole number"),
+    "/": msg("`/` divides numbers, or an elapsed duration by a whole number"),
 }
 
 
@@ -1500,7 +1715,7 @@ def _show(e: ast.Expr) -> str | None:
 def _desc(e: ast.Expr, t: _Type) -> str:
     """`major` (bool), `"fee"` (text), or just the type when the expression is too big."""
     shown = _show(e)
-    return f"`{shown}` ({t})" if shown is not None else f"this {t} value"
+    return f"`{shown}` ({t})" if shown is not None else msg("this {t} value", t=t)
 
 
 def _example(t: _Type) -> str:
@@ -1512,7 +1727,7 @@ def _example(t: _Type) -> str:
         "decimal": "`1.5`",
         "bool": "`true`",
         "date": "`2026-03-06`",
-        "datetime": "`2026-03-06 16:30` or `now`",
+        "datetime": msg("`2026-03-06 16:30` or `now`"),
         "duration": "`24h`",
     }
     return examples.get(t.kind, "a plain value")
@@ -1521,21 +1736,23 @@ def _example(t: _Type) -> str:
 def _bool_help(e: ast.Expr, t: _Type) -> str:
     shown = _show(e) if isinstance(e, ast.Ref) else None
     if shown and t.kind in _NUMBERS:
-        return f"compare it, e.g. `{shown} > 0`"
+        return msg("compare it, e.g. `{shown} > 0`", shown=shown)
     if shown and t.kind in _STRINGS:
-        return f'compare it, e.g. `{shown} == "…"`, or test `{shown} is set`'
+        return msg('compare it, e.g. `{shown} == "…"`, or test `{shown} is set`', shown=shown)
     if shown and t.kind in _MOMENTS:
-        return f"compare it, e.g. `{shown} < now`"
-    return "write a comparison like `x == y`, or a test like `x is set`"
+        return msg("compare it, e.g. `{shown} < now`", shown=shown)
+    return msg("write a comparison like `x == y`, or a test like `x is set`")
 
 
 def _compare_help(a: _Type, b: _Type, ordered: bool) -> str:
     kinds = {a.kind, b.kind}
     if ordered and "null" in kinds:
-        return "an unset value has no order; test it with `is set` / `is not set`"
+        return msg("an unset value has no order; test it with `is set` / `is not set`")
     if ordered and kinds & {"choice", "bool"}:
-        return "choices and true/false have no order; compare them with `==`, `!=` or `in [...]`"
-    return (
+        return msg(
+            "choices and true/false have no order; compare them with `==`, `!=` or `in [...]`"
+        )
+    return msg(
         "compare values of the same kind: numbers with numbers, texts with texts, dates with dates"
     )
 
@@ -1567,11 +1784,18 @@ def _final_members(flow: ast.Flow) -> list[Diagnostic]:
             out.append(
                 error(
                     "final-state-member",
-                    f"final state `{state.name.value}` cannot have `{word}`: final states take "
-                    "no transitions, timers or tasks (only `enter:`)",
+                    msg(
+                        "final state `{state}` cannot have `{word}`: final states take no "
+                        "transitions, timers or tasks (only `enter:`)",
+                        state=state.name.value,
+                        word=word,
+                    ),
                     _keyword(m.span, word),
-                    f"move it to a non-final state, or make `{state.name.value}` a normal "
-                    "`state` if cases go on from it",
+                    msg(
+                        "move it to a non-final state, or make `{state}` a normal `state` if "
+                        "cases go on from it",
+                        state=state.name.value,
+                    ),
                 )
             )
     return out
@@ -1581,10 +1805,12 @@ def _dead_ends(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return [
         error(
             "dead-end-state",
-            f"state `{s.name.value}` is not final and has no way out",
+            msg("state `{s}` is not final and has no way out", s=s.name.value),
             s.name.span,
-            "add a transition (`on EVENT -> STATE`), a timer (`after 24h -> STATE`) "
-            "or make it `final`",
+            msg(
+                "add a transition (`on EVENT -> STATE`), a timer (`after 24h -> "
+                "STATE`) or make it `final`"
+            ),
         )
         for s in flow.states
         if scope.is_first(s) and scope.dead_end(s)
@@ -1610,11 +1836,16 @@ def _no_path_to_final(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return [
         error(
             "no-path-to-final",
-            f"no final state can be reached from state `{s.name.value}`: its cases go round "
-            "without end",
+            msg(
+                "no final state can be reached from state `{s}`: its cases go round without end",
+                s=s.name.value,
+            ),
             s.name.span,
-            f"add a way from `{s.name.value}` (or a state it leads to) to a final state, "
-            "e.g. `on close -> closed`",
+            msg(
+                "add a way from `{s}` (or a state it leads to) to a final state, e.g. "
+                "`on close -> closed`",
+                s=s.name.value,
+            ),
         )
         for s in flow.states
         if scope.is_first(s) and s.name.value not in good
@@ -1629,10 +1860,13 @@ def _unreachable(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return [
         warning(
             "unreachable-state",
-            f"state `{s.name.value}` can never be reached from the first state "
-            f"`{initial.name.value}`",
+            msg(
+                "state `{s}` can never be reached from the first state `{initial}`",
+                s=s.name.value,
+                initial=initial.name.value,
+            ),
             s.name.span,
-            f"add a transition to it (e.g. `on EVENT -> {s.name.value}`) or delete it",
+            msg("add a transition to it (e.g. `on EVENT -> {s}`) or delete it", s=s.name.value),
         )
         for s in flow.states
         if scope.is_first(s) and s.name.value not in reached
@@ -1660,23 +1894,42 @@ def _hidden_by(earlier: ast.Transition, later: ast.Transition) -> Diagnostic | N
     first, second = {r.value for r in earlier.roles}, {r.value for r in later.roles}
     if later.guard is None and (not first or not second or first & second):
         shared = sorted(first & second) if first and second else sorted(first or second)
-        who = f"for {', '.join(f'`{r}`' for r in shared)}" if shared else "for any role"
-        never = "never taken" if _covers(first, second) else "never taken for them"
+        who = (
+            msg("for {roles}", roles=Listing(f"`{r}`" for r in shared))
+            if shared
+            else msg("for any role")
+        )
+        never = msg("never taken") if _covers(first, second) else msg("never taken for them")
         return error(
             "overlapping-transitions",
-            f"`on {event}` is already handled {who} without `when` on line {line}, "
-            f"so this line is {never}",
+            msg(
+                "`on {event}` is already handled {who} without `when` on line {line}, "
+                "so this line is {never}",
+                event=event,
+                who=who,
+                line=line,
+                never=never,
+            ),
             later.event.span,
-            "add a `when …` condition to tell them apart, give them different `by` roles, "
-            "or delete one",
+            msg(
+                "add a `when …` condition to tell them apart, give them different `by` "
+                "roles, or delete one"
+            ),
         )
     if later.guard is not None and _covers(first, second):
         return warning(
             "shadowed-transition",
-            f"this `on {event}` is never taken: the `on {event}` on line {line} has no `when` "
-            "and comes first",
+            msg(
+                "this `on {event}` is never taken: the `on {event}` on line {line} has "
+                "no `when` and comes first",
+                event=event,
+                line=line,
+            ),
             later.event.span,
-            f"move this line above line {line}, or give line {line} a `when` condition",
+            msg(
+                "move this line above line {line}, or give line {line} a `when` condition",
+                line=line,
+            ),
         )
     return None
 
@@ -1696,10 +1949,15 @@ def _task_checks(flow: ast.Flow) -> list[Diagnostic]:
                 out.append(
                     error(
                         "tasks-done-without-tasks",
-                        f"`when all tasks done` in state `{state.name.value}`, which has no tasks",
+                        msg(
+                            "`when all tasks done` in state `{state}`, which has no tasks",
+                            state=state.name.value,
+                        ),
                         _keyword(auto.span, "when"),
-                        "add `task NAME by ROLE` lines to the state, or use "
-                        "`when CONDITION -> STATE`",
+                        msg(
+                            "add `task NAME by ROLE` lines to the state, or use `when CONDITION -> "
+                            "STATE`"
+                        ),
                     )
                 )
         for task in tasks:
@@ -1708,11 +1966,17 @@ def _task_checks(flow: ast.Flow) -> list[Diagnostic]:
                 out.append(
                     error(
                         "task-event-clash",
-                        f"task `{task.name.value}` can never be completed: `on "
-                        f"{task.name.value}` on line {clash.span.line} takes its event first",
+                        msg(
+                            "task `{task}` can never be completed: `on {task}` on line {line} "
+                            "takes its event first",
+                            task=task.name.value,
+                            line=clash.span.line,
+                        ),
                         task.name.span,
-                        "rename the task or the event (a task is completed by the event "
-                        "with its name)",
+                        msg(
+                            "rename the task or the event (a task is completed by the event with "
+                            "its name)"
+                        ),
                     )
                 )
     return out
@@ -1754,8 +2018,8 @@ def _all_durations(flow: ast.Flow) -> Iterator[ast.Duration]:
 def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     """`working` units on the 24/7 calendar, and `every` with a zero interval."""
     out: list[Diagnostic] = []
-    help = "add `calendar office` (see calendars.yaml) or write elapsed units like `24h`"
-    message = "on the 24/7 calendar `always`, working time is elapsed time"
+    help = msg("add `calendar office` (see calendars.yaml) or write elapsed units like `24h`")
+    message = msg("on the 24/7 calendar `always`, working time is elapsed time")
     if scope.calendar == "always":
         out += [warning("working-on-always", message, d.span, help)
                 for d in _all_durations(flow) if d.working]  # fmt: skip
@@ -1765,7 +2029,7 @@ def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
                     out.append(
                         warning(
                             "working-on-always",
-                            "on the 24/7 calendar `always`, every day is a working day",
+                            msg("on the 24/7 calendar `always`, every day is a working day"),
                             _keyword(t.span, "every"),
                             help,
                         )
@@ -1776,9 +2040,12 @@ def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
                 out.append(
                     error(
                         "zero-interval",
-                        f"`every {t.duration.text}` would fire over and over without a pause",
+                        msg(
+                            "`every {duration}` would fire over and over without a pause",
+                            duration=t.duration.text,
+                        ),
                         t.duration.span,
-                        "use a positive interval, e.g. `every 1h`",
+                        msg("use a positive interval, e.g. `every 1h`"),
                     )
                 )
     return out
@@ -1802,10 +2069,12 @@ def _schedules(flow: ast.Flow) -> list[Diagnostic]:
             out.append(
                 error(
                     "empty-schedule",
-                    f"schedule `{x.name.value}` does nothing",
+                    msg("schedule `{x}` does nothing", x=x.name.value),
                     x.name.span,
-                    "give it `open case` (a new case of this flow each time) and/or "
-                    '`summary to ROLE "title"` (the open cases, by state, to a role)',
+                    msg(
+                        "give it `open case` (a new case of this flow each time) and/or "
+                        '`summary to ROLE "title"` (the open cases, by state, to a role)'
+                    ),
                 )
             )
         if not x.opens:
@@ -1815,11 +2084,18 @@ def _schedules(flow: ast.Flow) -> list[Diagnostic]:
                 out.append(
                     error(
                         "schedule-needs-data",
-                        f"schedule `{x.name.value}` opens cases, but field `{f.name.value}` "
-                        "has no default, so nobody would give it",
+                        msg(
+                            "schedule `{x}` opens cases, but field `{f}` has no default, so nobody "
+                            "would give it",
+                            x=x.name.value,
+                            f=f.name.value,
+                        ),
                         f.name.span,
-                        f"give `{f.name.value}` a default (`= …`), or make it optional (`?`) "
-                        "and set it in the first state's `enter:` (e.g. `set … = date_of(now)`)",
+                        msg(
+                            "give `{f}` a default (`= …`), or make it optional (`?`) and set it in "
+                            "the first state's `enter:` (e.g. `set … = date_of(now)`)",
+                            f=f.name.value,
+                        ),
                     )
                 )
     return out
@@ -1835,20 +2111,27 @@ def _month_days(flow: ast.Flow) -> list[Diagnostic]:
         short = [m for m in months if w.month_day > _DAYS_IN_MONTH[m - 1]]
         if w.month_day == 29:
             short = [2] if 2 in months else []
-            leap = " (in a leap year it has one)"
+            leap: str = msg(" (in a leap year it has one)")
         else:
             leap = ""
         if not short:
             continue
-        names = ", ".join(calendar.month_name[m] for m in short)
+        names = Listing(_MONTHS[m - 1] for m in short)
         out.append(
             warning(
                 "month-day-skipped",
-                f"day {w.month_day} does not exist in every month: it is skipped in {names}{leap}",
+                msg(
+                    "day {month_day} does not exist in every month: it is skipped in {names}{leap}",
+                    month_day=w.month_day,
+                    names=names,
+                    leap=leap,
+                ),
                 w.span,
-                "for a month-end duty write `on last working day`; for a day that must "
-                "happen each month use a day up to 28 (`or the working day before` moves "
-                "it off days off)",
+                msg(
+                    "for a month-end duty write `on last working day`; for a day that must "
+                    "happen each month use a day up to 28 (`or the working day before` "
+                    "moves it off days off)"
+                ),
             )
         )
     return out
@@ -1876,10 +2159,18 @@ def _sla_warnings(flow: ast.Flow) -> list[Diagnostic]:
             out.append(
                 error(
                     "warn-before-too-long",
-                    f"`warn {w.before.text} before` is not shorter than the SLA "
-                    f"`{sla.name.value}` itself ({sla.within.text}), so it would fire at once",
+                    msg(
+                        "`warn {before} before` is not shorter than the SLA `{sla}` itself "
+                        "({within}), so it would fire at once",
+                        before=w.before.text,
+                        sla=sla.name.value,
+                        within=sla.within.text,
+                    ),
                     w.before.span,
-                    f"use a duration shorter than {sla.within.text}, or `warn at 75%`",
+                    msg(
+                        "use a duration shorter than {within}, or `warn at 75%`",
+                        within=sla.within.text,
+                    ),
                 )
             )
     return out
@@ -1924,16 +2215,24 @@ def _unused(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         if name in reads or (name in sets and not required):
             continue
         what = (
-            f"field `{name}` must be given when a case is opened, but nothing in the flow reads it"
+            msg(
+                "field `{name}` must be given when a case is opened, but nothing in "
+                "the flow reads it",
+                name=name,
+            )
             if required
-            else f"field `{name}` is never used"
+            else msg("field `{name}` is never used", name=name)
         )
         out.append(
             warning(
                 "unused-field",
                 what,
                 f.name.span,
-                f'use it in a condition, a table call or a message like "{{{name}}}", or delete it',
+                msg(
+                    'use it in a condition, a table call or a message like "{{{name}}}", '
+                    "or delete it",
+                    name=name,
+                ),
             )
         )
     for table in scope.tables.values():
@@ -1941,9 +2240,12 @@ def _unused(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
             out.append(
                 warning(
                     "unused-table",
-                    f"table `{table.name.value}` is never used",
+                    msg("table `{table}` is never used", table=table.name.value),
                     table.name.span,
-                    f"call it, e.g. `set FIELD = {table.name.value}(…)`, or delete it",
+                    msg(
+                        "call it, e.g. `set FIELD = {table}(…)`, or delete it",
+                        table=table.name.value,
+                    ),
                 )
             )
     return out
@@ -1962,10 +2264,13 @@ def _table_rows(flow: ast.Flow) -> list[Diagnostic]:
             out.append(
                 warning(
                     "table-without-else",
-                    f"table `{table.name.value}` has no `else` row: a case that matches no row "
-                    "stops with an error",
+                    msg(
+                        "table `{table}` has no `else` row: a case that matches no row stops "
+                        "with an error",
+                        table=table.name.value,
+                    ),
                     table.name.span,
-                    "add a last row `else -> VALUE`",
+                    msg("add a last row `else -> VALUE`"),
                 )
             )
             continue
@@ -1974,10 +2279,12 @@ def _table_rows(flow: ast.Flow) -> list[Diagnostic]:
             out.append(
                 warning(
                     "unreachable-row",
-                    f"this row is never used: the row on line {catch.span.line} above matches "
-                    "everything",
+                    msg(
+                        "this row is never used: the row on line {line} above matches everything",
+                        line=catch.span.line,
+                    ),
                     Span.point(first.line, first.column, 4 if row.is_else else 1),
-                    f"move it above line {catch.span.line}, or delete it",
+                    msg("move it above line {line}, or delete it", line=catch.span.line),
                 )
             )
     return out
@@ -2013,12 +2320,18 @@ def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         out.append(
             warning(
                 "unchased-state",
-                f"nothing chases state `{s.name.value}`: a case can wait here forever and "
-                "nobody is reminded",
+                msg(
+                    "nothing chases state `{s}`: a case can wait here forever and nobody "
+                    "is reminded",
+                    s=s.name.value,
+                ),
                 s.name.span,
-                'add a timer such as `after 24h: notify ROLE "…"`, or an '
-                f"`sla NAME within 24h from {s.name.value} until STATE` that covers it; "
-                'if the procedure means the case to wait here, say why: `wait "reason"`',
+                msg(
+                    'add a timer such as `after 24h: notify ROLE "…"`, or an `sla NAME '
+                    "within 24h from {s} until STATE` that covers it; if the procedure "
+                    'means the case to wait here, say why: `wait "reason"`',
+                    s=s.name.value,
+                ),
             )
         )
     return out
@@ -2035,16 +2348,16 @@ def _unbounded_escalation(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         for t in state.of(ast.Timer):
             if t.kind in ("every", "wall") and t.max_times is None and _escalates(t.actions):
                 bound = (
-                    "add `at most N times` (e.g. `every 1 working day at most 3 times: …`)"
+                    msg("add `at most N times` (e.g. `every 1 working day at most 3 times: …`)")
                     if t.kind == "every"
-                    else "escalate once with `after D: escalate …`"
+                    else msg("escalate once with `after D: escalate …`")
                 )
                 out.append(
                     warning(
                         "unbounded-escalation",
-                        "this repeating timer escalates every time it fires, without a limit",
+                        msg("this repeating timer escalates every time it fires, without a limit"),
                         _keyword(t.span, "every"),
-                        f"{bound}, or notify instead of escalating",
+                        msg("{bound}, or notify instead of escalating", bound=bound),
                     )
                 )
     return out + _escalation_loops(flow, scope)
@@ -2069,14 +2382,22 @@ def _escalation_loops(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         out.append(
             warning(
                 "unbounded-escalation",
-                f"states {names} loop through timers and automatic steps, escalating each "
-                "time round with nobody acting"
+                msg(
+                    "states {names} loop through timers and automatic steps, escalating "
+                    "each time round with nobody acting",
+                    names=names,
+                )
                 if len(loop) > 1
-                else f"state `{name}` re-enters itself through a timer and escalates each time, "
-                "with nobody acting",
+                else msg(
+                    "state `{name}` re-enters itself through a timer and escalates each "
+                    "time, with nobody acting",
+                    name=name,
+                ),
                 s.name.span,
-                "bound it (`every D at most N times: escalate …`), or leave the loop to a "
-                "final state or a step a person takes",
+                msg(
+                    "bound it (`every D at most N times: escalate …`), or leave the loop "
+                    "to a final state or a step a person takes"
+                ),
             )
         )
     return out
@@ -2091,13 +2412,18 @@ def _emitted_events(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return [
         warning(
             "unknown-emitted-event",
-            f"no state handles the event `{a.event.value}`, so `emit {a.event.value}` does nothing",
+            msg(
+                "no state handles the event `{event}`, so `emit {event}` does nothing",
+                event=a.event.value,
+            ),
             a.event.span,
             _hint(
                 a.event.value,
                 handled,
-                f"add `on {a.event.value} -> STATE` to the state that should react, "
-                "or fix the name",
+                msg(
+                    "add `on {event} -> STATE` to the state that should react, or fix the name",
+                    event=a.event.value,
+                ),
             ),
         )
         for a in actions

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dsl.source import Source, Span, display_width
+from engine.i18n import localize, msg, msgn
 from engine.limits import visible
 
 
@@ -20,6 +21,14 @@ class Severity(StrEnum):
 
     ERROR = "error"
     WARNING = "warning"
+
+    @property
+    def word(self) -> str:
+        """The severity as the reader's language says it (the value stays for tools)."""
+        return localize(msg("error") if self is Severity.ERROR else msg("warning"))
+
+
+_HELP = msg("help")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +71,7 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     if not matches and len(name) >= 2:  # 主官 for 主管: one character off in a short name
         matches = [k for k in candidates if len(k) == len(name) and _one_apart(k, name)][:1]
-    return f"did you mean `{matches[0]}`?" if matches else None
+    return msg("did you mean `{name}`?", name=matches[0]) if matches else None
 
 
 def _one_apart(a: str, b: str) -> bool:
@@ -84,8 +93,8 @@ def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
         end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(line_text)
         before, underlined, after = _window(line_text, start, max(end, start))
         carets = "^" * max(display_width(underlined), 1)
-        head = f"{visible(source.path)}:{d.span.line}:{d.span.column}: {d.severity.value}: "
-        parts = [head + visible(d.message)]
+        head = f"{visible(source.path)}:{d.span.line}:{d.span.column}: {d.severity.word}: "
+        parts = [head + visible(localize(d.message))]
         if source.lines:  # no source to show when the file could not even be read
             parts += [
                 f"{pad} |",
@@ -93,7 +102,7 @@ def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
                 f"{pad} | {' ' * display_width(before)}{carets}",
             ]
         if d.help:
-            parts.append(f"{pad} = help: {visible(d.help)}")
+            parts.append(f"{pad} = {localize(_HELP)}: {visible(localize(d.help))}")
         blocks.append("\n".join(parts))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
@@ -121,8 +130,8 @@ def _window(line: str, start: int, end: int) -> tuple[str, str, str]:
 def render_concise(diagnostics: Sequence[Diagnostic], path: str) -> str:
     """One line per problem, `FILE:LINE:COL: severity[code]: message`, for editors and grep."""
     return "".join(
-        f"{visible(path)}:{d.span.line}:{d.span.column}: {d.severity.value}[{d.code}]: "
-        f"{visible(d.message)}\n"
+        f"{visible(path)}:{d.span.line}:{d.span.column}: {d.severity.word}[{d.code}]: "
+        f"{visible(localize(d.message))}\n"
         for d in sorted(diagnostics, key=sort_key)
     )
 
@@ -133,8 +142,8 @@ def to_json(d: Diagnostic, path: str) -> dict[str, object]:
         "path": path,
         "code": d.code,
         "severity": d.severity.value,
-        "message": d.message,
-        "help": d.help,
+        "message": localize(d.message),
+        "help": None if d.help is None else localize(d.help),
         "line": d.span.line,
         "column": d.span.column,
         "end_line": d.span.end_line,
@@ -152,4 +161,8 @@ def summary(diagnostics: Sequence[Diagnostic]) -> str:
     """`2 errors, 1 warning` — the closing line of a check run."""
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
-    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+    return msg(
+        "{errors}, {warnings}",
+        errors=msgn("{count} error", "{count} errors", errors),
+        warnings=msgn("{count} warning", "{count} warnings", warnings),
+    )

@@ -21,6 +21,7 @@ from dsl.parser import SyntaxProblem, parse_flow
 from dsl.source import Source, Span
 from engine import limits
 from engine.definition import FlowDefinition
+from engine.i18n import msg
 
 
 @dataclass
@@ -83,10 +84,13 @@ def _size_problem(source: Source) -> Diagnostic | None:
     if len(source.text) > limits.MAX_FILE_BYTES:
         return error(
             "file-too-large",
-            f"this file has {len(source.text):,} characters; a flow may have at most "
-            f"{limits.MAX_FILE_BYTES:,}",
+            msg(
+                "this file has {size:,} characters; a flow may have at most {most:,}",
+                size=len(source.text),
+                most=limits.MAX_FILE_BYTES,
+            ),
             Span.point(1, 1),
-            "split the procedure into several flows",
+            msg("split the procedure into several flows"),
         )
     if not source.lines or max(map(len, source.lines)) <= limits.MAX_LINE_CHARS:
         return None
@@ -94,10 +98,13 @@ def _size_problem(source: Source) -> Diagnostic | None:
         if len(line) > limits.MAX_LINE_CHARS:
             return error(
                 "line-too-long",
-                f"this line has {len(line):,} characters; a line may have at most "
-                f"{limits.MAX_LINE_CHARS:,}",
+                msg(
+                    "this line has {length:,} characters; a line may have at most {most:,}",
+                    length=len(line),
+                    most=limits.MAX_LINE_CHARS,
+                ),
                 Span.point(number, limits.MAX_LINE_CHARS + 1),
-                "break it into several lines, or shorten the text",
+                msg("break it into several lines, or shorten the text"),
             )
     return None
 
@@ -131,7 +138,7 @@ def compile_file(
 ) -> FrontendResult:
     """`compile_source` on a file; an unreadable file is one `cannot-read` diagnostic."""
     try:
-        text = limits.read_text(Path(path), "flow file")
+        text = limits.read_text(Path(path), msg("flow file"))
     except (OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
         source = Source(str(path), "")
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -140,9 +147,9 @@ def compile_file(
             line, column, reason = limits.not_utf8(exc)
         diagnostic = error(
             "cannot-read",
-            f"cannot read the file: {reason}",
+            msg("cannot read the file: {reason}", reason=reason),
             Span.point(line, column),
-            "check the path, that it is a .flow file, and that it is saved as UTF-8",
+            msg("check the path, that it is a .flow file, and that it is saved as UTF-8"),
         )
         return FrontendResult(source, diagnostics=[_with_path(diagnostic, str(path))])
     return compile_source(Source(str(path), text), calendars=calendars, today=today)

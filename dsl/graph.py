@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine import definition as d
+from engine.i18n import msg
 
 FONT = "Noto Sans CJK SC"
-INSTALL_HINT = (
+INSTALL_HINT = msg(
     "Graphviz is not installed: the `dot` program was not found on PATH. "
     "Install it with `apt-get install graphviz` (plus `fonts-noto-cjk` for Chinese text in "
     "PNG/PDF output), or use `--format mermaid` or `--format dot`, which need nothing installed."

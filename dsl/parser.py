@@ -17,23 +17,24 @@ from dsl.diagnostics import Diagnostic, NodeProblem, did_you_mean, error
 from dsl.lexer import FlowLexer, IndentationError_
 from dsl.source import Source, Span
 from dsl.transformer import ToAst, duration
+from engine.i18n import Listing, msg
 from engine.limits import char_name
 
 # What each terminal is called in an error message.
 _TOKEN_WORDS: dict[str, str] = {
     "NAME": "a name",
-    "STRING": 'a quoted text like "…"',
-    "INT": "a whole number",
+    "STRING": msg('a quoted text like "…"'),
+    "INT": msg("a whole number"),
     "DECIMAL": "a number",
-    "DURATION": "a duration like `30m`, `24h` or `2 working days`",
-    "DATETIME": "a date-time like 2026-03-06 16:30",
-    "DATE": "a date like 2026-03-06",
-    "TIME": "a clock time like 17:30",
-    "PERCENT": "a percentage like 75%",
-    "_NL": "the end of the line",
-    "_INDENT": "an indented block",
-    "_DEDENT": "the end of the block",
-    "$END": "the end of the file",
+    "DURATION": msg("a duration like `30m`, `24h` or `2 working days`"),
+    "DATETIME": msg("a date-time like 2026-03-06 16:30"),
+    "DATE": msg("a date like 2026-03-06"),
+    "TIME": msg("a clock time like 17:30"),
+    "PERCENT": msg("a percentage like 75%"),
+    "_NL": msg("the end of the line"),
+    "_INDENT": msg("an indented block"),
+    "_DEDENT": msg("the end of the block"),
+    "$END": msg("the end of the file"),
     "COLON": "`:`",
     "LPAR": "`(`",
     "RPAR": "`)`",
@@ -43,10 +44,10 @@ _TOKEN_WORDS: dict[str, str] = {
     "EQUAL": "`=`",
     "_ARROW": "`->`",
     "VBAR": "`|`",
-    "COMPARE": "a comparison like `==`",
+    "COMPARE": msg("a comparison like `==`"),
     "PLUS": "`+`",
     "MINUS": "`-`",
-    "MUL": "`*` or `/`",
+    "MUL": msg("`*` or `/`"),
     "OPTIONAL": "`?`",
 }
 
@@ -72,8 +73,11 @@ def parse_duration(text: str) -> ast.Duration:
     clean = str(text).strip()
     if re.fullmatch(pattern, clean) is None:
         raise ValueError(
-            f"`{text}` is not a duration; write e.g. `20m`, `3h`, `2d`, `1w`, `4 working hours`, "
-            "`3 working days`, `30分钟`, `24小时`, `2个工作日`"
+            msg(
+                "`{text}` is not a duration; write e.g. `20m`, `3h`, `2d`, `1w`, `4 "
+                "working hours`, `3 working days`, `30分钟`, `24小时`, `2个工作日`",
+                text=text,
+            )
         )
     try:
         return duration(Token("DURATION", clean, line=1, column=1))
@@ -103,9 +107,11 @@ def parse_flow(source: Source) -> ast.Flow:
         raise SyntaxProblem(
             error(
                 "inconsistent-indentation",
-                "this line's indentation matches no enclosing block",
+                msg("this line's indentation matches no enclosing block"),
                 Span.point(line, 1, _leading(source.line(line))),
-                "indent it exactly like the lines of the block it belongs to (4 spaces a level)",
+                msg(
+                    "indent it exactly like the lines of the block it belongs to (4 spaces a level)"
+                ),
             )
         ) from None
     except UnexpectedInput as exc:
@@ -120,23 +126,25 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         line, column = exc.line, exc.column
         char = source.line(line)[column - 1 : column] or "?"
-        hint = "check for a missing quote or a character that does not belong here"
+        hint: str = msg("check for a missing quote or a character that does not belong here")
         if char == '"':
             return error(
                 "unterminated-text",
-                "this text has no closing quote",
+                msg("this text has no closing quote"),
                 Span.point(line, column),
-                'end the text with " on the same line (write \\" for a quote inside it)',
+                msg('end the text with " on the same line (write \\" for a quote inside it)'),
             )
         if char == "'":
-            hint = 'texts are written in double quotes: "…"'
+            hint = msg('texts are written in double quotes: "…"')
         elif char in "“”":
-            hint = 'use plain double quotes " instead of typographic quotes'
+            hint = msg('use plain double quotes " instead of typographic quotes')
         if not char.isprintable():
-            hint = "delete it: it is invisible or a control character, often pasted in by accident"
+            hint = msg(
+                "delete it: it is invisible or a control character, often pasted in by accident"
+            )
         return error(
             "syntax-error",
-            f"unexpected character {char_name(char)}",
+            msg("unexpected character {char}", char=char_name(char)),
             Span.point(line, column),
             hint,
         )
@@ -148,7 +156,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         line = max(len(source.lines), 1)
         return error(
             "syntax-error",
-            "the file ends in the middle of a declaration",
+            msg("the file ends in the middle of a declaration"),
             Span.point(line, max(len(source.line(line)), 1)),
             _expected_words(expected),
         )
@@ -157,16 +165,16 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         opener = _previous_code_line(source, line)
         return error(
             "expected-block",
-            f"a block was expected after `{opener}`",
+            msg("a block was expected after `{opener}`", opener=opener),
             Span.point(line, column, len(str(token.value).strip()) or 1),
-            "indent the lines that belong to it (4 spaces), or put one action after the `:`",
+            msg("indent the lines that belong to it (4 spaces), or put one action after the `:`"),
         )
     if token.type == "_INDENT":
         return error(
             "unexpected-indent",
-            "this line is indented but no block is open here",
+            msg("this line is indented but no block is open here"),
             Span.point(line, 1, _leading(source.line(line))),
-            "remove the indentation, or end the line above with `:` to open a block",
+            msg("remove the indentation, or end the line above with `:` to open a block"),
         )
     found = _describe(token)
     hint = _expected_words(expected)
@@ -174,10 +182,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     if token.type == "NAME" and keywords:
         close = did_you_mean(str(token.value), keywords)
         if close:
-            hint = f"{close} ({hint})"
+            hint = msg("{close} ({hint})", close=close, hint=hint)
     return error(
         "syntax-error",
-        f"unexpected {found}",
+        msg("unexpected {found}", found=found),
         Span.point(line, column, len(str(token.value)) if token.type != "_NL" else 1),
         hint,
     )
@@ -205,9 +213,9 @@ def _previous_code_line(source: Source, line: int) -> str:
 
 def _describe(token: Token) -> str:
     if token.type == "_NL":
-        return "end of line"
+        return msg("end of line")
     if token.type == "_DEDENT":
-        return "end of block"
+        return msg("end of block")
     return f"`{token.value}`"
 
 
@@ -220,7 +228,7 @@ def _expected_words(expected: set[str]) -> str:
         if word and word not in words:
             words.append(word)
     if not words:
-        return "check the line against the language reference (docs/language.md)"
+        return msg("check the line against the language reference (docs/language.md)")
     if len(words) > 6:
         words = [*words[:6], "…"]
-    return "expected " + ", ".join(words)
+    return msg("expected {words}", words=Listing(words))

@@ -7,6 +7,7 @@ are raised as `NodeProblem` and reported as diagnostics by `dsl.frontend`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -17,6 +18,7 @@ from dsl import ast
 from dsl.bounds import bounded, check_duration, check_number, check_year, whole_number
 from dsl.diagnostics import NodeProblem, error
 from dsl.source import Span
+from engine.i18n import msg
 
 WEEKDAYS = {
     "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
@@ -123,9 +125,9 @@ def duration(token: Token) -> ast.Duration:
         raise NodeProblem(
             error(
                 "invalid-duration",
-                f"`{token}`: working days must be a whole number",
+                msg("`{token}`: working days must be a whole number", token=token),
                 tspan(token),
-                "use working hours for parts of a day, e.g. `4 working hours`",
+                msg("use working hours for parts of a day, e.g. `4 working hours`"),
             )
         )
     return ast.Duration(amount, unit, written, tspan(token))
@@ -148,11 +150,11 @@ class _Body(tuple[ast.Action, ...]):
     """The actions of a block (a tuple subclass so it can be told apart from other children)."""
 
 
-def _day_number(token: Token, most: int, problem: str, hint: str) -> int:
+def _day_number(token: Token, most: int, problem: Callable[[int], str], hint: str) -> int:
     """A day's number in a wall-clock rule, from 1 to `most` (else an `invalid-day` error)."""
     n = whole_number(token, tspan(token))
     if not 1 <= n <= most:
-        raise NodeProblem(error("invalid-day", problem.format(n=n), tspan(token), hint))
+        raise NodeProblem(error("invalid-day", problem(n), tspan(token), hint))
     return n
 
 
@@ -367,9 +369,9 @@ class ToAst:
             raise NodeProblem(
                 error(
                     "invalid-repeat",
-                    "`at most 0 times` never fires",
+                    msg("`at most 0 times` never fires"),
                     tspan(items[0]),
-                    "use a count of 1 or more, or remove the timer",
+                    msg("use a count of 1 or more, or remove the timer"),
                 )
             )
         return count
@@ -387,9 +389,13 @@ class ToAst:
         hour, minute = (int(p) for p in str(clock).split(":"))
         if hour > 23 or minute > 59:
             raise NodeProblem(
-                error("invalid-time", f"`{clock}` is not a clock time", tspan(clock),
-                      "write a time between 00:00 and 23:59")
-            )  # fmt: skip
+                error(
+                    "invalid-time",
+                    msg("`{clock}` is not a clock time", clock=clock),
+                    tspan(clock),
+                    msg("write a time between 00:00 and 23:59"),
+                )
+            )
         return ast.WallClock(*rule, hour, minute, span)
 
     def every_day(self, items: list[Any]) -> _WallRule:
@@ -405,24 +411,31 @@ class ToAst:
             raise NodeProblem(
                 error(
                     "invalid-weekday",
-                    f"`{token}` is not a day of the week",
+                    msg("`{token}` is not a day of the week", token=token),
                     tspan(token),
-                    "write `every day`, `every working day`, `every monday` … `every sunday`, "
-                    "or `every month on day N`",
+                    msg(
+                        "write `every day`, `every working day`, `every monday` … `every "
+                        "sunday`, or `every month on day N`"
+                    ),
                 )
             )
         return _WallRule("weekday", weekday)
 
     def every_month_day(self, items: list[Any]) -> _WallRule:
         quarterly, number = items[0], items[1]
-        day = _day_number(number, 31, "day {n} is not a day of a month", "use a day from 1 to 31")
+        day = _day_number(
+            number,
+            31,
+            lambda n: msg("day {n} is not a day of a month", n=n),
+            msg("use a day from 1 to 31"),
+        )
         shift = items[2] if len(items) > 2 else 0
         return _WallRule("month_day", None, day, shift, quarterly)
 
     def every_nth_working_day(self, items: list[Any]) -> _WallRule:
         quarterly, number = items[0], items[1]
-        n = _day_number(number, 23, "a month has no working day {n}",
-                        "use a working day from 1 to 23, or `last working day`")  # fmt: skip
+        n = _day_number(number, 23, lambda n: msg("a month has no working day {n}", n=n),
+                        msg("use a working day from 1 to 23, or `last working day`"))  # fmt: skip
         return _WallRule("working_day_of_month", None, n, 0, quarterly)
 
     def every_last_working_day(self, items: list[Any]) -> _WallRule:
@@ -494,10 +507,16 @@ class ToAst:
         token = items[0]
         if str(token) not in ast.CATCH_UP:
             raise NodeProblem(
-                error("invalid-catch-up", f"`catch up {token}` is not a catch-up policy",
-                      tspan(token), "write `catch up latest` (the default: the latest missed "
-                      "occurrence once), `catch up all` or `catch up none`")
-            )  # fmt: skip
+                error(
+                    "invalid-catch-up",
+                    msg("`catch up {token}` is not a catch-up policy", token=token),
+                    tspan(token),
+                    msg(
+                        "write `catch up latest` (the default: the latest missed occurrence "
+                        "once), `catch up all` or `catch up none`"
+                    ),
+                )
+            )
         return _ScheduleMember("catch_up", policy=str(token))
 
     def sla_decl(self, items: list[Any]) -> ast.Sla:
@@ -529,9 +548,9 @@ class ToAst:
             raise NodeProblem(
                 error(
                     "invalid-percent",
-                    f"a warning at {items[0]} never comes before the breach",
+                    msg("a warning at {items} never comes before the breach", items=items[0]),
                     tspan(items[0]),
-                    "use a percentage between 0% and 100%, e.g. `warn at 75%`",
+                    msg("use a percentage between 0% and 100%, e.g. `warn at 75%`"),
                 )
             )
         return ast.SlaWarning(percent, None, tuple(items[1]), span_of(items))
@@ -657,8 +676,8 @@ class ToAst:
             )  # fmt: skip
         except ValueError:
             raise NodeProblem(
-                error("invalid-date", f"`{raw}` is not a real date", span,
-                      "write dates as YYYY-MM-DD and times as HH:MM, e.g. 2026-03-06 16:30")
+                error("invalid-date", msg("`{raw}` is not a real date", raw=raw), span,
+                      msg("write dates as YYYY-MM-DD and times as HH:MM, e.g. 2026-03-06 16:30"))
             ) from None  # fmt: skip
         check_year(value, span)
         return ast.Literal(value, "date" if kind == "DATE" else "datetime", span)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from engine.calendar import CalendarError, parse_calendars
+from engine.i18n import msg
 from engine.limits import clip
 
 _KEYS = ("extra_holidays", "extra_workdays", "notices")
@@ -31,12 +32,24 @@ def add_days(
     header = re.compile(rf"{re.escape(calendar)}:\s*(#.*)?$")
     start = next((i for i, line in enumerate(lines) if header.match(line)), None)
     if start is None:
-        raise CalendarError(f"{name}: no calendar `{clip(calendar)}` at the start of a line")
+        raise CalendarError(
+            msg(
+                "{name}: no calendar `{calendar}` at the start of a line",
+                name=name,
+                calendar=clip(calendar),
+            )
+        )
     end = next((i for i in range(start + 1, len(lines)) if re.match(r"[^\s#]", lines[i])),
                len(lines))  # fmt: skip
     keys = [i for i in range(start + 1, end) if re.match(r"\s+\w+\s*:", lines[i])]
     if not keys:
-        raise CalendarError(f"{name}: calendar `{clip(calendar)}` has no settings to add to")
+        raise CalendarError(
+            msg(
+                "{name}: calendar `{calendar}` has no settings to add to",
+                name=name,
+                calendar=clip(calendar),
+            )
+        )
     indent = re.match(r"\s+", lines[keys[0]]).group()  # type: ignore[union-attr]
     additions = {"extra_holidays": holidays, "extra_workdays": workdays, "notices": [notice_year]}
     for key in _KEYS:
@@ -46,8 +59,13 @@ def add_days(
             listed = re.match(rf"(\s+{key}\s*:\s*)\[(.*?)\](\s*(#.*)?)$", line)
             if listed is None:
                 raise CalendarError(
-                    f"{name}:{found[0] + 1}: write `{key}` as a one-line list, like "
-                    f"`{key}: [2027-01-01, 2027-01-02]`, for days to be added to it"
+                    msg(
+                        "{name}:{value}: write `{key}` as a one-line list, like `{key}: "
+                        "[2027-01-01, 2027-01-02]`, for days to be added to it",
+                        name=name,
+                        value=found[0] + 1,
+                        key=key,
+                    )
                 )
             old = [v.strip() for v in listed.group(2).split(",") if v.strip()]
             lines[found[0]] = listed.group(1) + _list(old, additions[key]) + listed.group(3)
@@ -72,4 +90,4 @@ def _check_loads(text: str, name: str) -> None:
     try:
         parse_calendars(text, name)
     except CalendarError as exc:
-        raise CalendarError(f"after adding the days: {exc}") from None
+        raise CalendarError(msg("after adding the days: {exc}", exc=exc)) from None

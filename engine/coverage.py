@@ -9,8 +9,18 @@ from dataclasses import dataclass, field
 
 from engine.case import AuditRecord
 from engine.definition import FlowDefinition
+from engine.i18n import msg
 
 CATEGORIES = ("transitions", "timers", "sla warnings", "sla breaches", "task overdue", "schedules")
+# what each category is called in a report (the keys above stay in JSON)
+CATEGORY_NAMES = {
+    "transitions": msg("transitions"),
+    "timers": msg("timers"),
+    "sla warnings": msg("SLA warnings"),
+    "sla breaches": msg("SLA breaches"),
+    "task overdue": msg("task overdue"),
+    "schedules": msg("schedules"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +44,31 @@ def items_of(definition: FlowDefinition) -> list[Item]:
             label = f"{state.name} --when--> {a.target} (line {a.line})"
             items.append(Item("transitions", ("automatic", state.name, a.line), label))
         for timer in state.timers:
-            label = f"{state.name}: {timer.kind} timer (line {timer.line})"
+            label = msg(
+                "{state}: {kind} timer (line {line})",
+                state=state.name,
+                kind=timer.kind,
+                line=timer.line,
+            )
             items.append(Item("timers", ("timer", f"T:{timer.id}", 0), label))
         for task in state.tasks:
             if task.within is not None:
-                label = f"{state.name}: task {task.name} overdue (line {task.line})"
+                label = msg(
+                    "{state}: task {task} overdue (line {line})",
+                    state=state.name,
+                    task=task.name,
+                    line=task.line,
+                )
                 key = ("timer", f"K:{state.name}:{task.name}", 0)
                 items.append(Item("task overdue", key, label))
     for sla in definition.slas:
         for i, warning in enumerate(sla.warnings):
-            label = f"SLA {sla.name}: warning (line {warning.line})"
+            label = msg("SLA {sla}: warning (line {line})", sla=sla.name, line=warning.line)
             items.append(Item("sla warnings", ("timer", f"S:{sla.name}:w{i}", 0), label))
-        label = f"SLA {sla.name}: breach (line {sla.line})"
+        label = msg("SLA {sla}: breach (line {line})", sla=sla.name, line=sla.line)
         items.append(Item("sla breaches", ("timer", f"S:{sla.name}:breach", 0), label))
     for schedule in definition.schedules:
-        label = f"schedule {schedule.name} (line {schedule.line})"
+        label = msg("schedule {schedule} (line {line})", schedule=schedule.name, line=schedule.line)
         items.append(Item("schedules", ("schedule", schedule.name, 0), label))
     return items
 

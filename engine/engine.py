@@ -20,6 +20,7 @@ from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.correlation import CaseIndex
 from engine.definition import OPENED_BY_SCHEDULE, FlowDefinition, ScheduleDef
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
+from engine.i18n import msg
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
@@ -68,10 +69,12 @@ class Engine:
 
         folder = Path(folder)
         if not folder.is_dir():
-            raise FlowLoadError(f"no folder {folder}: give the folder that holds the .flow files")
+            raise FlowLoadError(
+                msg("no folder {folder}: give the folder that holds the .flow files", folder=folder)
+            )
         paths = sorted(folder.glob("*.flow"))
         if not paths:
-            raise FlowLoadError(f"no .flow files in {folder}")
+            raise FlowLoadError(msg("no .flow files in {folder}", folder=folder))
         explicit = Path(calendars) if calendars else None
         engine = cls(calendars_for(folder / "x.flow", explicit), clock, hooks)
         for path in paths:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.i18n import Listing, msg
 from engine.limits import clip
 
 
@@ -16,14 +17,20 @@ class FlowdeskError(Exception):
 
 class UnknownFlow(FlowdeskError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
-        listing = ", ".join(sorted(known)) or "none loaded"
-        super().__init__(f"no flow named `{clip(name)}` is loaded (loaded: {listing})")
+        listing = ", ".join(sorted(known)) or msg("none loaded")
+        super().__init__(
+            msg(
+                "no flow named `{name}` is loaded (loaded: {listing})",
+                name=clip(name),
+                listing=listing,
+            )
+        )
         self.name = name
 
 
 class UnknownCase(FlowdeskError):
     def __init__(self, case_id: str) -> None:
-        super().__init__(f"no case with id `{clip(case_id)}`")
+        super().__init__(msg("no case with id `{case_id}`", case_id=clip(case_id)))
         self.case_id = case_id
 
 
@@ -33,8 +40,19 @@ class EventRefused(FlowdeskError):
 
 class UnknownEvent(EventRefused):
     def __init__(self, event: str, state: str, allowed: Sequence[str]) -> None:
-        hint = f"; in this state you can fire: {', '.join(allowed)}" if allowed else ""
-        super().__init__(f"event `{clip(event)}` is not possible in state `{state}`{hint}")
+        hint = (
+            msg("; in this state you can fire: {allowed}", allowed=Listing(allowed))
+            if allowed
+            else ""
+        )
+        super().__init__(
+            msg(
+                "event `{event}` is not possible in state `{state}`{hint}",
+                event=clip(event),
+                state=state,
+                hint=hint,
+            )
+        )
         self.event, self.state, self.allowed = event, state, tuple(allowed)
 
 
@@ -45,9 +63,16 @@ class RoleNotAllowed(EventRefused):
     def __init__(
         self, event: str, role: str | None, allowed: Sequence[str], doing: str | None = None
     ) -> None:
-        who = f"role `{clip(role)}`" if role else "an actor without a role"
-        doing = doing or f"fire `{clip(event)}` here"
-        super().__init__(f"{who} may not {doing}; allowed: {', '.join(allowed) or 'none'}")
+        who = msg("role `{role}`", role=clip(role)) if role else msg("an actor without a role")
+        doing = doing or msg("fire `{event}` here", event=clip(event))
+        super().__init__(
+            msg(
+                "{who} may not {doing}; allowed: {allowed}",
+                who=who,
+                doing=doing,
+                allowed=Listing(allowed) if allowed else msg("none"),
+            )
+        )
         self.event, self.role, self.allowed = event, role, tuple(allowed)
 
 
@@ -55,7 +80,13 @@ class TaskNotReady(EventRefused):
     """A task declared `after` another task, fired before that one is done."""
 
     def __init__(self, task: str, first: str) -> None:
-        super().__init__(f"task `{task}` can only be done after `{first}`, which is not done yet")
+        super().__init__(
+            msg(
+                "task `{task}` can only be done after `{first}`, which is not done yet",
+                task=task,
+                first=first,
+            )
+        )
         self.event, self.first = task, first
 
 
@@ -63,7 +94,12 @@ class NoGuardHolds(EventRefused):
     def __init__(self, event: str, state: str, lines: Sequence[int]) -> None:
         where = ", ".join(f"line {n}" for n in lines)
         super().__init__(
-            f"event `{event}` in state `{state}`: none of its `when` conditions holds ({where})"
+            msg(
+                "event `{event}` in state `{state}`: none of its `when` conditions holds ({where})",
+                event=event,
+                state=state,
+                where=where,
+            )
         )
         self.event, self.state = event, state
 
@@ -73,7 +109,7 @@ class InvalidData(EventRefused):
 
     def __init__(self, problems: dict[str, str]) -> None:
         listing = "; ".join(f"`{k}`: {v}" for k, v in problems.items())
-        super().__init__(f"invalid data: {listing}")
+        super().__init__(msg("invalid data: {listing}", listing=listing))
         self.problems = dict(problems)
 
 
@@ -102,7 +138,11 @@ class ConflictError(StoreError):
 
     def __init__(self, case_id: str, attempts: int) -> None:
         super().__init__(
-            f"case `{case_id}` was changed concurrently {attempts} times in a row while this "
-            "step was computed; nothing was written — try again"
+            msg(
+                "case `{case_id}` was changed concurrently {attempts} times in a row "
+                "while this step was computed; nothing was written — try again",
+                case_id=case_id,
+                attempts=attempts,
+            )
         )
         self.case_id = case_id

@@ -18,6 +18,7 @@ from engine.calendar import Calendar
 from engine.definition import PLACEHOLDER
 from engine.errors import FlowRuntimeError
 from engine.functions import FUNCTIONS, FlowInfo, build
+from engine.i18n import msg
 
 SLA_FUNCTIONS = frozenset(f.name for f in FUNCTIONS.values() if f.params == ("sla",))
 
@@ -231,19 +232,19 @@ def _plus(calendar: Calendar, a: Any, b: Any, line: int) -> Any:
 
 def _minus(a: Any, b: Any, line: int) -> Any:
     if isinstance(b, WorkingDuration):
-        raise FlowRuntimeError("working time can only be added, not subtracted", line)
+        raise FlowRuntimeError(msg("working time can only be added, not subtracted"), line)
     return _checked(operator.sub, "-", a, b, line)
 
 
 def _checked(fn: Callable[..., Any], op: str, a: Any, b: Any, line: int) -> Any:
     if a is None or (b is None and op != "-" and fn is not operator.neg):
-        raise FlowRuntimeError(f"`{op}` on a value that is not set", line)
+        raise FlowRuntimeError(msg("`{op}` on a value that is not set", op=op), line)
     try:
         if isinstance(a, Decimal) and isinstance(b, float):
             b = Decimal(str(b))
         return fn(a) if b is None else fn(a, b)
     except (TypeError, ArithmeticError) as exc:
-        raise FlowRuntimeError(f"cannot compute `{op}`: {exc}", line) from None
+        raise FlowRuntimeError(msg("cannot compute `{op}`: {exc}", op=op, exc=exc), line) from None
 
 
 def compile_table(table: d.TableDef, compiler: ExpressionCompiler) -> TableFn:
@@ -270,8 +271,11 @@ def compile_table(table: d.TableDef, compiler: ExpressionCompiler) -> TableFn:
                 for p, arg in zip(patterns, args, strict=False)
             ):
                 return i
-        shown = ", ".join(format_value(a) or "(not set)" for a in args)
-        raise FlowRuntimeError(f"table `{name}` has no row for ({shown}) and no `else`", line)
+        shown = ", ".join(format_value(a) or msg("(not set)") for a in args)
+        raise FlowRuntimeError(
+            msg("table `{name}` has no row for ({shown}) and no `else`", name=name, shown=shown),
+            line,
+        )
 
     def lookup(args: tuple[Any, ...], caller: Scope) -> Any:
         key = tuple([(type(a), a) for a in args])

@@ -33,6 +33,7 @@ from engine import limits
 from engine.definition import FieldDef, FlowDefinition
 from engine.errors import InvalidData
 from engine.expressions import to_timedelta
+from engine.i18n import msg
 
 _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _DECIMAL_TEXT = re.compile(r"[+-]?\d{1,18}(\.\d{1,18})?")
@@ -142,7 +143,9 @@ def _duration_in(value: Any) -> Any:
 
 def _duration_ok(value: timedelta) -> timedelta:
     if abs(value) > limits.MAX_DURATION:
-        raise PydanticCustomError("duration_range", "is longer than 100 years (limit duration)")
+        raise PydanticCustomError(
+            "duration_range", msg("is longer than 100 years (limit duration)")
+        )
     return value
 
 
@@ -208,14 +211,20 @@ def check_shape(data: object) -> Mapping[str, Any]:
     """Case or event data as a mapping of field names, at most `limits.MAX_DATA_KEYS` of
     them: InvalidData (naming `data`) for a list, a text, numbers as keys…"""
     if type(data) is not dict and not isinstance(data, Mapping):  # a dict: no ABC check
-        problem = f"must be a mapping of field names to values, got {_kind_of(data)}"
+        problem = msg("must be a mapping of field names to values, got {data}", data=_kind_of(data))
         raise InvalidData({"data": problem})
     if len(data) > limits.MAX_DATA_KEYS:
-        problem = f"has {len(data):,} keys; at most {limits.MAX_DATA_KEYS} (limit data-keys)"
+        problem = msg(
+            "has {data:,} keys; at most {MAX_DATA_KEYS} (limit data-keys)",
+            data=len(data),
+            MAX_DATA_KEYS=limits.MAX_DATA_KEYS,
+        )
         raise InvalidData({"data": problem})
     for key in data:
         if type(key) is not str:
-            raise InvalidData({"data": f"the key {limits.shorten(key)} is not a field name"})
+            raise InvalidData(
+                {"data": msg("the key {key} is not a field name", key=limits.shorten(key))}
+            )
     return data
 
 
@@ -227,12 +236,23 @@ def check_names(**names: object) -> None:
             continue
         if type(value) is not str:
             raise InvalidData(
-                {key: f"must be a text, got {_kind_of(value)} {limits.shorten(value)}"}
+                {
+                    key: msg(
+                        "must be a text, got {value} {value2}",
+                        value=_kind_of(value),
+                        value2=limits.shorten(value),
+                    )
+                }
             )
         if len(value) > limits.MAX_NAME_CHARS or not value.isprintable():
             most = limits.MAX_NAME_CHARS
-            problem = f"{limits.shorten(value)} is not a name: at most {most} characters, none "
-            raise InvalidData({key: problem + "invisible (limit name-length)"})
+            problem = msg(
+                "{value} is not a name: at most {most} characters, none invisible "
+                "(limit name-length)",
+                value=limits.shorten(value),
+                most=most,
+            )
+            raise InvalidData({key: problem})
 
 
 class FieldSchema:
@@ -320,38 +340,48 @@ class FieldSchema:
 
     def _unknown(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.fields), n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
-        return f"not a field of this flow{hint}"
+        hint = msg("; did you mean `{close}`?", close=close[0]) if close else ""
+        return msg("not a field of this flow{hint}", hint=hint)
 
     def _describe(self, name: str, err: Any) -> str:
         kind = err.get("type", "")
         field = self.fields.get(name)
         given = err.get("input")
         if kind == "missing":
-            return "required but not given"
+            return msg("required but not given")
         if kind == "extra_forbidden":
             return self._unknown(name)
         if field is not None and field.type == "choice" and isinstance(given, str):
-            return f"{limits.shorten(given)} is not one of: {', '.join(field.choices)}"
+            return msg(
+                "{given} is not one of: {choices}",
+                given=limits.shorten(given),
+                choices=", ".join(field.choices),
+            )
         if given is None:
-            return "must be given (it may not be empty)"
+            return msg("must be given (it may not be empty)")
         if kind in _RANGE_ERRORS:  # raised by the validators above, with their own words
             return f"{limits.shorten(given)} {err['msg']}"
         expected = _WANTED.get(field.type, field.type) if field else "a value"
         quote = (field is not None and field.type == "text" and type(given) in (int, float)
-                 and f' (write it in quotes: "{given}")')  # fmt: skip
-        return f"expected {expected}, got {_kind_of(given)} {limits.shorten(given)}{quote or ''}"
+                 and msg(" (write it in quotes: \"{given}\")", given=given))  # fmt: skip
+        return msg(
+            "expected {expected}, got {given} {given2}{value}",
+            expected=expected,
+            given=_kind_of(given),
+            given2=limits.shorten(given),
+            value=quote or "",
+        )
 
 
 _WANTED = {
     "text": "a text",
-    "int": "a whole number",
-    "decimal": 'a number (or a text like "12.50")',
-    "bool": "true or false",
-    "date": "a date like 2026-03-06",
-    "datetime": "a date-time like 2026-03-06 16:30 (with a zone, or in the calendar's)",
-    "duration": "a duration like 30m, 2h or 3d",
-    "choice": "one of the choices",
+    "int": msg("a whole number"),
+    "decimal": msg('a number (or a text like "12.50")'),
+    "bool": msg("true or false"),
+    "date": msg("a date like 2026-03-06"),
+    "datetime": msg("a date-time like 2026-03-06 16:30 (with a zone, or in the calendar's)"),
+    "duration": msg("a duration like 30m, 2h or 3d"),
+    "choice": msg("one of the choices"),
 }
 _RANGE_ERRORS = frozenset(
     {"text_too_long", "bad_character", "int_range", "decimal_range", "year_range",
@@ -361,7 +391,8 @@ _RANGE_ERRORS = frozenset(
 
 def _kind_of(value: Any) -> str:
     """What a value is, in words, for `expected a text, got the whole number 123`."""
-    kinds = {bool: "the truth value", int: "the whole number", float: "the number",
-             Decimal: "the number", str: "the text", list: "a list", dict: "a mapping",
-             date: "the date", datetime: "the date-time", timedelta: "the duration"}  # fmt: skip
+    kinds = {bool: msg("the truth value"), int: msg("the whole number"),
+             float: msg("the number"), Decimal: msg("the number"), str: msg("the text"),
+             list: msg("a list"), dict: msg("a mapping"), date: msg("the date"),
+             datetime: msg("the date-time"), timedelta: msg("the duration")}  # fmt: skip
     return kinds.get(type(value), f"a {type(value).__name__}")

@@ -18,6 +18,7 @@ from engine.calendar import Calendar, MonthlyWorkingDay
 from engine.case import SLA_STATUS_AT, SlaClock, SlaStatus
 from engine.correlation import CURRENT, Related, key_values
 from engine.errors import FlowRuntimeError
+from engine.i18n import msg
 
 # what an argument must be: a date or date-time expression, the name of one of the flow's
 # SLAs, or an elapsed duration (a window back from now)
@@ -41,29 +42,34 @@ FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
         Function("hour", ("moment",), "int",
-                 "the hour (0–23) of a date-time on the flow's calendar"),
-        Function("minute", ("moment",), "int", "the minute (0–59) of a date-time"),
+                 msg("the hour (0–23) of a date-time on the flow's calendar")),
+        Function("minute", ("moment",), "int", msg("the minute (0–59) of a date-time")),
         Function("weekday", ("moment",), "int",
-                 "the day of the week: 1 Monday (周一) … 7 Sunday (周日)"),
-        Function("day", ("moment",), "int", "the day of the month (1–31)"),
-        Function("month", ("moment",), "int", "the month (1–12)"),
-        Function("date_of", ("moment",), "date", "the calendar date of a date-time"),
+                 msg("the day of the week: 1 Monday (周一) … 7 Sunday (周日)")),
+        Function("day", ("moment",), "int", msg("the day of the month (1–31)")),
+        Function("month", ("moment",), "int", msg("the month (1–12)")),
+        Function("date_of", ("moment",), "date", msg("the calendar date of a date-time")),
         Function("is_working_day", ("moment",), "bool",
-                 "whether the date is a working day (holidays and make-up days 调休 counted)"),
+                 msg("whether the date is a working day (holidays and make-up days 调休 "
+"counted)")),
         Function("is_working_time", ("moment",), "bool",
-                 "whether the calendar is open at that instant (working day and open hours)"),
-        Function("first_working_day", ("moment",), "date", "the first working day of that month"),
-        Function("last_working_day", ("moment",), "date", "the last working day of that month"),
+                 msg("whether the calendar is open at that instant (working day and open "
+                     "hours)")),
+        Function("first_working_day", ("moment",), "date",
+                 msg("the first working day of that month")),
+        Function("last_working_day", ("moment",), "date",
+                 msg("the last working day of that month")),
         Function("sla_status", ("sla",), "choice",
-                 "an SLA's status: pending, running, paused, met or breached", SLA_STATUSES),
+                 msg("an SLA's status: pending, running, paused, met or breached"), SLA_STATUSES),
         Function("earlier_cases", ("window",), "int",
-                 "how many other cases of this flow sharing a `keys:` value with this one "
-                 "were opened within the window before now (e.g. `earlier_cases(30d)`)"),
+                 msg("how many other cases of this flow sharing a `keys:` value with this "
+"one were opened within the window before now (e.g. "
+"`earlier_cases(30d)`)")),
         Function("last_case", ("window",), "text",
-                 "the id of the latest of those cases (not set when there is none)"),
+                 msg("the id of the latest of those cases (not set when there is none)")),
         Function("time_left", ("sla",), "duration",
-                 "the time an SLA has left on its own clock (working time on a working-hours "
-                 "SLA; zero once breached; not set before it starts)"),
+                 msg("the time an SLA has left on its own clock (working time on a "
+"working-hours SLA; zero once breached; not set before it starts)")),
     )
 }  # fmt: skip
 
@@ -149,8 +155,8 @@ def _related(scope: Any, window: Any, flow: FlowInfo) -> list[tuple[datetime, st
     if window is None or index is None or not flow.keys:
         return []  # no host index (a bare runtime): no other case is known
     if not isinstance(window, timedelta):
-        raise FlowRuntimeError("the window of `earlier_cases`/`last_case` must be elapsed "
-                               "time such as `30d`, not working time")  # fmt: skip
+        raise FlowRuntimeError(msg("the window of `earlier_cases`/`last_case` must be elapsed "
+                                   "time such as `30d`, not working time"))  # fmt: skip
     values = key_values(flow.keys, scope.fields)
     if not values:
         return []

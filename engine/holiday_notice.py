@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from engine.errors import FlowdeskError
+from engine.i18n import msg
 from engine.limits import clip
 
 _TITLE_YEAR = re.compile(r"关于\s*(\d{4})\s*年部分节假日安排")
@@ -33,7 +34,7 @@ class NoticeError(FlowdeskError):
     """A notice line that cannot be read; `line` is its number (1-based)."""
 
     def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+        super().__init__(msg("line {line}: {message}", line=line, message=message))
         self.line = line
 
 
@@ -68,7 +69,9 @@ def parse_notice(text: str, year: int | None = None) -> Notice:
     title = _TITLE_YEAR.search(text)
     if year is None:
         if title is None:
-            raise NoticeError(1, "no title `关于YYYY年部分节假日安排的通知` found; give --year")
+            raise NoticeError(
+                1, msg("no title `关于YYYY年部分节假日安排的通知` found; give --year")
+            )
         year = int(title.group(1))
     notice = Notice(year)
     for number, raw in enumerate(text.splitlines(), 1):
@@ -77,7 +80,7 @@ def parse_notice(text: str, year: int | None = None) -> Notice:
             continue
         notice.holidays.append(_holiday(number, match.group("name"), match.group("body"), year))
     if not notice.holidays:
-        raise NoticeError(1, "no numbered holiday line (like `一、元旦：1月1日…放假…`) found")
+        raise NoticeError(1, msg("no numbered holiday line (like `一、元旦：1月1日…放假…`) found"))
     return notice
 
 
@@ -85,17 +88,28 @@ def _holiday(number: int, name: str, body: str, year: int) -> Holiday:
     plain = _ASIDE.sub("", body)  # weekday notes hold 、 of their own
     off = _RANGE.search(plain)
     if off is None:
-        raise NoticeError(number, f"cannot read the days off of `{clip(name.strip())}`: "
-                                  "expected `M月D日至[M月]D日放假` or `M月D日放假`")  # fmt: skip
+        raise NoticeError(number, msg("cannot read the days off of `{name}`: expected "
+                                      "`M月D日至[M月]D日放假` or `M月D日放假`",
+                                      name=clip(name.strip())))  # fmt: skip
     first_month, first_day, last_month, last_day = off.groups()
     if first_month is None:
-        raise NoticeError(number, f"`{clip(name.strip())}`: the first day off has no month")
+        raise NoticeError(
+            number, msg("`{name}`: the first day off has no month", name=clip(name.strip()))
+        )
     start = _date(number, year, int(first_month), int(first_day))
     end = start
     if last_day is not None:
         end = _date(number, year, int(last_month or first_month), int(last_day))
     if not start <= end <= start + timedelta(days=15):
-        raise NoticeError(number, f"`{clip(name.strip())}`: {start} to {end} is not a holiday")
+        raise NoticeError(
+            number,
+            msg(
+                "`{name}`: {start} to {end} is not a holiday",
+                name=clip(name.strip()),
+                start=start,
+                end=end,
+            ),
+        )
     days_off = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     workdays: list[date] = []
     listed = _WORKDAYS.search(plain, off.end())
@@ -104,11 +118,12 @@ def _holiday(number: int, name: str, body: str, year: int) -> Holiday:
         for m, d in _ONE_DAY.findall(listed.group(1)):
             month = int(m) if m else month
             if month is None:
-                raise NoticeError(number, "a make-up working day has no month")
+                raise NoticeError(number, msg("a make-up working day has no month"))
             workdays.append(_date(number, year, month, int(d)))
     elif "上班" in plain:
-        raise NoticeError(number, f"`{clip(name.strip())}`: cannot read the make-up working days "
-                                  "(expected `M月D日（周X）、M月D日（周X）上班`)")  # fmt: skip
+        raise NoticeError(number, msg("`{name}`: cannot read the make-up working days "
+                                      "(expected `M月D日（周X）、M月D日（周X）上班`)",
+                                      name=clip(name.strip())))  # fmt: skip
     return Holiday(number, name.strip(), days_off, workdays)
 
 
@@ -116,4 +131,6 @@ def _date(number: int, year: int, month: int, day: int) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise NoticeError(number, f"{month}月{day}日 is not a date of {year}") from None
+        raise NoticeError(
+            number, msg("{month}月{day}日 is not a date of {year}", month=month, day=day, year=year)
+        ) from None

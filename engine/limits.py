@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from engine.i18n import msg
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
@@ -53,7 +55,8 @@ MAX_ECHO_CHARS = 80  # of a bad value or line, in an error message
 MAX_DURATION = timedelta(days=MAX_DURATION_DAYS)
 
 LIMITS: tuple[Limit, ...] = (
-    Limit("file-size", MAX_FILE_BYTES, "bytes", "a .flow, calendars, scenario or profile file"),
+    Limit("file-size", MAX_FILE_BYTES, "bytes",
+          "a .flow, calendars, scenario or profile file"),
     Limit("line-length", MAX_LINE_CHARS, "characters", "one line of a .flow file"),
     Limit("expression-depth", MAX_EXPRESSION_DEPTH, "levels",
           "operators, calls and lists nested in one expression"),
@@ -138,7 +141,7 @@ def not_utf8(exc: UnicodeDecodeError) -> tuple[int, int, str]:
     data = exc.object[: exc.start]
     line = data.count(b"\n") + 1
     column = len(data[data.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
-    return line, column, f"byte 0x{exc.object[exc.start]:02X} is not UTF-8"
+    return line, column, msg("byte 0x{object:02X} is not UTF-8", object=exc.object[exc.start])
 
 
 def read_text(path: Path, what: str) -> str:
@@ -147,11 +150,16 @@ def read_text(path: Path, what: str) -> str:
     Never reads more than the limit."""
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
-        raise OSError(f"{path} is not a regular file")
+        raise OSError(msg("{path} is not a regular file", path=path))
     with open(path, "rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise LimitExceeded(
-            "file-size", f"the {what} is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB"
+            "file-size",
+            msg(
+                "the {what} is larger than {value} MiB",
+                what=what,
+                value=MAX_FILE_BYTES // 1024 // 1024,
+            ),
         )
     return data.decode("utf-8")

@@ -7,6 +7,7 @@ from pathlib import Path
 from engine.calendar import Calendar, CalendarError, load_calendars
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError
+from engine.i18n import msg
 from engine.limits import clip
 
 SHIPPED = Path(__file__).resolve().parent.parent / "workflows"
@@ -16,7 +17,7 @@ def calendars_for(flow_path: Path, explicit: Path | None = None) -> dict[str, Ca
     """`--calendars`, else `calendars.yaml` beside the flow, else the shipped one (§11). A
     calendar file named explicitly must exist (CalendarError)."""
     if explicit is not None and not explicit.is_file():
-        raise CalendarError(f"{explicit}: no such calendar file")
+        raise CalendarError(msg("{path}: no such calendar file", path=explicit))
     for candidate in (explicit, flow_path.parent / "calendars.yaml", SHIPPED / "calendars.yaml"):
         if candidate is not None and candidate.is_file():
             return load_calendars(candidate)

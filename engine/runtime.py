@@ -55,6 +55,7 @@ from engine.expressions import (
 )
 from engine.fields import FieldSchema, check_names, check_shape
 from engine.functions import FlowInfo, SlaInfo
+from engine.i18n import msg
 from engine.limits import MAX_NAME_CHARS as _NAME
 
 MAX_AUTOMATIC_STEPS = 100
@@ -125,7 +126,10 @@ class _Transition:
 
     def who(self, case: Case) -> list[str]:
         """Who may fire the line, for a refusal's message."""
-        held = [f"whoever `{f}` names ({case.fields.get(f) or 'not set'})" for f in self.holders]
+        held = [
+            msg("whoever `{f}` names ({value})", f=f, value=case.fields.get(f) or "not set")
+            for f in self.holders
+        ]
         return [*sorted(self.roles), *held]
 
 
@@ -452,15 +456,22 @@ class FlowRuntime:
         try:
             value = self.schema.validate_one(name, value)
         except InvalidData as exc:
-            raise FlowRuntimeError(f"`set {name}`: {exc.problems[name]}", line) from None
+            raise FlowRuntimeError(
+                msg("`set {name}`: {problems}", name=name, problems=exc.problems[name]), line
+            ) from None
         ctx.put(ctx.case.fields, name, value)
 
     def _role_of(self, value: Any, what: str, line: int) -> str:
         role = format_value(value)
         if role not in self.roles:
-            shown = role or "(not set)"
+            shown = role or msg("(not set)")
             raise FlowRuntimeError(
-                f"{what}: `{shown}` is not a role of this flow ({', '.join(sorted(self.roles))})",
+                msg(
+                    "{what}: `{shown}` is not a role of this flow ({roles})",
+                    what=what,
+                    shown=shown,
+                    roles=", ".join(sorted(self.roles)),
+                ),
                 line,
             )
         return role
@@ -492,7 +503,7 @@ class FlowRuntime:
     def _assign(self, ctx: _Ctx, value: Any, line: int) -> None:
         assignee = format_value(value)
         if not assignee:
-            raise FlowRuntimeError("`assign to`: the value is not set", line)
+            raise FlowRuntimeError(msg("`assign to`: the value is not set"), line)
         ctx.case.assignee = assignee
         ctx.system("assign", assignee)
 
@@ -520,11 +531,12 @@ class FlowRuntime:
         openers = self.definition.openers
         if schedule is not None:
             if schedule not in self.opening_schedules:
-                raise FlowRuntimeError(f"flow `{self.definition.name}` has no schedule "
-                                       f"`{schedule}` that opens cases")  # fmt: skip
+                said = msg("flow `{flow}` has no schedule `{schedule}` that opens cases",
+                           flow=self.definition.name, schedule=schedule)  # fmt: skip
+                raise FlowRuntimeError(said)
         elif role not in openers and (openers or (role is not None and role not in self.roles)):
             allowed = openers or sorted(self.roles)
-            doing = f"open a case of `{self.definition.name}`"
+            doing = msg("open a case of `{definition}`", definition=self.definition.name)
             raise RoleNotAllowed("open", role, allowed, doing)
         fields = self.schema.validate_all(check_shape(data))
         definition, initial = self.definition, self.initial
@@ -703,8 +715,9 @@ class FlowRuntime:
                 break
         else:  # the common case: every key is a parameter, so only the values can be wrong
             return self.schema.validate_some(data)
-        takes = ", ".join(sorted(params)) or "no data"
-        problems = {k: f"not a parameter of this event (`{event}` takes: {takes})"
+        takes = ", ".join(sorted(params)) or msg("no data")
+        problems = {k: msg("not a parameter of this event (`{event}` takes: {takes})",
+                           event=event, takes=takes)
                     for k in data if k not in params}  # fmt: skip
         try:
             self.schema.validate_some({k: v for k, v in data.items() if k in params})
@@ -739,11 +752,18 @@ class FlowRuntime:
         for t in candidates:
             for p, optional in t.params.items():
                 if not optional and values.get(p) is None:
-                    given = " and may not be null" if p in values else ""
-                    unfit[p] = f"required by `{event}` (line {t.line}){given}"
+                    given = msg(" and may not be null") if p in values else ""
+                    unfit[p] = msg(
+                        "required by `{event}` (line {line}){given}",
+                        event=event,
+                        line=t.line,
+                        given=given,
+                    )
             for k in values:
                 if k not in t.params:
-                    unfit[k] = f"not a parameter of `{event}` on line {t.line}"
+                    unfit[k] = msg(
+                        "not a parameter of `{event}` on line {line}", event=event, line=t.line
+                    )
         raise InvalidData(unfit)
 
     def _complete_task(self, ctx: _Ctx, task: _Task, data: Mapping[str, Any],
@@ -752,7 +772,7 @@ class FlowRuntime:
         if not system and task.roles and ctx.role not in task.roles:
             raise RoleNotAllowed(name, ctx.role, sorted(task.roles))
         if data:
-            raise InvalidData({k: f"task `{name}` takes no data" for k in data})
+            raise InvalidData({k: msg("task `{name}` takes no data", name=name) for k in data})
         first = task.definition.after_task
         if first is not None and ctx.case.tasks.get(first) != "done":
             raise TaskNotReady(name, first)
@@ -777,8 +797,8 @@ class FlowRuntime:
             waiting = sorted({row[1] for row in rows if row[4] is None})
             if not waiting:
                 return False
-            raise RoleNotAllowed(CALLBACK_DONE, ctx.role, waiting, "close a callback (回访) "
-                                 "addressed to another role")  # fmt: skip
+            doing = msg("close a callback (回访) addressed to another role")
+            raise RoleNotAllowed(CALLBACK_DONE, ctx.role, waiting, doing)
         label, role, opened_at, due, _done = rows[chosen]
         done = (label, role, opened_at, due, ctx.now)
         ctx.case.callback_rows = (*rows[:chosen], done, *rows[chosen + 1 :])
@@ -864,8 +884,12 @@ class FlowRuntime:
             ctx.auto_steps += 1
             if ctx.auto_steps > MAX_AUTOMATIC_STEPS:
                 raise FlowRuntimeError(
-                    f"more than {MAX_AUTOMATIC_STEPS} automatic transitions in one step "
-                    f"(a `when` loop around state `{case.state}`); nothing was changed"
+                    msg(
+                        "more than {MAX_AUTOMATIC_STEPS} automatic transitions in one step (a "
+                        "`when` loop around state `{state}`); nothing was changed",
+                        MAX_AUTOMATIC_STEPS=MAX_AUTOMATIC_STEPS,
+                        state=case.state,
+                    )
                 )
             before = case.state
             ctx.record("automatic", f"when → {chosen}", before, chosen, actor=False, line=line)

@@ -23,6 +23,8 @@ from engine.clock import SimulatedClock
 from engine.engine import Engine
 from engine.errors import FlowdeskError
 from engine.expressions import add_duration, format_value
+from engine.i18n import msg
+from engine.i18n.formats import Moment
 from engine.loader import calendars_for, compile_flow_file, find_flow
 from engine.schedules import Occurrence
 from engine.yamlfile import read_yaml, validation_problems
@@ -54,8 +56,12 @@ def _instant(value: Any) -> Any:
 def _in_years(value: datetime | None) -> datetime | None:
     if value is not None and not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
         raise ValueError(
-            f"the year {value.year} is outside {limits.MIN_YEAR}–{limits.MAX_YEAR} "
-            "(limit year-range)"
+            msg(
+                "the year {year} is outside {MIN_YEAR}–{MAX_YEAR} (limit year-range)",
+                year=value.year,
+                MIN_YEAR=limits.MIN_YEAR,
+                MAX_YEAR=limits.MAX_YEAR,
+            )
         )
     return value
 
@@ -129,11 +135,15 @@ def load_scenario(path: Path) -> Scenario:
     """Read and validate a scenario file; ScenarioError says what is wrong and where."""
     raw = read_yaml(path, "scenario", ScenarioError)
     if not isinstance(raw, dict):
-        raise ScenarioError(f"{path}: a scenario is a mapping with `flow`, `start` and `steps`")
+        raise ScenarioError(
+            msg("{path}: a scenario is a mapping with `flow`, `start` and `steps`", path=path)
+        )
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(f"{path}: invalid scenario:\n{validation_problems(exc)}") from None
+        raise ScenarioError(
+            msg("{path}: invalid scenario:\n{exc}", path=path, exc=validation_problems(exc))
+        ) from None
 
 
 @dataclass
@@ -179,8 +189,14 @@ def prepare(path: Path, calendars: Path | None = None) -> tuple[Scenario, Engine
             earlier.at = earlier.at.replace(tzinfo=calendar.tz)
         if earlier.at > start:
             raise ScenarioError(
-                f"{path}: earlier case {number}: `at: {format_value(earlier.at)}` is after "
-                f"the scenario's start {format_value(start)}"
+                msg(
+                    "{path}: earlier case {number}: `at: {at}` is after the scenario's "
+                    "start {start}",
+                    path=path,
+                    number=number,
+                    at=Moment(earlier.at),
+                    start=Moment(start),
+                )
             )
     first = min([start, *(e.at for e in scenario.earlier)])
     engine = Engine(loaded, SimulatedClock(first))
@@ -208,7 +224,9 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
         )
         case = engine.open(flow, scenario.case, scenario.role, scenario.role)
     except FlowdeskError as exc:
-        raise ScenarioError(f"{path}: the case cannot be opened: {exc}") from None
+        raise ScenarioError(
+            msg("{path}: the case cannot be opened: {exc}", path=path, exc=exc)
+        ) from None
     result.case = case
     _log_records(result, case, 0)
     fired = 0  # timers fired so far (scenario-steps)
@@ -222,13 +240,24 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
             target = step.at if step.at.tzinfo else step.at.replace(tzinfo=tz)
             if target < now():
                 raise ScenarioError(
-                    f"{path}: step {number}: `at: {format_value(target)}` is before the "
-                    f"scenario's current time {format_value(now())}; time never goes backwards"
+                    msg(
+                        "{path}: step {number}: `at: {target}` is before the scenario's "
+                        "current time {now}; time never goes backwards",
+                        path=path,
+                        number=number,
+                        target=Moment(target),
+                        now=Moment(now()),
+                    )
                 )
         if target is not None and target.year > limits.MAX_YEAR:
             raise ScenarioError(
-                f"{path}: step {number}: the clock would pass the year {limits.MAX_YEAR} "
-                "(limit year-range)"
+                msg(
+                    "{path}: step {number}: the clock would pass the year {MAX_YEAR} "
+                    "(limit year-range)",
+                    path=path,
+                    number=number,
+                    MAX_YEAR=limits.MAX_YEAR,
+                )
             )
         if target is not None:
             happened, mark = len(engine.occurrences), len(result.timeline)
@@ -242,7 +271,9 @@ def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
             _log_records(result, case, seen)
         if step.expect is not None:
             for problem in check_expectations(case, step.expect, engine):
-                result.failures.append(f"step {number} ({format_value(now())}): {problem}")
+                said = msg("step {number} ({at}): {problem}", number=number, at=Moment(now()),
+                           problem=problem)  # fmt: skip
+                result.failures.append(said)
                 result.timeline.append(Event(now(), problem, "fail"))
     return result
 
@@ -261,9 +292,14 @@ def _advance(engine: Engine, target: datetime, fired: int, path: Path, number: i
         chunk = _CHUNK[0] if steps else min(chunk * 2, _CHUNK[1])
         if fired + len(engine.occurrences) > limits.MAX_SCENARIO_STEPS:
             raise ScenarioError(
-                f"{path}: step {number}: more than {limits.MAX_SCENARIO_STEPS:,} timer firings "
-                "and schedule occurrences on the way (limit scenario-steps); move the clock "
-                "by less"
+                msg(
+                    "{path}: step {number}: more than {MAX_SCENARIO_STEPS:,} timer firings "
+                    "and schedule occurrences on the way (limit scenario-steps); move the "
+                    "clock by less",
+                    path=path,
+                    number=number,
+                    MAX_SCENARIO_STEPS=limits.MAX_SCENARIO_STEPS,
+                )
             )
     return fired
 
@@ -275,42 +311,67 @@ def _fire(engine: Engine, result: ScenarioResult, case: Case, step: ScenarioStep
     try:
         engine.fire(case.id, step.fire or "", actor, step.by, step.data)
     except FlowdeskError as exc:
-        text = f"{step.fire} by {step.by or '—'} refused: {exc}"
+        text = msg(
+            "{fire} by {value} refused: {exc}", fire=step.fire, value=step.by or "—", exc=exc
+        )
         result.timeline.append(Event(engine.clock.now(), text, "error"))
         if not step.error:
-            result.failures.append(f"step {number}: {text}")
+            result.failures.append(msg("step {number}: {problem}", number=number, problem=text))
         elif case.snapshot() != before:
-            result.failures.append(f"step {number}: the refused event changed the case")
+            result.failures.append(
+                msg("step {number}: the refused event changed the case", number=number)
+            )
         return
     if step.error:
         result.failures.append(
-            f"step {number}: `{step.fire}` by {step.by or '—'} was expected to be refused, "
-            f"but it was taken (now in state `{case.state}`)"
+            msg(
+                "step {number}: `{fire}` by {value} was expected to be refused, but it "
+                "was taken (now in state `{state}`)",
+                number=number,
+                fire=step.fire,
+                value=step.by or "—",
+                state=case.state,
+            )
         )
+
+
+# what each kind of audit record is called in a timeline
+RECORD_KINDS = {
+    "note": msg("note"),
+    "notify": msg("notify"),
+    "assign": msg("assign"),
+    "escalate": msg("escalate"),
+    "callback": msg("callback"),
+    "sla": msg("SLA"),
+    "task": msg("task"),
+}
 
 
 def _log_records(result: ScenarioResult, case: Case, start: int) -> None:
     for record in case.audit[start:]:
+        moved = f" → {record.after}" if record.after != record.before else ""
         if record.kind in ("opened", "event"):
-            who = f" by {record.role}" if record.role else ""
-            moved = f" → {record.after}" if record.after != record.before else ""
+            what = msg("case opened") if record.what == "case opened" else record.what
+            who = msg(" by {role}", role=record.role) if record.role else ""
             data = f" {record.data}" if record.data else ""
-            text = f"{record.what}{who}{data}{moved}"
+            text = msg("{what}{who}{data}{moved}", what=what, who=who, data=data,
+                       moved=moved)  # fmt: skip
         elif record.kind == "timer":
-            moved = f" → {record.after}" if record.after != record.before else ""
-            text = f"timer {record.what}{moved}"
+            text = msg("timer {what}{moved}", what=record.what, moved=moved)
         elif record.kind == "automatic":
-            text = f"automatic {record.what}"
+            text = msg("automatic {what}", what=record.what)
         else:
-            text = f"{record.kind}: {record.what}"
+            kind = RECORD_KINDS.get(record.kind, record.kind)
+            text = msg("{kind}: {what}", kind=kind, what=record.what)
         result.timeline.append(Event(record.at, text, record.kind))
 
 
 def _log_occurrences(result: ScenarioResult, occurrences: list[Occurrence]) -> None:
     for o in sorted(occurrences, key=lambda o: o.due):
-        did = f"opened case {o.case_id}" if o.case_id else "summary sent"
-        late = " (late)" if o.late else ""
-        result.timeline.append(Event(o.due, f"schedule {o.schedule}: {did}{late}", "schedule"))
+        did = msg("opened case {case_id}", case_id=o.case_id) if o.case_id else msg("summary sent")
+        late = msg(" (late)") if o.late else ""
+        text = msg("schedule {name}: {did}{late}", name=o.schedule, did=did, late=late)
+        result.timeline.append(Event(o.due, text, "schedule"))
 
 
 def check_expectations(case: Case, expect: Expect, engine: Engine | None = None) -> list[str]:
@@ -320,40 +381,94 @@ def check_expectations(case: Case, expect: Expect, engine: Engine | None = None)
     if engine is not None:
         problems += _schedule_expectations(case.flow, expect, engine)
     if expect.state is not None and case.state != expect.state:
-        problems.append(f"state is `{case.state}`, expected `{expect.state}`")
+        problems.append(
+            msg("state is `{state}`, expected `{state2}`", state=case.state, state2=expect.state)
+        )
     for name, wanted in (expect.fields or {}).items():
         if name not in case.fields:
-            problems.append(f"field `{name}` does not exist")
+            problems.append(msg("field `{name}` does not exist", name=name))
         elif not _same(case.fields[name], wanted):
-            shown = format_value(case.fields[name]) or "(not set)"
-            problems.append(f"field `{name}` is {shown!r}, expected {wanted!r}")
+            shown = format_value(case.fields[name]) or msg("(not set)")
+            problems.append(
+                msg(
+                    "field `{name}` is {shown!r}, expected {wanted!r}",
+                    name=name,
+                    shown=shown,
+                    wanted=wanted,
+                )
+            )
     if expect.escalations is not None:
         roles = [e.role for e in case.escalations]
         if isinstance(expect.escalations, int):
             if len(roles) != expect.escalations:
-                problems.append(f"{len(roles)} escalations {roles}, expected {expect.escalations}")
+                problems.append(
+                    msg(
+                        "{roles} escalations {roles2}, expected {escalations}",
+                        roles=len(roles),
+                        roles2=roles,
+                        escalations=expect.escalations,
+                    )
+                )
         elif roles != expect.escalations:
-            problems.append(f"escalations went to {roles}, expected {expect.escalations}")
+            problems.append(
+                msg(
+                    "escalations went to {roles}, expected {escalations}",
+                    roles=roles,
+                    escalations=expect.escalations,
+                )
+            )
     for name, wanted in (expect.sla or {}).items():
         clock = case.slas.get(name)
         status = clock.status if clock else "pending"
         if not (status == wanted or (wanted == "running" and status == "paused")):
-            problems.append(f"SLA `{name}` is {status}, expected {wanted}")
+            problems.append(
+                msg(
+                    "SLA `{name}` is {status}, expected {wanted}",
+                    name=name,
+                    status=status,
+                    wanted=wanted,
+                )
+            )
     if expect.notified is not None:
         missing = [r for r in expect.notified if r not in case.notified]
         if missing:
             so_far = sorted(set(case.notified))
-            problems.append(f"not notified: {missing} (notified so far: {so_far})")
+            problems.append(
+                msg(
+                    "not notified: {missing} (notified so far: {so_far})",
+                    missing=missing,
+                    so_far=so_far,
+                )
+            )
     if expect.notifications is not None and len(case.notified) != expect.notifications:
-        problems.append(f"{len(case.notified)} notifications, expected {expect.notifications}")
+        problems.append(
+            msg(
+                "{notified} notifications, expected {notifications}",
+                notified=len(case.notified),
+                notifications=expect.notifications,
+            )
+        )
     if expect.assignee is not None and case.assignee != expect.assignee:
-        problems.append(f"assignee is {case.assignee!r}, expected {expect.assignee!r}")
+        problems.append(
+            msg(
+                "assignee is {assignee!r}, expected {assignee2!r}",
+                assignee=case.assignee,
+                assignee2=expect.assignee,
+            )
+        )
     if expect.callbacks is not None:
         actual = {"opened": len(case.callbacks),
                   "done": sum(c.done_at is not None for c in case.callbacks)}  # fmt: skip
         for key, wanted_count in expect.callbacks.items():
             if actual.get(key) != wanted_count:
-                problems.append(f"callbacks {key}: {actual.get(key)}, expected {wanted_count}")
+                problems.append(
+                    msg(
+                        "callbacks {key}: {key2}, expected {wanted_count}",
+                        key=key,
+                        key2=actual.get(key),
+                        wanted_count=wanted_count,
+                    )
+                )
     return problems
 
 
@@ -362,15 +477,36 @@ def _schedule_expectations(flow: str, expect: Expect, engine: Engine) -> list[st
     for name, wanted in (expect.schedules or {}).items():
         if (flow, name) not in engine.schedules:
             known = ", ".join(n for f, n in engine.schedules if f == flow) or "none"
-            problems.append(f"flow `{flow}` has no schedule `{name}` (its schedules: {known})")
+            problems.append(
+                msg(
+                    "flow `{flow}` has no schedule `{name}` (its schedules: {known})",
+                    flow=flow,
+                    name=name,
+                    known=known,
+                )
+            )
             continue
         count = sum(1 for o in engine.occurrences if o.flow == flow and o.schedule == name)
         if count != wanted:
-            problems.append(f"schedule `{name}` happened {count} time(s), expected {wanted}")
+            problems.append(
+                msg(
+                    "schedule `{name}` happened {count} time(s), expected {wanted}",
+                    name=name,
+                    count=count,
+                    wanted=wanted,
+                )
+            )
     if expect.open_cases is not None:
         count = sum(1 for c in engine.cases.values() if c.flow == flow and c.closed_at is None)
         if count != expect.open_cases:
-            problems.append(f"{count} open case(s) of `{flow}`, expected {expect.open_cases}")
+            problems.append(
+                msg(
+                    "{count} open case(s) of `{flow}`, expected {open_cases}",
+                    count=count,
+                    flow=flow,
+                    open_cases=expect.open_cases,
+                )
+            )
     return problems
 
 

@@ -35,6 +35,7 @@ from engine.clock import Clock, SystemClock
 from engine.correlation import using
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.errors import ConflictError, FlowLoadError, FlowRuntimeError, StoreError, UnknownCase
+from engine.i18n import Listing, msg
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
@@ -72,7 +73,7 @@ class Service:
 
         folder = Path(workflows_dir)
         if not folder.is_dir():
-            raise FlowLoadError(f"workflows folder {folder} does not exist")
+            raise FlowLoadError(msg("workflows folder {folder} does not exist", folder=folder))
         explicit = Path(calendars) if calendars else None
         self.calendars: dict[str, Calendar] = {
             "always": Calendar.always(),
@@ -119,8 +120,14 @@ class Service:
         definition = self.store.load_flow(case.flow, case.flow_hash)
         if definition is None:
             raise StoreError(
-                f"case `{case.id}` runs flow `{case.flow}` version {case.version} "
-                f"({case.flow_hash[:12]}), which is neither loaded nor stored"
+                msg(
+                    "case `{id}` runs flow `{flow}` version {version} ({flow_hash}), which "
+                    "is neither loaded nor stored",
+                    id=case.id,
+                    flow=case.flow,
+                    version=case.version,
+                    flow_hash=case.flow_hash[:12],
+                )
             )
         return self.registry.runtime(definition)
 
@@ -192,7 +199,12 @@ class Service:
         def body(conn: Connection) -> Case:
             steps.clear()
             if self.store.case_exists(conn, new_id):
-                raise StoreError(f"a case with id `{new_id}` already exists; nothing was written")
+                raise StoreError(
+                    msg(
+                        "a case with id `{new_id}` already exists; nothing was written",
+                        new_id=new_id,
+                    )
+                )
             now = self.clock.now()
             step = runtime.open(new_id, data or {}, actor, role, now)
             self.store.insert_case(conn, step.case, step)
@@ -336,7 +348,9 @@ class Service:
                     step = self.fire_timer(row, now)
                 except Exception:  # one bad case must not hold up every other timer
                     log.exception(
-                        "timer %s of case %s failed; retried at the next tick", row.key, row.case_id
+                        "timer %s of case %s failed; retried at the next tick",
+                        row.key,
+                        row.case_id,
                     )
                     continue
                 if step is not None:
@@ -450,8 +464,17 @@ class Service:
         schedule = next((x for x in runtime.definition.schedules if x.name == name), None)
         if schedule is None:
             names = [x.name for x in runtime.definition.schedules]
-            hint = did_you_mean(name, names) or f"its schedules: {', '.join(names) or 'none'}"
-            raise StoreError(f"flow `{flow}` has no schedule `{name}`; {hint}")
+            hint = did_you_mean(name, names) or msg(
+                "its schedules: {names}", names=Listing(names) if names else msg("none")
+            )
+            raise StoreError(
+                msg(
+                    "flow `{flow}` has no schedule `{name}`; {hint}",
+                    flow=flow,
+                    name=name,
+                    hint=hint,
+                )
+            )
         next_due = following(runtime.calendar, schedule)(self.clock.now())
         with self.store.write() as conn:
             if stored_schedules.state(conn, flow, name) is None:
@@ -537,8 +560,12 @@ class Service:
         definition = self.store.flow_by_version(flow, version)
         if definition is None:
             raise StoreError(
-                f"flow `{flow}` version {version} is neither loaded nor stored; "
-                "put that version's file in the workflows folder"
+                msg(
+                    "flow `{flow}` version {version} is neither loaded nor stored; put "
+                    "that version's file in the workflows folder",
+                    flow=flow,
+                    version=version,
+                )
             )
         return self.registry.runtime(definition)
 

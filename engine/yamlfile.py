@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from engine import limits
+from engine.i18n import msg
 
 
 class BoundedLoader(yaml.SafeLoader):
@@ -36,8 +37,11 @@ class BoundedLoader(yaml.SafeLoader):
             if self._depth > limits.MAX_YAML_DEPTH:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise yaml.MarkedYAMLError(
-                    problem=f"lists and mappings nest more than {limits.MAX_YAML_DEPTH} deep "
-                    "(limit yaml-depth)",
+                    problem=msg(
+                        "lists and mappings nest more than {MAX_YAML_DEPTH} deep (limit "
+                        "yaml-depth)",
+                        MAX_YAML_DEPTH=limits.MAX_YAML_DEPTH,
+                    ),
                     problem_mark=mark,
                 )
             return super().compose_node(parent, index)
@@ -70,8 +74,11 @@ def _check_expanded_size(root: Node) -> None:
         size = 1 + sum(sizes[id(c)] for c in children)
         if size > limits.MAX_YAML_NODES:
             raise yaml.MarkedYAMLError(
-                problem=f"this document would hold more than {limits.MAX_YAML_NODES:,} values "
-                "once its aliases are expanded (limit yaml-nodes)",
+                problem=msg(
+                    "this document would hold more than {MAX_YAML_NODES:,} values once its "
+                    "aliases are expanded (limit yaml-nodes)",
+                    MAX_YAML_NODES=limits.MAX_YAML_NODES,
+                ),
                 problem_mark=node.start_mark,
             )
         sizes[id(node)] = size

@@ -42,7 +42,7 @@ def test_check_full_output_points_at_the_name(
     assert "5 |     on go -> dnoe by 客服" in out
     assert "  | " + " " * 13 + "^^^^\n" in out
     assert "help: did you mean `done`?" in out
-    assert "1 file(s) checked: 1 error" in out
+    assert "1 file checked: 1 error" in out
 
 
 def test_check_concise_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,4 +72,4 @@ def test_check_takes_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["check", str(tmp_path), "--format", "concise"]) == 1
     assert "sub/broken.flow:5:14: error[unknown-state]" in capsys.readouterr().out
     assert main(["check", str(tmp_path / "sub"), str(tmp_path / "ok.flow")]) == 1
-    assert "2 file(s) checked" in capsys.readouterr().out
+    assert "2 files checked" in capsys.readouterr().out

@@ -19,6 +19,7 @@ from dsl.checks import CODES, check
 from dsl.diagnostics import Diagnostic, render_full
 from dsl.frontend import parse_source
 from dsl.source import Source
+from engine.i18n import language
 
 GOLDEN = Path(__file__).parent / "golden"
 ACCEPTANCE = Path(__file__).resolve().parents[2] / "shared" / "acceptance"
@@ -45,11 +46,15 @@ def golden_source(path: Path) -> Source:
     return Source(f"tests/golden/{path.name}", path.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
 @pytest.mark.parametrize("path", FLOWS, ids=[p.stem for p in FLOWS])
-def test_golden_output(path: Path) -> None:
+def test_golden_output(path: Path, lang: str) -> None:
+    """English beside the flow; Chinese in golden/zh_CN/ — same places, same codes."""
     source = golden_source(path)
-    actual = render_full(diagnose(source), source)
-    expected_path = path.with_suffix(".expected")
+    with language(lang):
+        actual = render_full(diagnose(source), source)
+    folder = GOLDEN if lang == "en" else GOLDEN / lang
+    expected_path = folder / f"{path.stem}.expected"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         expected_path.write_text(actual, encoding="utf-8")
     assert expected_path.exists(), f"missing {expected_path.name}: run with UPDATE_GOLDEN=1"
@@ -122,6 +127,6 @@ def test_valid_acceptance_flows_have_no_errors(name: str) -> None:
 
 def test_expected_files_have_no_orphans() -> None:
     flows = {p.stem for p in FLOWS}
-    orphans = [p.name for p in GOLDEN.glob("*.expected") if p.stem not in flows]
+    orphans = [p.name for p in GOLDEN.rglob("*.expected") if p.stem not in flows]
     assert orphans == []
     assert all(re.fullmatch(r"[a-z0-9-]+", stem) for stem in flows)

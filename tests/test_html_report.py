@@ -14,9 +14,10 @@ import pytest
 from conftest import ROOT, WORKFLOWS
 
 import cli
+from engine.i18n import language, tr
 from engine.loader import calendars_for, compile_flow_file
 from engine.loadsim import build_report, flatten, load_profile, simulate
-from engine.loadsim.html import fmt_num, render_html
+from engine.loadsim.html import CSS, fmt_num, render_html
 
 KPI = re.compile(r'data-kpi="([^"]*)"[^>]*>([^<]*)<')
 
@@ -52,7 +53,18 @@ def test_page_is_self_contained_with_svg_charts() -> None:
     assert "<script" not in page.lower()
     assert "<link" not in page.lower() and "@import" not in page and "url(" not in page
     assert page.count("<svg") >= 4
-    assert '<html lang="zh-CN">' in page and "业主投诉处理" in page
+    assert '<html lang="en">' in page and "业主投诉处理" in page and "manual targets" in page
+
+
+def test_the_page_in_chinese_says_so_and_shows_the_same_figures() -> None:
+    report = complaint_report()
+    with language("zh_CN"):
+        page = render_html(report)
+    assert '<html lang="zh-CN">' in page
+    for heading in ("业主投诉处理 — 负载模拟报告", "手册指标", "回访与质量", "每日明细"):
+        assert heading in page, heading
+    assert "manual targets" not in page and "2026年3月2日" in page
+    assert figures(page) == figures(render_html(report))
 
 
 def test_every_figure_on_the_page_equals_the_json() -> None:
@@ -115,14 +127,15 @@ def _browser(chromium: str, tmp_path: Path, *extra: str) -> subprocess.Completed
     )  # fmt: skip
 
 
-def test_headless_chromium_renders_the_report(chromium: str, tmp_path: Path) -> None:
+def test_headless_chromium_renders_the_chinese_report(chromium: str, tmp_path: Path) -> None:
     report = complaint_report()
     page = tmp_path / "report.html"
-    page.write_text(render_html(report), encoding="utf-8")
+    with language("zh_CN"):
+        page.write_text(render_html(report), encoding="utf-8")
     dumped = _browser(chromium, tmp_path, "--dump-dom", page.as_uri())
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     dom = dumped.stdout
-    assert "<svg" in dom and "业主投诉处理" in dom
+    assert "<svg" in dom and "业主投诉处理" in dom and "手册指标" in dom  # no mojibake
     shown = figures(dom)
     assert_figures_equal_json(shown, report)
     assert shown["sla.reply.met_pct"] == fmt_num(report["sla"]["reply"]["met_pct"])
@@ -132,3 +145,29 @@ def test_headless_chromium_renders_the_report(chromium: str, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def _shot(chromium: str, tmp_path: Path, text: str) -> bytes:
+    page = tmp_path / "glyphs.html"
+    page.write_text(
+        '<!DOCTYPE html><html lang="zh-CN"><meta charset="utf-8"><body style="margin:0;'
+        f'font: 48px {_FONTS}">{text}</body></html>',
+        encoding="utf-8",
+    )
+    shot = tmp_path / "glyphs.png"
+    done = _browser(chromium, tmp_path, f"--screenshot={shot}", "--window-size=400,80",
+                    page.as_uri())  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return shot.read_bytes()
+
+
+_FONTS = re.search(r"font-family: ([^;]+);", CSS).group(1)  # type: ignore[union-attr]
+
+
+def test_chinese_renders_as_glyphs_not_tofu(chromium: str, tmp_path: Path) -> None:
+    """The report's Chinese, in the report's fonts, must not look like characters no font
+    has (private-use code points, drawn as empty boxes: tofu)."""
+    with language("zh_CN"):
+        words = tr("manual targets") + tr("callbacks and quality")
+    tofu = "".join(chr(0xF0000 + i) for i in range(len(words)))
+    assert _shot(chromium, tmp_path, words) != _shot(chromium, tmp_path, tofu)

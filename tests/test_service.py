@@ -330,7 +330,7 @@ def test_flow_cases_lists_and_shows_cases_from_the_store(
     db = f"sqlite:///{tmp_path / 'cases.db'}"
     assert cli.main(["cases", "--db", db]) == 0
     listing = capsys.readouterr().out
-    assert "c-1  counter v1  open  1 timer(s) pending  2 record(s)" in listing
+    assert "c-1  counter v1  open  1 timer pending  2 records" in listing
     assert cli.main(["cases", "--db", db, "c-1"]) == 0
     shown = capsys.readouterr().out
     assert "state open" in shown and "event    bump by ann (agent)" in shown
@@ -341,7 +341,7 @@ def test_flow_cases_lists_and_shows_cases_from_the_store(
     (tmp_path / "flows" / "counter.flow").write_text(COUNTER_V2)
     args = ["migrate", "counter", "--to", "2", "--db", db, "--workflows"]
     assert cli.main([*args, str(tmp_path / "flows")]) == 0
-    assert "1 case(s) would move (dry run" in capsys.readouterr().out
+    assert "1 case would move (dry run" in capsys.readouterr().out
     assert svc.get("c-1").version == 1
 
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.calendar import CalendarError
 from engine.errors import FlowLoadError
+from engine.i18n import error_line, localize, tr
 from engine.limits import visible
 from engine.loader import calendars_for, compile_flow_file, find_flow
 from engine.loadsim import build_report, find_profile, load_profile, render_text, simulate
@@ -33,7 +34,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         profile = load_profile(profile_path) if profile_path else None
         flow_name = args.flow or (profile.flow if profile else None)
         if not flow_name:
-            err.print("[red]error:[/] give a flow: flow simulate FLOW [--profile P.yaml]")
+            err.print(error_line(tr("give a flow: flow simulate FLOW [--profile P.yaml]")))
             return EXIT_INVALID
         flow_path = Path(flow_name)
         if not flow_path.is_file():
@@ -44,14 +45,14 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         if profile is None:
             found = find_profile(flow_path, definition.name)
             if found is None:
-                err.print(
-                    f"[red]error:[/] no load profile for flow `{escape(definition.name)}`: "
-                    "write one (see workflows/profiles/complaint.yaml) and pass --profile"
-                )
+                said = tr("no load profile for flow `{flow}`: write one (see "
+                          "workflows/profiles/complaint.yaml) and pass --profile",
+                          flow=escape(definition.name))  # fmt: skip
+                err.print(error_line(said))
                 return EXIT_INVALID
             profile = load_profile(found)
         if args.workers is not None and args.workers < 1:
-            err.print("[red]error:[/] --workers must be 1 or more")
+            err.print(error_line(tr("--workers must be 1 or more")))
             return EXIT_INVALID
         cases = args.cases if args.cases is not None else profile.cases
         show = not args.json and cases >= PROGRESS_FROM and err.is_terminal
@@ -64,7 +65,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
             )  # fmt: skip
         wall = time.perf_counter() - began
     except (ProfileError, FlowLoadError, CalendarError) as exc:
-        err.print(f"[red]error:[/] {escape(visible(str(exc)))}")
+        err.print(error_line(escape(visible(localize(exc)))))
         return EXIT_INVALID
     report = build_report(result)
     if args.json:
@@ -73,11 +74,18 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         render_text(report, out)
         steps = report["events"]["steps"]
         err.print(
-            f"[dim]{steps:,} steps in {wall:.2f} s ({steps / max(wall, 1e-9):,.0f} events/s)[/]"
+            "[dim]{}[/]".format(
+                tr(
+                    "{steps:,} steps in {wall:.2f} s ({rate:,.0f} events/s)",
+                    steps=steps,
+                    wall=wall,
+                    rate=steps / max(wall, 1e-9),
+                )
+            )
         )
     if args.html:
         Path(args.html).write_text(render_html(report), encoding="utf-8")
-        err.print(f"wrote {escape(str(args.html))}")
+        err.print(tr("wrote {path}", path=escape(str(args.html))))
     return EXIT_OK
 
 

@@ -30,13 +30,15 @@ What the figures mean (percentages have 2 decimals, durations are hours with 3):
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from engine.i18n import localize, msg, tr
+from engine.i18n.formats import format_date
 from engine.loadsim.simulator import SimResult
 from engine.loadsim.stats import pct, summary_hours
 
@@ -243,7 +245,7 @@ def evaluate_targets(result: SimResult, report: Report) -> list[dict[str, Any]]:
             }
         )
         if not known:
-            result.notes.append(f"target `{target.kpi}`: no such figure in the report")
+            result.notes.append(msg("target `{kpi}`: no such figure in the report", kpi=target.kpi))
             report["notes"] = list(result.notes)
     return rows
 
@@ -268,43 +270,40 @@ def _n(value: Any, unit: str = "") -> str:
 
 
 def mark(passed: bool | None) -> str:
-    """✓ / ✗ / – for a target row."""
-    return {True: "✓ pass", False: "✗ FAIL", None: "– n/a"}[passed]
+    """✓ / ✗ / – for a target row, in the reader's language."""
+    if passed is None:
+        return "– " + tr("n/a")
+    return "✓ " + tr("pass") if passed else "✗ " + tr("fail")
 
 
 def render_text(report: Report, console: Console) -> None:
-    """The report for people, on the terminal."""
-    tot = report["totals"]
-    console.print(
-        f"[bold]{escape(report['label'])}[/] ({escape(report['flow'])}, calendar "
-        f"{escape(report['calendar'])}) — {tot['arrived']:,} cases over {report['days']} days "
-        f"from {report['start'][:10]}, seed {report['seed']}; run ends {report['end'][:10]}"
-    )
-    console.print(
-        f"closed {tot['closed']:,} ({escape(_pairs(report['final_states']))}), still open "
-        f"{tot['open_at_end']:,} ({escape(_pairs(report['open_states']))}), left out of the "
-        f"rates {tot['excluded']:,}; {report['events']['steps']:,} steps, "
-        f"{report['events']['refused']:,} refused"
-    )
+    """The report for people, on the terminal, in the reader's language."""
+    tot, events = report["totals"], report["events"]
+    console.print(tr(
+        "[bold]{label}[/] ({flow}, calendar {calendar}) — {arrived:,} cases over {days} days "
+        "from {start}, seed {seed}; run ends {end}", label=escape(report["label"]),
+        flow=escape(report["flow"]), calendar=escape(report["calendar"]), arrived=tot["arrived"],
+        days=report["days"], start=_day(report["start"]), seed=report["seed"],
+        end=_day(report["end"])))  # fmt: skip
+    console.print(tr(
+        "closed {closed:,} ({final}), still open {open:,} ({open_states}), left out of the "
+        "rates {excluded:,}; {steps:,} steps, {refused:,} refused", closed=tot["closed"],
+        final=escape(_pairs(report["final_states"])), open=tot["open_at_end"],
+        open_states=escape(_pairs(report["open_states"])), excluded=tot["excluded"],
+        steps=events["steps"], refused=events["refused"]))  # fmt: skip
     if report["schedules"]:
-        console.print(f"schedule occurrences: {escape(_pairs(report['schedules']))}")
+        occurrences = escape(_pairs(report["schedules"]))
+        console.print(tr("schedule occurrences: {occurrences}", occurrences=occurrences))
     if report["targets"]:
-        table = Table(title="manual targets 手册指标", title_justify="left")
-        for col in ("KPI", "target", "simulated", ""):
-            table.add_column(col, justify="right" if col in ("target", "simulated") else "left")
+        table = _table(tr("manual targets"), tr("KPI"), tr("target"), tr("simulated"), "")
         for row in report["targets"]:
             style = {True: "green", False: "bold red", None: "yellow"}[row["pass"]]
-            table.add_row(
-                escape(row["label"]),
-                f"{row['op']} {_n(row['target'])}",
-                _n(row["value"]),
-                f"[{style}]{mark(row['pass'])}[/]",
-            )
+            table.add_row(escape(row["label"]), f"{row['op']} {_n(row['target'])}",
+                          _n(row["value"]), f"[{style}]{mark(row['pass'])}[/]")  # fmt: skip
         console.print(table)
     if report["sla"]:
-        table = Table(title="SLAs", title_justify="left")
-        for col in ("SLA", "started", "met %", "breached %", "running %", "warnings"):
-            table.add_column(col, justify="left" if col == "SLA" else "right")
+        table = _table(tr("SLAs"), tr("SLA"), tr("started"), tr("met %"), tr("breached %"),
+                       tr("running %"), tr("warnings"))  # fmt: skip
         for name, s in report["sla"].items():
             table.add_row(
                 escape(f"{name} {s['label']}"), _n(s["started"]), _n(s["met_pct"]),
@@ -312,34 +311,31 @@ def render_text(report: Report, console: Console) -> None:
             )  # fmt: skip
         console.print(table)
     esc, cb = report["escalations"], report["callbacks"]
-    console.print(
-        f"escalations 升级: {esc['total']:,} in {esc['cases']:,} cases ({_n(esc['rate_pct'], '%')})"
-        f"; by level {_pairs(esc['by_level'])}; by role {_pairs(esc['by_role'])}"
-    )
-    console.print(
-        f"callbacks 回访: opened {cb['opened']:,}, done {cb['done']:,} "
-        f"({_n(cb['rate_pct'], '%')}), on time {_n(cb['on_time_pct'], '%')}; "
-        f"reopen {_n(report['reopen']['rate_pct'], '%')}, repeat "
-        f"{_n(report['repeat']['rate_pct'], '%')}, satisfaction "
-        f"{_n(report['satisfaction']['pct'], '%')} of {report['satisfaction']['answers']:,} answers"
-    )
-    table = Table(title="time (hours) 时长", title_justify="left")
-    for col in ("", "count", "mean", "p50", "p90"):
-        table.add_column(col, justify="left" if not col else "right")
+    console.print(tr(
+        "escalations: {total:,} in {cases:,} cases ({rate}); by level {levels}; by role {roles}",
+        total=esc["total"], cases=esc["cases"], rate=_n(esc["rate_pct"], "%"),
+        levels=_pairs(esc["by_level"]), roles=escape(_pairs(esc["by_role"]))))  # fmt: skip
+    console.print(tr(
+        "callbacks: opened {opened:,}, done {done:,} ({rate}), on time {on_time}; reopen "
+        "{reopen}, repeat {repeat}, satisfaction {satisfied} of {answers:,} answers",
+        opened=cb["opened"], done=cb["done"], rate=_n(cb["rate_pct"], "%"),
+        on_time=_n(cb["on_time_pct"], "%"), reopen=_n(report["reopen"]["rate_pct"], "%"),
+        repeat=_n(report["repeat"]["rate_pct"], "%"),
+        satisfied=_n(report["satisfaction"]["pct"], "%"),
+        answers=report["satisfaction"]["answers"]))  # fmt: skip
+    table = _table(tr("time (hours)"), "", tr("count"), tr("mean"), "p50", "p90")
     ttc = report["time_to_close_h"]
-    table.add_row(
-        "to close 结案", _n(ttc["count"]), _n(ttc["mean"]), _n(ttc["p50"]), _n(ttc["p90"])
-    )
+    table.add_row(tr("to close"), _n(ttc["count"]), _n(ttc["mean"]), _n(ttc["p50"]),
+                  _n(ttc["p90"]))  # fmt: skip
     for name, s in report["time_in_state_h"].items():
         table.add_row(
-            escape(f"in {name} {s['label']}"), _n(s["count"]), _n(s["mean"]), _n(s["p50"]),
-            _n(s["p90"]),
+            escape(tr("in {state} {label}", state=name, label=s["label"])), _n(s["count"]),
+            _n(s["mean"]), _n(s["p50"]), _n(s["p90"]),
         )  # fmt: skip
     console.print(table)
     if report["queues"]:
-        table = Table(title="staff queues 人手", title_justify="left")
-        for col in ("role", "staff", "jobs", "max waiting", "wait p50 h", "wait p90 h", "busy %"):
-            table.add_column(col, justify="left" if col == "role" else "right")
+        table = _table(tr("staff queues"), tr("role"), tr("staff"), tr("jobs"), tr("max waiting"),
+                       tr("wait p50 h"), tr("wait p90 h"), tr("busy %"))  # fmt: skip
         for role, q in report["queues"].items():
             table.add_row(
                 escape(role), _n(q["capacity"]), _n(q["jobs"]), _n(q["max_waiting"]),
@@ -347,33 +343,48 @@ def render_text(report: Report, console: Console) -> None:
             )  # fmt: skip
         console.print(table)
     _render_weeks(report, console)
-    if report["events"]["refused_by_reason"]:
-        console.print("refused events: " + escape(_pairs(report["events"]["refused_by_reason"])))
+    if events["refused_by_reason"]:
+        reasons = escape(_pairs(events["refused_by_reason"]))
+        console.print(tr("refused events: {reasons}", reasons=reasons))
+    note_word = tr("note")
     for note in report["notes"]:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]{note_word}:[/] {escape(localize(note))}")
+
+
+def _table(title: str, first: str, *figures: str) -> Table:
+    """A left-titled table: a column of names, then columns of figures aligned right."""
+    table = Table(title=title, title_justify="left")
+    table.add_column(first, justify="left")
+    for col in figures:
+        table.add_column(col, justify="right")
+    return table
+
+
+def _day(moment: str) -> str:
+    """The day of an ISO date-time text, as the language writes dates."""
+    return format_date(date.fromisoformat(moment[:10]))
 
 
 def _pairs(mapping: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v:,}" for k, v in mapping.items()) or "none"
+    return ", ".join(f"{k} {v:,}" for k, v in mapping.items()) or tr("none")
 
 
 def _render_weeks(report: Report, console: Console) -> None:
     days = report["daily"]
     if not days:
         return
-    table = Table(title="by week 每周 (backlog = open cases at the week's last day end)",
-                  title_justify="left")  # fmt: skip
-    for col in ("week from", "opened", "closed", "escalations", "backlog", "callbacks owed"):
-        table.add_column(col, justify="left" if col == "week from" else "right")
+    table = _table(tr("by week (backlog = open cases at the end of the week's last day)"),
+                   tr("week from"), tr("opened"), tr("closed"), tr("escalations"),
+                   tr("backlog"), tr("callbacks owed"))  # fmt: skip
     for i in range(0, len(days), 7):
         week = days[i : i + 7]
         table.add_row(
-            week[0]["day"], _n(sum(d["opened"] for d in week)), _n(sum(d["closed"] for d in week)),
-            _n(sum(d["escalations"] for d in week)), _n(week[-1]["backlog"]),
-            _n(week[-1]["callbacks_owed"]),
+            _day(week[0]["day"]), _n(sum(d["opened"] for d in week)),
+            _n(sum(d["closed"] for d in week)), _n(sum(d["escalations"] for d in week)),
+            _n(week[-1]["backlog"]), _n(week[-1]["callbacks_owed"]),
         )  # fmt: skip
     console.print(table)
-    console.print("backlog per day " + sparkline([d["backlog"] for d in days]))
+    console.print(tr("backlog per day {chart}", chart=sparkline([d["backlog"] for d in days])))
 
 
 def sparkline(values: list[int]) -> str:

@@ -5,49 +5,53 @@ from __future__ import annotations
 
 import argparse
 
+from engine.i18n import tr
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The worker's options (shared with `flow worker`)."""
     p = parser or argparse.ArgumentParser(
-        prog="flow worker", description="Run the live scheduler on a store."
+        prog="flow worker", description=tr("Run the live scheduler on a store.")
     )
     p.add_argument(
         "--db",
         required=True,
         metavar="URL",
-        help="sqlite:///file.db or postgresql+psycopg://user@host:port/db",
+        help=tr("sqlite:///file.db or postgresql+psycopg://user@host:port/db"),
     )
-    p.add_argument("--workflows", required=True, metavar="DIR", help="folder of *.flow files")
-    p.add_argument("--calendars", metavar="FILE", help="calendars.yaml (default: beside flows)")
+    p.add_argument("--workflows", required=True, metavar="DIR", help=tr("folder of *.flow files"))
+    p.add_argument("--calendars", metavar="FILE", help=tr("calendars.yaml (default: beside flows)"))
     p.add_argument(
         "--poll",
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="safety poll for timers armed by other processes (default 1)",
+        help=tr("safety poll for timers armed by other processes (default 1)"),
     )
     p.add_argument(
         "--late-after",
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="a timer firing more than this after its due time is marked late",
+        help=tr("a timer firing more than this after its due time is marked late"),
     )
-    p.add_argument("--id", metavar="NAME", help="this worker's name in the timer table")
+    p.add_argument("--id", metavar="NAME", help=tr("this worker's name in the timer table"))
     p.add_argument(
-        "--deliver-to", metavar="FILE", help="deliver notifications as JSON lines appended to FILE"
+        "--deliver-to",
+        metavar="FILE",
+        help=tr("deliver notifications as JSON lines appended to FILE"),
     )
     p.add_argument(
         "--notifier",
         metavar="MODULE:FUNCTION",
-        help="deliver notifications by calling FUNCTION(notification)",
+        help=tr("deliver notifications by calling FUNCTION(notification)"),
     )
     p.add_argument(
         "--lease",
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="how long a delivery claim holds before another worker may retry it",
+        help=tr("how long a delivery claim holds before another worker may retry it"),
     )
-    p.add_argument("--no-dispatch", action="store_true", help="do not deliver the outbox")
+    p.add_argument("--no-dispatch", action="store_true", help=tr("do not deliver the outbox"))
     return p

@@ -14,21 +14,27 @@ import argparse
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
+from engine.i18n import msg, tr
+
 
 def add_parser(sub: argparse._SubParsersAction, run: Callable[[argparse.Namespace], int]) -> None:  # type: ignore[type-arg]
     """The `schedules` subcommand's options."""
     p = sub.add_parser(
         "schedules",
-        help="list the flows' schedules in a store; pause or resume one",
+        help=tr("list the flows' schedules in a store; pause or resume one"),
         description=__doc__.split("\n\n")[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("action", nargs="?", choices=["list", "pause", "resume"], default="list")
     p.add_argument("flow", nargs="?", metavar="FLOW")
-    p.add_argument("name", nargs="?", metavar="NAME", help="the schedule's name in the flow")
-    p.add_argument("--db", required=True, metavar="URL", help="sqlite:///FILE or a PostgreSQL URL")
-    p.add_argument("--workflows", required=True, metavar="DIR", help="the folder of *.flow files")
-    p.add_argument("--calendars", metavar="FILE", help="calendars.yaml (default: beside flows)")
+    p.add_argument("name", nargs="?", metavar="NAME", help=tr("the schedule's name in the flow"))
+    p.add_argument(
+        "--db", required=True, metavar="URL", help=tr("sqlite:///FILE or a PostgreSQL URL")
+    )
+    p.add_argument(
+        "--workflows", required=True, metavar="DIR", help=tr("the folder of *.flow files")
+    )
+    p.add_argument("--calendars", metavar="FILE", help=tr("calendars.yaml (default: beside flows)"))
     p.set_defaults(run=run)
 
 
@@ -41,7 +47,9 @@ def lines(args: argparse.Namespace) -> list[str]:
     try:
         if args.action != "list":
             if not args.flow or not args.name:
-                raise StoreError(f"`flow schedules {args.action}` needs FLOW and NAME")
+                raise StoreError(
+                    msg("`flow schedules {action}` needs FLOW and NAME", action=args.action)
+                )
             service.pause_schedule(args.flow, args.name, paused=args.action == "pause")
         out = []
         for state, count, last in service.schedule_listing():
@@ -51,9 +59,10 @@ def lines(args: argparse.Namespace) -> list[str]:
             def shown(t: datetime, tz: tzinfo | None = tz) -> str:
                 return t.astimezone(tz).strftime("%Y-%m-%d %H:%M %a")
 
-            status = "paused" if state.paused else f"next {shown(state.next_due)}"
-            when = f", last {shown(last)}" if last else ""
-            out.append(f"{state.flow} {state.name}  {status}  ({count} happened{when})")
-        return out or ["no schedules"]
+            status = msg("paused") if state.paused else msg("next {at}", at=shown(state.next_due))
+            when = msg(", last {at}", at=shown(last)) if last else ""
+            out.append(msg("{flow} {name}  {status}  ({count} happened{when})", flow=state.flow,
+                           name=state.name, status=status, count=count, when=when))  # fmt: skip
+        return out or [msg("no schedules")]
     finally:
         service.close()

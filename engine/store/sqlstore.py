@@ -47,6 +47,7 @@ from sqlalchemy.exc import OperationalError
 from engine.case import Armed, AuditRecord, Case, Notification, Row, audit_row
 from engine.definition import FlowDefinition
 from engine.errors import ConflictError, SchemaError, StoreError
+from engine.i18n import msg
 from engine.runtime import Step
 from engine.store import schema as s
 from engine.store.serialize import (
@@ -175,14 +176,18 @@ class Store:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
-            raise StoreError(f"unsupported database `{self.dialect}`: use sqlite or postgresql")
+            raise StoreError(
+                msg("unsupported database `{name}`: use sqlite or postgresql", name=self.dialect)
+            )
         self.application_name = application_name
         self.engine: Engine = self._make_engine(url, busy_timeout, synchronous)
         try:
             self._ensure_schema()
         except OperationalError as exc:  # no such folder, no server, refused login, …
             self.engine.dispose()
-            raise StoreError(f"cannot open {self._where()}: {exc.orig}") from None
+            raise StoreError(
+                msg("cannot open {where}: {reason}", where=self._where(), reason=exc.orig)
+            ) from None
 
     # ------------------------------------------------------------ connections
     def _make_engine(self, url: str, busy_timeout: float, synchronous: str) -> Engine:
