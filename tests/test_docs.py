@@ -76,3 +76,43 @@ def test_the_limits_table_is_engine_limits() -> None:
     assert [
         (name, int(value.replace(",", "")), unit, bounds) for name, value, unit, bounds in rows
     ] == [(limit.name, limit.value, limit.unit, limit.bounds) for limit in LIMITS]
+
+
+# ---------------------------------------------------------------- the Chinese quick start
+
+QUICK_START = DOC.parent / "zh" / "快速上手.md"
+
+
+def _quick_start_blocks(kind: str) -> list[str]:
+    text = QUICK_START.read_text(encoding="utf-8")
+    return re.findall(rf"```{kind}\n(.*?)```", text, re.S)
+
+
+def test_the_chinese_quick_start_runs_as_written(tmp_path: Path) -> None:
+    """The walk-through's flow, its broken line, the Chinese diagnostics it shows and the
+    scenario's timeline are what `flow` really does."""
+    import subprocess
+    import sys
+
+    def flow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(DOC.parents[1] / "cli.py"), "--lang", "zh_CN", *args],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        )  # fmt: skip
+
+    (tmp_path / "我的流程").mkdir()
+    broken, scenario = _quick_start_blocks("flow")[0], _quick_start_blocks("yaml")[0]
+    shown = _quick_start_blocks("text")
+    (tmp_path / "我的流程" / "repair.flow").write_text(broken, encoding="utf-8")
+    checked = flow("check", "我的流程/repair.flow")
+    assert checked.returncode == 1
+    for line in shown[0].splitlines() + shown[1].splitlines():
+        assert line in checked.stdout, line
+    fixed = broken.replace("-> don by", "-> done by")
+    (tmp_path / "我的流程" / "repair.flow").write_text(fixed, encoding="utf-8")
+    assert flow("check", "我的流程/repair.flow").returncode == 0
+    (tmp_path / "我的流程" / "repair_slow.yaml").write_text(scenario, encoding="utf-8")
+    replayed = flow("simulate", "--scenario", "我的流程/repair_slow.yaml")
+    assert replayed.returncode == 0, replayed.stdout
+    for line in shown[3].splitlines():
+        assert line in replayed.stdout, line
