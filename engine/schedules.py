@@ -19,6 +19,8 @@ from engine.calendar import Calendar, wall_rule
 from engine.case import SLA_STATUS_AT, Case, Notification, SlaClock
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.functions import time_left
+from engine.i18n import Listing, localize, msg, tr
+from engine.i18n.formats import format_datetime, format_duration
 
 MAX_CATCH_UP = 1000  # occurrences of one schedule fired by `catch up all` after an outage
 MAX_ID = 240  # a notification id's length in the outbox
@@ -86,7 +88,8 @@ def summary_text(
     now: datetime,
 ) -> str:
     """One summary of the flow's open cases: how many in each state, the overdue tasks, and
-    the SLA clocks breached or with less than a quarter of their time left."""
+    the SLA clocks breached or with less than a quarter of their time left — written in the
+    service's language (FLOWDESK_LANG or the locale), as the staff who receive it read it."""
     labels = {s.name: s.label or s.name for s in definition.states}
     working = {s.name: s.within.working for s in definition.slas}
     by_state: dict[str, int] = {}
@@ -107,17 +110,20 @@ def summary_text(
                 clock = SlaClock(*row)
                 left = time_left(clock, now, working[name], calendar)
                 if left.total_seconds() < clock.budget / 4:
-                    at_risk.append(f"{case.id} {name} ({_hours(left)} left)")
+                    said = tr("{left} left", left=format_duration(left))
+                    at_risk.append(f"{case.id} {name} ({said})")
     title = schedule.summary_title or schedule.label or schedule.name
-    lines = [f"{title} — {now:%Y-%m-%d %H:%M}: {count} open"]
+    lines = [tr("{title} — {at}: {count} open", title=title, at=format_datetime(now), count=count)]
     if by_state:
         order = [s.name for s in definition.states]
         states = sorted(by_state, key=lambda s: order.index(s) if s in order else len(order))
-        lines.append("by state: " + ", ".join(f"{labels.get(s, s)} {by_state[s]}" for s in states))
-    for heading, items in (("overdue tasks", overdue), ("SLA breached", breached),
-                           ("SLA at risk", at_risk)):  # fmt: skip
+        counted = Listing(f"{labels.get(s, s)} {by_state[s]}" for s in states)
+        lines.append(tr("by state: {counted}", counted=counted))
+    for heading, items in ((msg("overdue tasks"), overdue), (msg("SLA breached"), breached),
+                           (msg("SLA at risk"), at_risk)):  # fmt: skip
         if items:
-            lines.append(f"{heading} ({len(items)}): {_listed(items)}")
+            lines.append(tr("{heading} ({count}): {items}", heading=heading, count=len(items),
+                            items=_listed(items)))  # fmt: skip
     return "\n".join(lines)
 
 
@@ -133,10 +139,7 @@ def summaries(flow: str, schedule: ScheduleDef, text: str, due: datetime) -> lis
 
 
 def _listed(items: list[str]) -> str:
-    shown = ", ".join(items[:MAX_LISTED])
-    return shown if len(items) <= MAX_LISTED else f"{shown} … and {len(items) - MAX_LISTED} more"
-
-
-def _hours(left: timedelta) -> str:
-    minutes = int(left.total_seconds() // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+    shown = Listing(items[:MAX_LISTED])
+    if len(items) <= MAX_LISTED:
+        return localize(shown)
+    return tr("{shown} … and {count} more", shown=shown, count=len(items) - MAX_LISTED)

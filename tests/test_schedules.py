@@ -16,6 +16,7 @@ from engine.case import Notification
 from engine.clock import SimulatedClock
 from engine.engine import replay
 from engine.errors import StoreError
+from engine.i18n import language
 from engine.schedules import catch_up
 from engine.service import Service
 
@@ -73,6 +74,17 @@ def test_an_engine_fires_each_occurrence_at_its_time_and_summarises_open_cases()
     assert last.startswith("值班日报 — 2026-10-08 17:30: 1 open")
     assert "制作名单 1" in last and f"{case.id} inspection" in last  # overdue since 11:00
     assert replay(h.engine.runtime_of(case), case.id, case.audit).snapshot() == case.snapshot()
+
+
+def test_a_summary_is_written_in_the_services_language() -> None:
+    sent: list[Notification] = []
+    h = make_harness(DUTIES.replace("CATCH", "latest"), at=sh(2026, 9, 28, 12, 0))
+    h.engine.add_notifier(sent.append)
+    with language("zh_CN"):
+        h.advance(sh(2026, 10, 9, 12, 0))
+    last = [n for n in sent if n.kind == "summary"][-1].message
+    assert last.startswith("值班日报 — 2026年10月8日 17:30：未结 1 张\n按状态：制作名单 1")
+    assert "逾期任务（1）：" in last
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 
 from engine.i18n import msg, tr
+from engine.i18n.formats import Moment
 
 
 def add_parser(sub: argparse._SubParsersAction, run: Callable[[argparse.Namespace], int]) -> None:  # type: ignore[type-arg]
@@ -57,7 +58,7 @@ def lines(args: argparse.Namespace) -> list[str]:
             tz = runtime.calendar.tz if runtime is not None else None
 
             def shown(t: datetime, tz: tzinfo | None = tz) -> str:
-                return t.astimezone(tz).strftime("%Y-%m-%d %H:%M %a")
+                return Moment(t.astimezone(tz))
 
             status = msg("paused") if state.paused else msg("next {at}", at=shown(state.next_due))
             when = msg(", last {at}", at=shown(last)) if last else ""
