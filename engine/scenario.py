@@ -347,6 +347,29 @@ RECORD_KINDS = {
 }
 
 
+# what the runtime writes of an SLA clock (`reply: breached`), as a timeline says it
+SLA_EVENTS = {
+    "started": msg("started"),
+    "met": msg("met"),
+    "paused": msg("paused"),
+    "resumed": msg("resumed"),
+    "breached": msg("breached"),
+    "warning": msg("warned"),
+}
+
+
+def _system_what(kind: str, what: str) -> str:
+    """An audit record's text in the reader's language where Flowdesk wrote it (an SLA
+    clock's change, a task gone overdue); the flow's own texts stay as written."""
+    if kind == "sla":
+        name, _, event = what.rpartition(": ")
+        if event in SLA_EVENTS:
+            return msg("{name}: {event}", name=name, event=SLA_EVENTS[event])
+    if kind == "task" and what.startswith("overdue: "):
+        return msg("overdue: {task}", task=what.removeprefix("overdue: "))
+    return what
+
+
 def _log_records(result: ScenarioResult, case: Case, start: int) -> None:
     for record in case.audit[start:]:
         moved = f" → {record.after}" if record.after != record.before else ""
@@ -362,7 +385,7 @@ def _log_records(result: ScenarioResult, case: Case, start: int) -> None:
             text = msg("automatic {what}", what=record.what)
         else:
             kind = RECORD_KINDS.get(record.kind, record.kind)
-            text = msg("{kind}: {what}", kind=kind, what=record.what)
+            text = msg("{kind}: {what}", kind=kind, what=_system_what(record.kind, record.what))
         result.timeline.append(Event(record.at, text, record.kind))
 
 
