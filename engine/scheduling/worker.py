@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -112,7 +113,14 @@ class Worker:
         self.scheduler.add_job(
             self.tick, "date", run_date=datetime.now(UTC), id="tick", misfire_grace_time=None
         )
-        self.scheduler.start()
+        try:
+            self.scheduler.start()
+        except JobLookupError:
+            # APScheduler marks itself stopped before it takes its lock, so a stop landing
+            # while it hands out the tick makes it miss the spent job it removes next;
+            # nothing is lost (the next start runs a tick at once)
+            if not self._stopping.is_set():
+                raise
         # stopped: let the tick in hand finish its step (it checks between steps)
         if self._busy.acquire(timeout=STOP_GRACE):
             self._busy.release()
@@ -123,9 +131,12 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to stop after the step in hand (what SIGTERM and SIGINT do). Safe
         at any moment, start-up included: a tick that finds the flag set ends the scheduler
-        if this could not yet."""
+        if this could not yet. The scheduler is shut down from a thread of its own: a signal
+        handler runs inside whatever the main thread was doing, possibly the scheduler's own
+        job processing, and shutting down from there re-enters its locks (a deadlock in the
+        executor, or a spent job that can no longer be removed)."""
         self._stopping.set()
-        self._halt()
+        threading.Thread(target=self._halt, name="flowdesk-stop", daemon=True).start()
 
     def _halt(self) -> None:
         with contextlib.suppress(SchedulerNotRunningError):  # not yet, or already, stopped
