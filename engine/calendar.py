@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from engine.errors import FlowdeskError
+from engine.i18n import msg
 from engine.limits import shorten
 from engine.yamlfile import BoundedLoader, parse_yaml, read_yaml
 
@@ -94,7 +95,11 @@ class CalendarSpec(BaseModel):
             return value
         if not isinstance(value, list):
             raise ValueError(
-                f"{value!r} is not 24/7 nor a list of intervals like ['08:00-12:00', '13:00-17:00']"
+                msg(
+                    "{value!r} is not 24/7 nor a list of intervals like ['08:00-12:00', "
+                    "'13:00-17:00']",
+                    value=value,
+                )
             )
         _parse_hours(value)
         return value
@@ -103,7 +108,7 @@ class CalendarSpec(BaseModel):
     @classmethod
     def _some_weekday(cls, value: list[Weekday] | None) -> list[Weekday] | None:
         if value is not None and not value:
-            raise ValueError("the list is empty; name at least one of mon, tue, ..., sun")
+            raise ValueError(msg("the list is empty; name at least one of mon, tue, ..., sun"))
         return value
 
     @model_validator(mode="after")
@@ -111,7 +116,9 @@ class CalendarSpec(BaseModel):
         both = sorted(set(self.extra_holidays) & set(self.extra_workdays))
         if both:
             days = ", ".join(str(d) for d in both)
-            raise ValueError(f"extra_holidays and extra_workdays both list {days}; pick one")
+            raise ValueError(
+                msg("extra_holidays and extra_workdays both list {days}; pick one", days=days)
+            )
         return self
 
 
@@ -127,22 +134,28 @@ def _parse_interval(text: object) -> Interval:
         if h1 < 24 and m1 < 60 and m2 < 60 and start < end <= ONE_DAY:
             return start, end
     raise ValueError(
-        f"{text!r} is not an interval 'HH:MM-HH:MM' with start before end "
-        "(for example '08:00-12:00'; '24:00' is allowed as an end)"
+        msg(
+            "{text!r} is not an interval 'HH:MM-HH:MM' with start before end (for "
+            "example '08:00-12:00'; '24:00' is allowed as an end)",
+            text=text,
+        )
     )
 
 
 def _parse_hours(hours: list[object] | list[str]) -> tuple[Interval, ...]:
     """Parse the `hours` list into sorted, non-overlapping intervals."""
     if not hours:
-        raise ValueError("the list is empty; give intervals like '08:00-12:00', or 24/7")
+        raise ValueError(msg("the list is empty; give intervals like '08:00-12:00', or 24/7"))
     intervals: list[Interval] = []
     for text in hours:
         start, end = _parse_interval(text)
         if intervals and start < intervals[-1][1]:
             raise ValueError(
-                f"{text!r} starts before the previous interval ends; "
-                "list intervals in time order, without overlap"
+                msg(
+                    "{text!r} starts before the previous interval ends; list intervals in "
+                    "time order, without overlap",
+                    text=text,
+                )
             )
         intervals.append((start, end))
     return tuple(intervals)
@@ -153,7 +166,7 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai"
+            msg("unknown time zone {name!r}; use an IANA name such as Asia/Shanghai", name=name)
         ) from None
 
 
@@ -208,7 +221,9 @@ class OnWeekday:
 
     def __post_init__(self) -> None:
         if not 0 <= self.weekday <= 6:
-            raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), got {self.weekday}")
+            raise ValueError(
+                msg("weekday must be 0 (Monday) to 6 (Sunday), got {weekday}", weekday=self.weekday)
+            )
 
 
 @dataclass(frozen=True)
@@ -219,7 +234,7 @@ class OnMonthDay:
 
     def __post_init__(self) -> None:
         if not 1 <= self.day <= 31:
-            raise ValueError(f"day of month must be 1 to 31, got {self.day}")
+            raise ValueError(msg("day of month must be 1 to 31, got {day}", day=self.day))
 
 
 QUARTER_MONTHS = (1, 4, 7, 10)
@@ -377,7 +392,7 @@ class Calendar:
         closing time stays there. `d == 0` gives `next_open(start)`.
         """
         if d < ZERO:
-            raise ValueError(f"a working duration cannot be negative, got {d}")
+            raise ValueError(msg("a working duration cannot be negative, got {d}", d=d))
         if self.always_open:
             return (self._in_zone(start).astimezone(UTC) + d).astimezone(self.tz)
         return self._at(*self._consume(*self._wall(start), d))
@@ -388,7 +403,7 @@ class Calendar:
         A closed start first moves to the next opening; make-up working days count.
         """
         if n < 0:
-            raise ValueError(f"a number of working days cannot be negative, got {n}")
+            raise ValueError(msg("a number of working days cannot be negative, got {n}", n=n))
         if self.always_open:
             return self._in_zone(start) + timedelta(days=n)  # same wall-clock time
         day, clock = self._consume(*self._wall(start), ZERO)
@@ -463,7 +478,7 @@ class Calendar:
             target = self.month_target(year, month + 1, rule)
             if target is not None and datetime.combine(target, at) > local:
                 return datetime.combine(target, at, self.tz)
-        raise ValueError(f"{rule} matches no day in 30 years")
+        raise ValueError(msg("{rule} matches no day in 30 years", rule=rule))
 
     # --- helpers ---
 
@@ -508,7 +523,11 @@ class Calendar:
             return t
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(
-                f"calendar {self.name!r} needs a timezone-aware datetime, got {t.isoformat()}"
+                msg(
+                    "calendar {name!r} needs a timezone-aware datetime, got {t}",
+                    name=self.name,
+                    t=t.isoformat(),
+                )
             )
         return t.astimezone(self.tz)
 
@@ -549,7 +568,7 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
 def load_calendars(path: str | Path) -> dict[str, Calendar]:
     """Read a calendar file (a mapping name -> settings, section 9); it always has `always`."""
     path = Path(path)
-    return _calendars(read_yaml(path, "calendar file", CalendarError, _Loader), path)
+    return _calendars(read_yaml(path, msg("calendar file"), CalendarError, _Loader), path)
 
 
 def parse_calendars(text: str, name: str = "calendars.yaml") -> dict[str, Calendar]:
@@ -562,15 +581,25 @@ def _calendars(data: object, path: str | Path) -> dict[str, Calendar]:
         data = {}
     if not isinstance(data, dict):
         raise CalendarError(
-            f"{path}: expected a mapping of calendar names to settings "
-            f"(like 'office: {{hours: [\"08:00-12:00\"]}}'), got {type(data).__name__}"
+            msg(
+                "{path}: expected a mapping of calendar names to settings (like "
+                "'office: {{hours: [\"08:00-12:00\"]}}'), got {name}",
+                path=path,
+                name=type(data).__name__,
+            )
         )
     calendars = {"always": Calendar.always()}
     for name, settings in data.items():
         if not isinstance(settings, dict):
             raise CalendarError(
-                f"{path}: calendar {name!r}: expected a mapping of settings "
-                f"({', '.join(CalendarSpec.model_fields)}), got {settings!r}"
+                msg(
+                    "{path}: calendar {name!r}: expected a mapping of settings "
+                    "({model_fields}), got {settings!r}",
+                    path=path,
+                    name=name,
+                    model_fields=", ".join(CalendarSpec.model_fields),
+                    settings=settings,
+                )
             )
         try:
             spec = CalendarSpec.model_validate(settings)
@@ -588,7 +617,13 @@ def _explain(error: ValidationError) -> str:
         where = where.lstrip(".")
         if problem["type"] == "extra_forbidden":
             allowed = ", ".join(CalendarSpec.model_fields)
-            clauses.append(f"unknown key {where!r}; the allowed keys are {allowed}")
+            clauses.append(
+                msg(
+                    "unknown key {where!r}; the allowed keys are {allowed}",
+                    where=where,
+                    allowed=allowed,
+                )
+            )
             continue
         if problem["type"] == "value_error":
             message = str(problem.get("ctx", {}).get("error", problem["msg"]))

@@ -12,15 +12,17 @@ is refused at the alias that passes the budget, before anything is built from it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from engine import limits
-from engine.i18n import msg
+from engine.i18n import Listing, msg
 
 
 class BoundedLoader(yaml.SafeLoader):
@@ -100,10 +102,13 @@ def read_yaml(
         text = limits.read_text(path, what)
     except (OSError, limits.LimitExceeded) as problem:
         reason = problem.strerror if isinstance(problem, OSError) and problem.strerror else problem
-        raise error(f"{path}: cannot read the {what}: {reason}") from None
+        raise error(msg("{path}: cannot read the {what}: {reason}", path=path, what=what,
+                        reason=reason)) from None  # fmt: skip
     except UnicodeDecodeError as problem:
         line, column, reason = limits.not_utf8(problem)
-        raise error(f"{path}:{line}:{column}: cannot read the {what}: {reason}") from None
+        where = f"{path}:{line}:{column}"
+        raise error(msg("{path}: cannot read the {what}: {reason}", path=where, what=what,
+                        reason=reason)) from None  # fmt: skip
     return parse_yaml(text, str(path), error, loader)
 
 
@@ -118,7 +123,10 @@ def parse_yaml(
         mark = getattr(problem, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         reason = getattr(problem, "problem", None) or str(problem)
-        raise error(f"{name}{where}: not valid YAML: {limits.visible(str(reason))}") from None
+        at = name + where
+        said = msg("{path}: not valid YAML: {reason}", path=at,
+                   reason=limits.visible(str(reason)))  # fmt: skip
+        raise error(said) from None
 
 
 MAX_PROBLEMS = 20  # listed of one invalid file; the rest are counted
@@ -126,15 +134,57 @@ MAX_PROBLEMS = 20  # listed of one invalid file; the rest are counted
 
 def validation_problems(exc: ValidationError) -> str:
     """A file's pydantic problems as lines `  steps.2.after: what is wrong (given …)`, the key
-    path and the given value cut to size, at most `MAX_PROBLEMS` of them."""
-    lines = []
+    path and the given value cut to size, at most `MAX_PROBLEMS` of them; in the reader's
+    language where the problem is one of the common kinds (`problem_text`)."""
+    lines: list[str] = []
     errors = exc.errors()
     for err in errors[:MAX_PROBLEMS]:
         where = limits.clip(".".join(str(p) for p in err["loc"]) or "(top)")
-        message = str(err["msg"]).removeprefix("Value error, ")
+        message = problem_text(err)
         given = limits.shorten(err.get("input"))
         quoted = isinstance(err.get("input"), dict | list) or given in message
-        lines.append(f"  {where}: {limits.visible(message)}" + ("" if quoted else f" ({given})"))
+        shown = "" if quoted else f" ({given})"
+        lines.append(msg("  {where}: {problem}{given}", where=where, problem=message, given=shown))
     if len(errors) > MAX_PROBLEMS:
-        lines.append(f"  … and {len(errors) - MAX_PROBLEMS:,} more")
-    return "\n".join(lines)
+        lines.append(msg("  … and {count:,} more", count=len(errors) - MAX_PROBLEMS))
+    return Listing(lines, separator="\n")
+
+
+def problem_text(err: ErrorDetails) -> str:
+    """What pydantic found wrong, said by us for the common kinds (so it can be said in
+    Chinese), else pydantic's English; a validator's own message (`ValueError(msg(…))`)
+    as it was raised."""
+    ctx = err.get("ctx") or {}
+    kind = err["type"]
+    raised = ctx.get("error")
+    if kind == "value_error" and isinstance(raised, Exception) and len(raised.args) == 1:
+        return str(raised.args[0]) if not isinstance(raised.args[0], str) else raised.args[0]
+    if kind in _PROBLEMS:
+        return _PROBLEMS[kind](ctx)
+    return limits.visible(str(err["msg"]).removeprefix("Value error, "))
+
+
+_PROBLEMS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "missing": lambda _: msg("required but not given"),
+    "extra_forbidden": lambda _: msg("not a key this file takes"),
+    "int_type": lambda _: msg("must be a whole number"),
+    "int_parsing": lambda _: msg("must be a whole number"),
+    "int_from_float": lambda _: msg("must be a whole number"),
+    "float_type": lambda _: msg("must be a number"),
+    "float_parsing": lambda _: msg("must be a number"),
+    "bool_type": lambda _: msg("must be true or false"),
+    "bool_parsing": lambda _: msg("must be true or false"),
+    "string_type": lambda _: msg("must be a text"),
+    "list_type": lambda _: msg("must be a list"),
+    "dict_type": lambda _: msg("must be a mapping"),
+    "model_type": lambda _: msg("must be a mapping"),
+    "date_parsing": lambda _: msg("must be a date like 2026-03-06"),
+    "date_from_datetime_parsing": lambda _: msg("must be a date like 2026-03-06"),
+    "datetime_parsing": lambda _: msg("must be a date-time like 2026-03-06 16:30"),
+    "datetime_from_date_parsing": lambda _: msg("must be a date-time like 2026-03-06 16:30"),
+    "literal_error": lambda ctx: msg("must be one of {expected}", expected=ctx.get("expected")),
+    "greater_than_equal": lambda ctx: msg("must be at least {least}", least=ctx.get("ge")),
+    "greater_than": lambda ctx: msg("must be more than {least}", least=ctx.get("gt")),
+    "less_than_equal": lambda ctx: msg("must be at most {most}", most=ctx.get("le")),
+    "less_than": lambda ctx: msg("must be less than {most}", most=ctx.get("lt")),
+}

@@ -246,3 +246,20 @@ def test_an_unknown_lang_exits_2_with_the_choices() -> None:
     done = _flow("--lang", "fr", "check", "x.flow", env={})
     assert done.returncode == 2
     assert "unknown language `fr`; Flowdesk speaks en, zh_CN" in done.stderr
+
+
+def test_an_invalid_scenario_is_explained_in_chinese_key_by_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "flow: repair\nstart: 2026-03-02 09:00\nsteps:\n  - at: soon\n    colour: red\n"
+        "  - fire: dispatch\n    by: 3\n",
+        encoding="utf-8",
+    )
+    done = _flow("--lang", "zh_CN", "simulate", "--scenario", str(bad), env={})
+    assert done.returncode == 2
+    for line in (
+        "steps.0.at：必须是 2026-03-06 16:30 这样的日期时间 ('soon')",
+        "steps.0.colour：这个文件不接受这个键 ('red')",
+        "steps.1.by：必须是文本 (3)",
+    ):
+        assert line in done.stderr, done.stderr

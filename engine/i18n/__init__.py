@@ -184,23 +184,25 @@ def html_lang(language: str | None = None) -> str:
 
 class Listing(str):
     """Names or phrases in a row (`a`, `b`, `c`): English commas now, the language's
-    separator (、in Chinese) at the edge, each item localized."""
+    separator (、in Chinese) at the edge, each item localized. With a `separator` (a line
+    break, say) that one is used in every language."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "separator")
     items: tuple[object, ...]
+    separator: str | None
 
-    def __new__(cls, items: Iterable[object]) -> Listing:
+    def __new__(cls, items: Iterable[object], separator: str | None = None) -> Listing:
         kept = tuple(items)
-        self = super().__new__(cls, ", ".join(str(i) for i in kept))
-        self.items = kept
+        self = super().__new__(cls, (separator or ", ").join(str(i) for i in kept))
+        self.items, self.separator = kept, separator
         return self
 
     def localize(self, language: str) -> str:
-        separator = "、" if language == "zh_CN" else ", "
+        separator = self.separator or ("、" if language == "zh_CN" else ", ")
         return separator.join(localize(i, language) for i in self.items)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (Listing, (self.items,))
+        return (Listing, (self.items, self.separator))
 
 
 def error_line(text: str) -> str:

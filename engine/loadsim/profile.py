@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine import limits
+from engine.i18n import Listing, msg
 from engine.limits import shorten
 from engine.yamlfile import read_yaml, validation_problems
 
@@ -38,11 +39,16 @@ def parse_seconds(value: object) -> float:
     match = _DURATION.match(str(value)) if isinstance(value, str) else None
     if match is None:
         raise ValueError(
-            f"{shorten(value)} is not a duration; write a number and a unit: 45s, 30m, 2h, 1.5d, 1w"
+            msg(
+                "{value} is not a duration; write a number and a unit: 45s, 30m, 2h, 1.5d, 1w",
+                value=shorten(value),
+            )
         )
     seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds > limits.MAX_DURATION.total_seconds():
-        raise ValueError(f"{shorten(value)} is longer than 100 years (limit duration)")
+        raise ValueError(
+            msg("{value} is longer than 100 years (limit duration)", value=shorten(value))
+        )
     return seconds
 
 
@@ -83,12 +89,14 @@ class Delay(_Model):
         }.get(self.dist, ())
         missing = [k for k in needs if getattr(self, k) is None]
         if self.dist == "lognormal" and self.median is None and self.mean is None:
-            missing.append("median (or mean)")
+            missing.append(msg("median (or mean)"))
         if missing:
-            raise ValueError(f"a {self.dist} delay needs {', '.join(missing)}")
+            raise ValueError(
+                msg("a {dist} delay needs {missing}", dist=self.dist, missing=Listing(missing))
+            )
         low, high = self.min, self.max
         if self.dist == "uniform" and low is not None and high is not None and low > high:
-            raise ValueError("uniform delay: min is greater than max")
+            raise ValueError(msg("uniform delay: min is greater than max"))
         return self
 
 
@@ -145,7 +153,7 @@ class Arrivals(_Model):
             try:
                 return hour_weights([float(w) for w in value])
             except TypeError:
-                raise ValueError("hourly weights must be numbers") from None
+                raise ValueError(msg("hourly weights must be numbers")) from None
         return value
 
     @field_validator("weekdays")
@@ -153,11 +161,17 @@ class Arrivals(_Model):
     def _weekdays(cls, value: dict[str, float]) -> dict[str, float]:
         unknown = [k for k in value if k not in WEEKDAYS]
         if unknown:
-            raise ValueError(f"unknown weekday(s) {unknown}; use {', '.join(WEEKDAYS)}")
+            raise ValueError(
+                msg(
+                    "unknown weekday(s) {unknown}; use {WEEKDAYS}",
+                    unknown=unknown,
+                    WEEKDAYS=", ".join(WEEKDAYS),
+                )
+            )
         if not all(0 <= w < math.inf for w in value.values()):
-            raise ValueError("weights must be finite numbers, not negative")
+            raise ValueError(msg("weights must be finite numbers, not negative"))
         if not any(value.values()):
-            raise ValueError("every weekday has weight 0: no case could arrive")
+            raise ValueError(msg("every weekday has weight 0: no case could arrive"))
         return {d: float(value.get(d, 0.0)) for d in WEEKDAYS}
 
 
@@ -184,7 +198,7 @@ class Target(_Model):
     @model_validator(mode="after")
     def _one_bound(self) -> Target:
         if (self.min is None) == (self.max is None):
-            raise ValueError(f"target {self.kpi}: give exactly one of min, max")
+            raise ValueError(msg("target {kpi}: give exactly one of min, max", kpi=self.kpi))
         return self
 
 
@@ -225,7 +239,9 @@ class Profile(_Model):
     def _repeat_probabilities(cls, repeats: dict[str, float]) -> dict[str, float]:
         for name, p in repeats.items():
             if not 0 <= p <= 1:
-                raise ValueError(f"repeats.{name}: a probability from 0 to 1, got {p}")
+                raise ValueError(
+                    msg("repeats.{name}: a probability from 0 to 1, got {p}", name=name, p=p)
+                )
         return repeats
 
     @field_validator("fields")
@@ -248,7 +264,13 @@ class Profile(_Model):
         for name, branches in states.items():
             total = sum(b.p for b in branches)
             if total > 1 + 1e-9:
-                raise ValueError(f"state {name}: branch probabilities add up to {total:g} > 1")
+                raise ValueError(
+                    msg(
+                        "state {name}: branch probabilities add up to {total:g} > 1",
+                        name=name,
+                        total=total,
+                    )
+                )
         return states
 
 
@@ -257,23 +279,27 @@ def hour_weights(value: list[float] | dict[str, float]) -> list[float]:
     if isinstance(value, list):
         weights = [float(w) for w in value]
         if len(weights) != 24:
-            raise ValueError(f"give 24 hourly weights (00 to 23), not {len(weights)}")
+            raise ValueError(
+                msg("give 24 hourly weights (00 to 23), not {weights}", weights=len(weights))
+            )
     else:
         weights = [0.0] * 24
         for key, weight in value.items():
             match = re.fullmatch(r"\s*(\d{1,2})\s*(?:-\s*(\d{1,2}))?\s*", str(key))
             if match is None:
-                raise ValueError(f"{key!r} is not an hour range like '08-12' or an hour like '9'")
+                raise ValueError(
+                    msg("{key!r} is not an hour range like '08-12' or an hour like '9'", key=key)
+                )
             first = int(match.group(1))
             end = int(match.group(2)) if match.group(2) else first + 1
             if not 0 <= first < end <= 24:
-                raise ValueError(f"{key!r}: hours run from 00 to 24, start before end")
+                raise ValueError(msg("{key!r}: hours run from 00 to 24, start before end", key=key))
             for hour in range(first, end):
                 weights[hour] = float(weight)
     if not all(0 <= w < math.inf for w in weights):
-        raise ValueError("weights must be finite numbers, not negative")
+        raise ValueError(msg("weights must be finite numbers, not negative"))
     if not any(weights):
-        raise ValueError("every hour has weight 0: no case could arrive")
+        raise ValueError(msg("every hour has weight 0: no case could arrive"))
     return weights
 
 
@@ -284,7 +310,12 @@ def check_generator(value: Any, where: str) -> None:
     keys = list(value)
     if len(keys) != 1 or keys[0] not in GENERATORS:
         raise ValueError(
-            f"{where}: a mapping must be one generator: {', '.join(GENERATORS)} (got {keys})"
+            msg(
+                "{where}: a mapping must be one generator: {GENERATORS} (got {keys})",
+                where=where,
+                GENERATORS=", ".join(GENERATORS),
+                keys=keys,
+            )
         )
     kind, arg = keys[0], value[keys[0]]
     if kind == "choice":
@@ -296,23 +327,29 @@ def check_generator(value: Any, where: str) -> None:
         ) or (isinstance(arg, list) and arg)
         if not ok:
             raise ValueError(
-                f"{where}: choice takes a list, or a mapping value → weight (finite, not "
-                "negative, not all 0)"
+                msg(
+                    "{where}: choice takes a list, or a mapping value → weight (finite, "
+                    "not negative, not all 0)",
+                    where=where,
+                )
             )
     elif kind == "bernoulli":
         if not _number(arg) or not 0 <= arg <= 1:
-            raise ValueError(f"{where}: bernoulli takes a probability from 0 to 1")
+            raise ValueError(msg("{where}: bernoulli takes a probability from 0 to 1", where=where))
     elif kind in ("uniform", "randint"):
         if not (isinstance(arg, list) and len(arg) == 2 and all(_number(x) for x in arg)):
-            raise ValueError(f"{where}: {kind} takes [low, high]")
+            raise ValueError(msg("{where}: {kind} takes [low, high]", where=where, kind=kind))
     elif kind == "after":
         Delay.model_validate(arg)
     elif not isinstance(arg, str) or _FORMAT_FIELD.sub("", arg).count("{") + _FORMAT_FIELD.sub(
         "", arg
     ).count("}"):
         raise ValueError(
-            f"{where}: format takes a text like 'C{{n:06d}}': `{{n}}` is the case number, "
-            "with at most a short spec (width up to 99)"
+            msg(
+                "{where}: format takes a text like 'C{{n:06d}}': `{{n}}` is the case "
+                "number, with at most a short spec (width up to 99)",
+                where=where,
+            )
         )
 
 
@@ -329,8 +366,12 @@ def load_profile(path: Path) -> Profile:
 def parse_profile(raw: Any, name: str = "profile") -> Profile:
     """Validate already-parsed profile data (a dict)."""
     if not isinstance(raw, dict):
-        raise ProfileError(f"{name}: a profile is a mapping of keys (flow, arrivals, states, …)")
+        raise ProfileError(
+            msg("{name}: a profile is a mapping of keys (flow, arrivals, states, …)", name=name)
+        )
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
-        raise ProfileError(f"{name}: invalid profile:\n{validation_problems(exc)}") from None
+        raise ProfileError(
+            msg("{name}: invalid profile:\n{exc}", name=name, exc=validation_problems(exc))
+        ) from None
