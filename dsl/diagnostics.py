@@ -22,11 +22,6 @@ class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
-    @property
-    def word(self) -> str:
-        """The severity as the reader's language says it (the value stays for tools)."""
-        return localize(msg("error") if self is Severity.ERROR else msg("warning"))
-
 
 _HELP = msg("help")
 
@@ -83,7 +78,9 @@ def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
 
 
 def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
-    """The rich form: `FILE:LINE:COL: error: message`, the source line, a caret, `help:`."""
+    """The rich form: `FILE:LINE:COL: error: message`, the source line, a caret, `help:`.
+    The message and help are in the reader's language; `error`/`warning` stay as they are
+    in every language (the language contract's format: editors and scripts match on it)."""
     blocks = []
     for d in sorted(diagnostics, key=sort_key):
         line_text = source.line(d.span.line).replace("\t", " ")
@@ -93,7 +90,7 @@ def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
         end = d.span.end_column - 1 if d.span.end_line == d.span.line else len(line_text)
         before, underlined, after = _window(line_text, start, max(end, start))
         carets = "^" * max(display_width(underlined), 1)
-        head = f"{visible(source.path)}:{d.span.line}:{d.span.column}: {d.severity.word}: "
+        head = f"{visible(source.path)}:{d.span.line}:{d.span.column}: {d.severity.value}: "
         parts = [head + visible(localize(d.message))]
         if source.lines:  # no source to show when the file could not even be read
             parts += [
@@ -130,7 +127,7 @@ def _window(line: str, start: int, end: int) -> tuple[str, str, str]:
 def render_concise(diagnostics: Sequence[Diagnostic], path: str) -> str:
     """One line per problem, `FILE:LINE:COL: severity[code]: message`, for editors and grep."""
     return "".join(
-        f"{visible(path)}:{d.span.line}:{d.span.column}: {d.severity.word}[{d.code}]: "
+        f"{visible(path)}:{d.span.line}:{d.span.column}: {d.severity.value}[{d.code}]: "
         f"{visible(localize(d.message))}\n"
         for d in sorted(diagnostics, key=sort_key)
     )

@@ -230,7 +230,7 @@ def test_lang_zh_cn_check_prints_chinese_with_the_same_places_and_codes() -> Non
     assert english.returncode == chinese.returncode == 1
     assert heads(chinese.stdout) == heads(english.stdout)
     assert len(heads(english.stdout)) == 8
-    assert "未知的状态 `recieved`" in chinese.stdout and "错误[unknown-state]" in chinese.stdout
+    assert "未知的状态 `recieved`" in chinese.stdout and "error[unknown-state]: 未知的状态" in chinese.stdout
 
 
 def test_help_and_argparse_errors_speak_chinese() -> None:
