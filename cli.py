@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from dsl.diagnostics import render_concise, render_full, summary, to_json
+from dsl.diagnostics import Diagnostic, render_concise, render_full, summary, to_json
 from dsl.frontend import FrontendResult, compile_file
 from engine import limits
 from engine.coverage import FlowCoverage
@@ -80,30 +80,50 @@ def _flow_files(names: Sequence[str]) -> list[str]:
 
 # ---------------------------------------------------------------- check
 def cmd_check(args: argparse.Namespace) -> int:
+    from dsl.config import ConfigError, find_config
+    from dsl.rules import explain, find
+
+    if args.explain:
+        rule = find(args.explain)
+        if rule is None:
+            _error(tr("no rule `{rule}`; the rules are listed in docs/rules.md",
+                      rule=_safe(args.explain)))  # fmt: skip
+            return EXIT_INVALID
+        sys.stdout.write(explain(rule))
+        return EXIT_OK
+    if not args.files:
+        _error(tr("give the flow files or folders to check, or --explain RULE"))
+        return EXIT_INVALID
     status = EXIT_OK
-    results: list[FrontendResult] = []
+    results: list[tuple[FrontendResult, list[Diagnostic]]] = []
     for name in _flow_files(args.files):
         path = Path(name)
         calendars = _calendar_names(path, args.calendars)
+        try:
+            choice = find_config(path).narrowed(args.select, args.ignore)
+        except ConfigError as exc:
+            _error(_safe(exc))
+            return EXIT_INVALID
         if calendars is None:
             status = EXIT_INVALID
             continue
         result = compile_file(path, calendars=calendars)
-        results.append(result)
-        if any(d.code == "cannot-read" for d in result.diagnostics):
+        shown = choice.apply(result.diagnostics)
+        results.append((result, shown))
+        if any(d.code == "cannot-read" for d in shown):
             status = EXIT_INVALID
-        elif result.errors and status == EXIT_OK:
+        elif any(d.is_error for d in shown) and status == EXIT_OK:
             status = EXIT_PROBLEMS
     if args.format == "json":
-        items = [to_json(d, r.source.path) for r in results for d in r.diagnostics]
+        items = [to_json(d, r.source.path) for r, shown in results for d in shown]
         print(json.dumps(items, ensure_ascii=False, indent=2))
         return status
-    for r in results:
+    for r, shown in results:
         if args.format == "concise":
-            sys.stdout.write(render_concise(r.diagnostics, r.source.path))
-        elif r.diagnostics:
-            sys.stdout.write(render_full(r.diagnostics, r.source) + "\n")
-    every = [d for r in results for d in r.diagnostics]
+            sys.stdout.write(render_concise(shown, r.source.path))
+        elif shown:
+            sys.stdout.write(render_full(shown, r.source) + "\n")
+    every = [d for _, shown in results for d in shown]
     if args.format == "full":
         verdict = "[red]✗[/]" if status else "[green]✓[/]"
         checked = trn("{count} file checked", "{count} files checked", len(results))
@@ -111,6 +131,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{verdict} " + tr("{checked}: {summary}", checked=checked, summary=summary(every))
         )
     return status
+
+
+def _rule_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 # ---------------------------------------------------------------- fmt
@@ -524,7 +548,27 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     p = sub.add_parser("check", help=tr("report errors and warnings in flow files"))
-    p.add_argument("files", nargs="+", metavar="FILE|DIR")
+    p.add_argument("files", nargs="*", metavar="FILE|DIR")
+    p.add_argument("--explain", metavar="RULE",
+                   help=tr("explain a rule (a code like FD201 or a name like unknown-state), "
+                           "with a bad and a good example"))  # fmt: skip
+    p.add_argument(
+        "--select",
+        type=_rule_list,
+        default=[],
+        metavar="RULES",
+        help=tr(
+            "report only these rules: codes, code prefixes (FD5) or names, "
+            "comma-separated (default: flowdesk.toml or [tool.flowdesk])"
+        ),
+    )
+    p.add_argument(
+        "--ignore",
+        type=_rule_list,
+        default=[],
+        metavar="RULES",
+        help=tr("do not report these rules (warnings only: an error stays)"),
+    )
     p.add_argument(
         "--format",
         choices=["full", "concise", "json"],

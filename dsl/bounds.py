@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from dsl import ast
-from dsl.diagnostics import NodeProblem, error
+from dsl.diagnostics import NodeProblem, problem
 from dsl.source import Span
 from engine import limits
 from engine.i18n import msg
@@ -32,7 +32,7 @@ def check_number(written: str, span: Span) -> None:
     an integer of more than 4,300 digits, and nothing a flow counts needs twenty)."""
     if len(written) > limits.MAX_NUMBER_CHARS:
         raise NodeProblem(
-            error(
+            problem(
                 "number-too-long",
                 msg(
                     "this number has {written:,} characters; Flowdesk reads numbers of at "
@@ -58,7 +58,7 @@ def check_duration(amount: Decimal, unit: str, written: str, span: Span) -> None
         return
     if amount * _DAYS_PER_UNIT[unit] > limits.MAX_DURATION_DAYS:
         raise NodeProblem(
-            error(
+            problem(
                 "duration-too-long",
                 msg(
                     "`{written}` is longer than the longest duration Flowdesk takes "
@@ -76,7 +76,7 @@ def check_year(value: date, span: Span) -> None:
     """A date or date-time literal within `limits.MIN_YEAR`–`limits.MAX_YEAR`."""
     if not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
         raise NodeProblem(
-            error(
+            problem(
                 "date-out-of-range",
                 msg(
                     "the year {year} is outside what Flowdesk takes ({first}–{last})",
@@ -131,7 +131,7 @@ def bounded(node: E, span: Span, *operands: ast.Expr) -> E:
     depth += 1
     if depth > limits.MAX_EXPRESSION_DEPTH:
         raise NodeProblem(
-            error(
+            problem(
                 "expression-too-deep",
                 msg(
                     "this expression nests operators, calls or lists more than {depth} deep",

@@ -16,70 +16,12 @@ from decimal import Decimal
 from typing import TypeVar
 
 from dsl import ast
-from dsl.diagnostics import Diagnostic, did_you_mean, error, warning
+from dsl.diagnostics import Diagnostic, did_you_mean, problem
 from dsl.source import Span
 from engine.definition import CALLBACK_DONE, PLACEHOLDER
 from engine.functions import FUNCTIONS, Function
 from engine.i18n import Listing, msg, msgn
 from engine.i18n.formats import Moment
-
-# Every code the checker can report, with its severity (stable: tools and docs rely on them).
-CODES: dict[str, str] = {
-    # headers and declarations
-    "missing-flow-header": "error",
-    "duplicate-header": "error",
-    "invalid-version": "error",
-    "unknown-calendar": "error",
-    "calendar-data-ending": "warning",
-    "no-states": "error",
-    "no-final-state": "error",
-    "initial-state-final": "error",
-    "duplicate-name": "error",
-    "duplicate-block": "error",
-    "reserved-name": "error",
-    "ambiguous-name": "warning",
-    "unknown-type": "error",
-    "table-row-width": "error",
-    # references
-    "unknown-state": "error",
-    "unknown-field": "error",
-    "unknown-param": "error",
-    "unknown-role": "error",
-    "unknown-table": "error",
-    "unknown-sla": "error",
-    "unknown-task": "error",
-    "wrong-arity": "error",
-    "recursive-table": "error",
-    # types
-    "type-mismatch": "error",
-    "unknown-choice-value": "error",
-    "non-constant-default": "error",
-    "table-result-not-role": "warning",
-    # the state graph
-    "dead-end-state": "error",
-    "no-path-to-final": "error",
-    "unreachable-state": "warning",
-    "overlapping-transitions": "error",
-    "shadowed-transition": "warning",
-    "final-state-member": "error",
-    "tasks-done-without-tasks": "error",
-    "task-event-clash": "error",
-    # domain checks
-    "warn-before-too-long": "error",
-    "zero-interval": "error",
-    "working-on-always": "warning",
-    "unused-field": "warning",
-    "unused-table": "warning",
-    "table-without-else": "warning",
-    "unreachable-row": "warning",
-    "unchased-state": "warning",
-    "month-day-skipped": "warning",
-    "empty-schedule": "error",
-    "missing-keys": "error",
-    "schedule-needs-data": "error",
-    "unbounded-escalation": "warning",
-    "unknown-emitted-event": "warning",
-}
 
 _T = TypeVar("_T")
 DATA_ENDING_DAYS = 60
@@ -454,7 +396,7 @@ def _header_pass(
     out: list[Diagnostic] = []
     if flow.header("flow") is None:
         out.append(
-            error(
+            problem(
                 "missing-flow-header",
                 msg("the file does not start with `flow NAME`"),
                 Span.point(1, 1),
@@ -466,7 +408,7 @@ def _header_pass(
         earlier = first.setdefault(h.keyword, h)
         if earlier is not h:
             out.append(
-                error(
+                problem(
                     "duplicate-header",
                     msg(
                         "`{keyword}` is given twice (first on line {line})",
@@ -480,7 +422,7 @@ def _header_pass(
     version = flow.header("version")
     if version is not None and version.number is not None and version.number < 1:
         out.append(
-            error(
+            problem(
                 "invalid-version",
                 msg("version {number} is not a version number", number=version.number),
                 _keyword(version.span, "version"),
@@ -502,7 +444,7 @@ def _calendar_checks(
             return []
         known = sorted({*calendars, "always"})
         return [
-            error(
+            problem(
                 "unknown-calendar",
                 msg("unknown calendar `{name}`", name=name.value),
                 name.span,
@@ -531,7 +473,7 @@ def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
     )
     if ends < today:
         return [
-            warning(
+            problem(
                 "calendar-data-ending",
                 msg(
                     "the official holiday data of calendar `{name}` ended on {ends}, "
@@ -548,7 +490,7 @@ def _data_ending(name: ast.Name, ends: date, today: date) -> list[Diagnostic]:
         ]
     if (ends - today).days <= DATA_ENDING_DAYS:
         return [
-            warning(
+            problem(
                 "calendar-data-ending",
                 msg(
                     "the official holiday data of calendar `{name}` ends on {ends}",
@@ -599,7 +541,7 @@ def _duplicates(kind: str, names: Sequence[ast.Name], where: str = "") -> list[D
         earlier = first.setdefault(n.value, n)
         if earlier is not n:
             out.append(
-                error(
+                problem(
                     "duplicate-name",
                     msg(
                         "{kind} `{n}`{where} is declared twice (first on line {line})",
@@ -620,7 +562,7 @@ def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
     at = header.name.span if header and header.name else Span.point(1, 1)
     if not flow.states:
         return [
-            error(
+            problem(
                 "no-states",
                 msg("the flow declares no states"),
                 at,
@@ -633,7 +575,7 @@ def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if not any(s.final for s in flow.states):
         out.append(
-            error(
+            problem(
                 "no-final-state",
                 msg("the flow has no final state, so no case can ever be finished"),
                 at,
@@ -643,7 +585,7 @@ def _state_presence(flow: ast.Flow) -> list[Diagnostic]:
     first = flow.states[0]
     if first.final:
         out.append(
-            error(
+            problem(
                 "initial-state-final",
                 msg(
                     "the first state `{first}` is final, so every case is finished the "
@@ -662,7 +604,7 @@ def _field_declaration(f: ast.Field, scope: _Scope) -> list[Diagnostic]:
     name = f.name.value
     if name in _RESERVED:
         out.append(
-            error(
+            problem(
                 "reserved-name",
                 msg(
                     "`{name}` is a built-in name ({meaning}) and cannot be a field",
@@ -675,7 +617,7 @@ def _field_declaration(f: ast.Field, scope: _Scope) -> list[Diagnostic]:
         )
     if name in scope.roles:
         out.append(
-            warning(
+            problem(
                 "ambiguous-name",
                 msg(
                     "`{name}` is both a role and a field; in `notify` and `assign to` it "
@@ -689,7 +631,7 @@ def _field_declaration(f: ast.Field, scope: _Scope) -> list[Diagnostic]:
     kind = f.type.value
     if kind not in _FIELD_TYPES:
         out.append(
-            error(
+            problem(
                 "unknown-type",
                 msg("`{kind}` is not a field type", kind=kind),
                 f.type.span,
@@ -720,7 +662,7 @@ def _state_declarations(state: ast.State) -> list[Diagnostic]:
         earlier = first.setdefault(hook.kind, hook)
         if earlier is not hook:
             out.append(
-                error(
+                problem(
                     "duplicate-block",
                     msg(
                         "state `{state}` has a second `{kind}:` block (the first is on line "
@@ -744,7 +686,7 @@ def _row_widths(table: ast.Table) -> list[Diagnostic]:
             continue
         first, last = row.patterns[0].span, row.patterns[-1].span
         out.append(
-            error(
+            problem(
                 "table-row-width",
                 msg(
                     "this row has {patterns} but table `{table}` takes {width} ({value})",
@@ -815,7 +757,7 @@ def _member_references(m: ast.StateMember, scope: _Scope) -> list[Diagnostic]:
         for p in m.params:
             if p.name.value not in scope.fields:
                 out.append(
-                    error(
+                    problem(
                         "unknown-param",
                         msg(
                             "unknown event parameter `{p}`: event data can only set declared "
@@ -842,7 +784,7 @@ def _task_order(state: ast.State) -> list[Diagnostic]:
             continue
         others = sorted(tasks - {t.name.value})
         out.append(
-            error(
+            problem(
                 "unknown-task",
                 msg(
                     "task `{t}` waits for `{after}`, which is not another task of state `{state}`",
@@ -867,7 +809,7 @@ def _state_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
     if n.value in scope.states:
         return []
     return [
-        error(
+        problem(
             "unknown-state",
             msg("unknown state `{n}`", n=n.value),
             n.span,
@@ -890,7 +832,7 @@ def _holder_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
     if n.value in scope.roles or field.type.value in _STRINGS:
         return []
     return [
-        error(
+        problem(
             "type-mismatch",
             msg(
                 "`by {n}`: `{n}` is a field of type {type}, but it must hold the name "
@@ -908,7 +850,7 @@ def _role_ref(n: ast.Name, scope: _Scope) -> list[Diagnostic]:
     if n.value in scope.roles:
         return []
     return [
-        error(
+        problem(
             "unknown-role",
             msg("unknown role `{n}`", n=n.value),
             n.span,
@@ -946,7 +888,7 @@ def _action_references(action: ast.Action, scope: _Scope) -> list[Diagnostic]:
 
 
 def _unknown_field(name: str, span: Span, scope: _Scope) -> Diagnostic:
-    return error(
+    return problem(
         "unknown-field",
         msg("unknown field `{name}`", name=name),
         span,
@@ -958,13 +900,13 @@ def _unknown_field(name: str, span: Span, scope: _Scope) -> Diagnostic:
 
 def _unknown_placeholder(name: str, span: Span, scope: _Scope) -> Diagnostic:
     if not _IDENTIFIER.fullmatch(name):
-        return error(
+        return problem(
             "unknown-field",
             msg("a `{{…}}` placeholder holds one field name, not `{name}`", name=name),
             span,
             msg("store the value in a field first (`set FIELD = …`), then write `{FIELD}`"),
         )
-    return error(
+    return problem(
         "unknown-field",
         msg("unknown field `{name}` in a `{{…}}` placeholder", name=name),
         span,
@@ -989,7 +931,7 @@ def _who_ref(target: ast.Ref, scope: _Scope) -> list[Diagnostic]:
         return []
     if field_type is not None:
         return [
-            error(
+            problem(
                 "type-mismatch",
                 msg(
                     "`{name}` is {field_type} field, so it cannot name whom to notify or assign",
@@ -1002,7 +944,7 @@ def _who_ref(target: ast.Ref, scope: _Scope) -> list[Diagnostic]:
         ]
     text_fields = [n for n in scope.fields if (scope.field_type(n) or UNKNOWN).kind in _STRINGS]
     return [
-        error(
+        problem(
             "unknown-role",
             msg("unknown role `{name}`: it is neither a role nor a field", name=name),
             target.span,
@@ -1125,7 +1067,7 @@ class _Typer:
             r = row.result
             if isinstance(r, ast.Literal) and r.type == "text" and r.value not in self.scope.roles:
                 self.out.append(
-                    warning(
+                    problem(
                         "table-result-not-role",
                         msg(
                             '`"{r}"` is not a role, but table `{table}` is used on line {line} to '
@@ -1595,7 +1537,7 @@ class _Typer:
 
     # ------------------------------------------------------------ reporting
     def _report(self, code: str, message: str, span: Span, help: str) -> None:
-        self.out.append(error(code, message, span, help))
+        self.out.append(problem(code, message, span, help))
 
 
 _ARITH_HELP = {
@@ -1782,7 +1724,7 @@ def _final_members(flow: ast.Flow) -> list[Diagnostic]:
                 continue
             word = _member_keyword(m)
             out.append(
-                error(
+                problem(
                     "final-state-member",
                     msg(
                         "final state `{state}` cannot have `{word}`: final states take no "
@@ -1803,7 +1745,7 @@ def _final_members(flow: ast.Flow) -> list[Diagnostic]:
 
 def _dead_ends(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     return [
-        error(
+        problem(
             "dead-end-state",
             msg("state `{s}` is not final and has no way out", s=s.name.value),
             s.name.span,
@@ -1834,7 +1776,7 @@ def _no_path_to_final(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     }
     good = _reach(settled, reverse)
     return [
-        error(
+        problem(
             "no-path-to-final",
             msg(
                 "no final state can be reached from state `{s}`: its cases go round without end",
@@ -1858,7 +1800,7 @@ def _unreachable(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         return []
     reached = _reach([initial.name.value], scope.edges)
     return [
-        warning(
+        problem(
             "unreachable-state",
             msg(
                 "state `{s}` can never be reached from the first state `{initial}`",
@@ -1900,7 +1842,7 @@ def _hidden_by(earlier: ast.Transition, later: ast.Transition) -> Diagnostic | N
             else msg("for any role")
         )
         never = msg("never taken") if _covers(first, second) else msg("never taken for them")
-        return error(
+        return problem(
             "overlapping-transitions",
             msg(
                 "`on {event}` is already handled {who} without `when` on line {line}, "
@@ -1917,7 +1859,7 @@ def _hidden_by(earlier: ast.Transition, later: ast.Transition) -> Diagnostic | N
             ),
         )
     if later.guard is not None and _covers(first, second):
-        return warning(
+        return problem(
             "shadowed-transition",
             msg(
                 "this `on {event}` is never taken: the `on {event}` on line {line} has "
@@ -1947,7 +1889,7 @@ def _task_checks(flow: ast.Flow) -> list[Diagnostic]:
         for auto in state.of(ast.Automatic):
             if auto.guard is None and not tasks:
                 out.append(
-                    error(
+                    problem(
                         "tasks-done-without-tasks",
                         msg(
                             "`when all tasks done` in state `{state}`, which has no tasks",
@@ -1964,7 +1906,7 @@ def _task_checks(flow: ast.Flow) -> list[Diagnostic]:
             clash = events.get(task.name.value)
             if clash is not None:
                 out.append(
-                    error(
+                    problem(
                         "task-event-clash",
                         msg(
                             "task `{task}` can never be completed: `on {task}` on line {line} "
@@ -2021,13 +1963,13 @@ def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     help = msg("add `calendar office` (see calendars.yaml) or write elapsed units like `24h`")
     message = msg("on the 24/7 calendar `always`, working time is elapsed time")
     if scope.calendar == "always":
-        out += [warning("working-on-always", message, d.span, help)
+        out += [problem("working-on-always", message, d.span, help)
                 for d in _all_durations(flow) if d.working]  # fmt: skip
         for state in flow.states:
             for t in state.of(ast.Timer):
                 if t.wall is not None and t.wall.rule == "working_day":
                     out.append(
-                        warning(
+                        problem(
                             "working-on-always",
                             msg("on the 24/7 calendar `always`, every day is a working day"),
                             _keyword(t.span, "every"),
@@ -2038,7 +1980,7 @@ def _durations(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         for t in state.of(ast.Timer):
             if t.kind == "every" and t.duration is not None and t.duration.amount <= 0:
                 out.append(
-                    error(
+                    problem(
                         "zero-interval",
                         msg(
                             "`every {duration}` would fire over and over without a pause",
@@ -2067,7 +2009,7 @@ def _schedules(flow: ast.Flow) -> list[Diagnostic]:
     for x in flow.schedules:
         if not x.opens and not x.summary_to:
             out.append(
-                error(
+                problem(
                     "empty-schedule",
                     msg("schedule `{x}` does nothing", x=x.name.value),
                     x.name.span,
@@ -2082,7 +2024,7 @@ def _schedules(flow: ast.Flow) -> list[Diagnostic]:
         for f in flow.fields:
             if not f.optional and f.default is None:
                 out.append(
-                    error(
+                    problem(
                         "schedule-needs-data",
                         msg(
                             "schedule `{x}` opens cases, but field `{f}` has no default, so nobody "
@@ -2118,7 +2060,7 @@ def _month_days(flow: ast.Flow) -> list[Diagnostic]:
             continue
         names = Listing(_MONTHS[m - 1] for m in short)
         out.append(
-            warning(
+            problem(
                 "month-day-skipped",
                 msg(
                     "day {month_day} does not exist in every month: it is skipped in {names}{leap}",
@@ -2157,7 +2099,7 @@ def _sla_warnings(flow: ast.Flow) -> list[Diagnostic]:
             if w.before is None or not _not_shorter(w.before, sla.within):
                 continue
             out.append(
-                error(
+                problem(
                     "warn-before-too-long",
                     msg(
                         "`warn {before} before` is not shorter than the SLA `{sla}` itself "
@@ -2224,7 +2166,7 @@ def _unused(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
             else msg("field `{name}` is never used", name=name)
         )
         out.append(
-            warning(
+            problem(
                 "unused-field",
                 what,
                 f.name.span,
@@ -2238,7 +2180,7 @@ def _unused(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     for table in scope.tables.values():
         if table.name.value not in called:
             out.append(
-                warning(
+                problem(
                     "unused-table",
                     msg("table `{table}` is never used", table=table.name.value),
                     table.name.span,
@@ -2262,7 +2204,7 @@ def _table_rows(flow: ast.Flow) -> list[Diagnostic]:
         catch = next((r for r in table.rows if _catch_all(r)), None)
         if catch is None:
             out.append(
-                warning(
+                problem(
                     "table-without-else",
                     msg(
                         "table `{table}` has no `else` row: a case that matches no row stops "
@@ -2277,7 +2219,7 @@ def _table_rows(flow: ast.Flow) -> list[Diagnostic]:
         for row in table.rows[table.rows.index(catch) + 1 :]:
             first = row.patterns[0].span if row.patterns else row.span
             out.append(
-                warning(
+                problem(
                     "unreachable-row",
                     msg(
                         "this row is never used: the row on line {line} above matches everything",
@@ -2318,7 +2260,7 @@ def _unchased(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
         if any(_always_true(a.guard) for a in s.of(ast.Automatic)):
             continue  # `when true -> …`: a case never waits here
         out.append(
-            warning(
+            problem(
                 "unchased-state",
                 msg(
                     "nothing chases state `{s}`: a case can wait here forever and nobody "
@@ -2353,7 +2295,7 @@ def _unbounded_escalation(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
                     else msg("escalate once with `after D: escalate …`")
                 )
                 out.append(
-                    warning(
+                    problem(
                         "unbounded-escalation",
                         msg("this repeating timer escalates every time it fires, without a limit"),
                         _keyword(t.span, "every"),
@@ -2380,7 +2322,7 @@ def _escalation_loops(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
             continue
         names = ", ".join(f"`{x}`" for x in loop)
         out.append(
-            warning(
+            problem(
                 "unbounded-escalation",
                 msg(
                     "states {names} loop through timers and automatic steps, escalating "
@@ -2410,7 +2352,7 @@ def _emitted_events(flow: ast.Flow, scope: _Scope) -> list[Diagnostic]:
     if any(isinstance(a, ast.Callback) for a in actions):
         handled.add(CALLBACK_DONE)
     return [
-        warning(
+        problem(
             "unknown-emitted-event",
             msg(
                 "no state handles the event `{event}`, so `emit {event}` does nothing",

@@ -9,21 +9,13 @@ import difflib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
+from dsl.rules import BY_NAME, Severity, severity_of
 from dsl.source import Source, Span, display_width
 from engine.i18n import localize, msg, msgn
 from engine.limits import visible
 
-
-class Severity(StrEnum):
-    """How bad a problem is: errors stop a flow from running, warnings do not."""
-
-    ERROR = "error"
-    WARNING = "warning"
-
-
-_HELP = msg("help")
+_HELP, _RULE = msg("help"), msg("rule")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +33,11 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    @property
+    def rule(self) -> str:
+        """The rule's stable code, `FD201` (`code` is its name, `unknown-state`)."""
+        return BY_NAME[self.code].code
+
 
 class NodeProblem(Exception):
     """A token that parsed but means nothing valid (or passes a limit); carries its diagnostic."""
@@ -50,14 +47,9 @@ class NodeProblem(Exception):
         self.diagnostic = diagnostic
 
 
-def error(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
-    """An error diagnostic (the flow cannot run)."""
-    return Diagnostic(code, Severity.ERROR, message, span, help)
-
-
-def warning(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
-    """A warning diagnostic (the flow runs, but a process owner should look)."""
-    return Diagnostic(code, Severity.WARNING, message, span, help)
+def problem(code: str, message: str, span: Span, help: str | None = None) -> Diagnostic:
+    """A diagnostic of the rule named `code`, with the severity the rule has (dsl/rules.py)."""
+    return Diagnostic(code, severity_of(code), message, span, help)
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str | None:
@@ -100,6 +92,7 @@ def render_full(diagnostics: Sequence[Diagnostic], source: Source) -> str:
             ]
         if d.help:
             parts.append(f"{pad} = {localize(_HELP)}: {visible(localize(d.help))}")
+        parts.append(f"{pad} = {localize(_RULE)}: {d.rule} {d.code}")
         blocks.append("\n".join(parts))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
@@ -138,6 +131,7 @@ def to_json(d: Diagnostic, path: str) -> dict[str, object]:
     return {
         "path": path,
         "code": d.code,
+        "rule": d.rule,
         "severity": d.severity.value,
         "message": localize(d.message),
         "help": None if d.help is None else localize(d.help),

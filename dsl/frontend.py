@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dsl import ast
 from dsl.checks import check
-from dsl.diagnostics import Diagnostic, NodeProblem, error
+from dsl.diagnostics import Diagnostic, NodeProblem, problem
 from dsl.parser import SyntaxProblem, parse_flow
 from dsl.source import Source, Span
 from engine import limits
@@ -82,7 +82,7 @@ def _size_problem(source: Source) -> Diagnostic | None:
     """The file or one of its lines past `engine.limits` (parsing a 5 MB line would take
     hundreds of MB), as a diagnostic."""
     if len(source.text) > limits.MAX_FILE_BYTES:
-        return error(
+        return problem(
             "file-too-large",
             msg(
                 "this file has {size:,} characters; a flow may have at most {most:,}",
@@ -96,7 +96,7 @@ def _size_problem(source: Source) -> Diagnostic | None:
         return None
     for number, line in enumerate(source.lines, 1):
         if len(line) > limits.MAX_LINE_CHARS:
-            return error(
+            return problem(
                 "line-too-long",
                 msg(
                     "this line has {length:,} characters; a line may have at most {most:,}",
@@ -145,7 +145,7 @@ def compile_file(
         line = column = 1
         if isinstance(exc, UnicodeDecodeError):
             line, column, reason = limits.not_utf8(exc)
-        diagnostic = error(
+        diagnostic = problem(
             "cannot-read",
             msg("cannot read the file: {reason}", reason=reason),
             Span.point(line, column),

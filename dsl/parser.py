@@ -13,7 +13,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from dsl import ast, lalr
 from dsl.bounds import parse_scope
-from dsl.diagnostics import Diagnostic, NodeProblem, did_you_mean, error
+from dsl.diagnostics import Diagnostic, NodeProblem, did_you_mean, problem
 from dsl.lexer import FlowLexer, IndentationError_
 from dsl.source import Source, Span
 from dsl.transformer import ToAst, duration
@@ -105,7 +105,7 @@ def parse_flow(source: Source) -> ast.Flow:
     except IndentationError_ as exc:
         line = exc.token.end_line or exc.token.line or 1
         raise SyntaxProblem(
-            error(
+            problem(
                 "inconsistent-indentation",
                 msg("this line's indentation matches no enclosing block"),
                 Span.point(line, 1, _leading(source.line(line))),
@@ -128,7 +128,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         char = source.line(line)[column - 1 : column] or "?"
         hint: str = msg("check for a missing quote or a character that does not belong here")
         if char == '"':
-            return error(
+            return problem(
                 "unterminated-text",
                 msg("this text has no closing quote"),
                 Span.point(line, column),
@@ -142,7 +142,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
             hint = msg(
                 "delete it: it is invisible or a control character, often pasted in by accident"
             )
-        return error(
+        return problem(
             "syntax-error",
             msg("unexpected character {char}", char=char_name(char)),
             Span.point(line, column),
@@ -154,7 +154,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         expected = set(exc.accepts or exc.expected)
     if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
         line = max(len(source.lines), 1)
-        return error(
+        return problem(
             "syntax-error",
             msg("the file ends in the middle of a declaration"),
             Span.point(line, max(len(source.line(line)), 1)),
@@ -163,14 +163,14 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
     line, column = _token_position(token, source)
     if "_INDENT" in expected and token.type != "_INDENT":
         opener = _previous_code_line(source, line)
-        return error(
+        return problem(
             "expected-block",
             msg("a block was expected after `{opener}`", opener=opener),
             Span.point(line, column, len(str(token.value).strip()) or 1),
             msg("indent the lines that belong to it (4 spaces), or put one action after the `:`"),
         )
     if token.type == "_INDENT":
-        return error(
+        return problem(
             "unexpected-indent",
             msg("this line is indented but no block is open here"),
             Span.point(line, 1, _leading(source.line(line))),
@@ -183,7 +183,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source) -> Diagnostic:
         close = did_you_mean(str(token.value), keywords)
         if close:
             hint = msg("{close} ({hint})", close=close, hint=hint)
-    return error(
+    return problem(
         "syntax-error",
         msg("unexpected {found}", found=found),
         Span.point(line, column, len(str(token.value)) if token.type != "_NL" else 1),

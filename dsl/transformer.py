@@ -16,7 +16,7 @@ from lark import Token
 
 from dsl import ast
 from dsl.bounds import bounded, check_duration, check_number, check_year, whole_number
-from dsl.diagnostics import NodeProblem, error
+from dsl.diagnostics import NodeProblem, problem
 from dsl.source import Span
 from engine.i18n import msg
 
@@ -123,7 +123,7 @@ def duration(token: Token) -> ast.Duration:
     check_duration(amount, unit, written, span)
     if unit == "working_days" and amount != amount.to_integral_value():
         raise NodeProblem(
-            error(
+            problem(
                 "invalid-duration",
                 msg("`{token}`: working days must be a whole number", token=token),
                 tspan(token),
@@ -150,11 +150,11 @@ class _Body(tuple[ast.Action, ...]):
     """The actions of a block (a tuple subclass so it can be told apart from other children)."""
 
 
-def _day_number(token: Token, most: int, problem: Callable[[int], str], hint: str) -> int:
+def _day_number(token: Token, most: int, said: Callable[[int], str], hint: str) -> int:
     """A day's number in a wall-clock rule, from 1 to `most` (else an `invalid-day` error)."""
     n = whole_number(token, tspan(token))
     if not 1 <= n <= most:
-        raise NodeProblem(error("invalid-day", problem(n), tspan(token), hint))
+        raise NodeProblem(problem("invalid-day", said(n), tspan(token), hint))
     return n
 
 
@@ -367,7 +367,7 @@ class ToAst:
         count = whole_number(items[0], tspan(items[0]))
         if count < 1:
             raise NodeProblem(
-                error(
+                problem(
                     "invalid-repeat",
                     msg("`at most 0 times` never fires"),
                     tspan(items[0]),
@@ -389,7 +389,7 @@ class ToAst:
         hour, minute = (int(p) for p in str(clock).split(":"))
         if hour > 23 or minute > 59:
             raise NodeProblem(
-                error(
+                problem(
                     "invalid-time",
                     msg("`{clock}` is not a clock time", clock=clock),
                     tspan(clock),
@@ -409,7 +409,7 @@ class ToAst:
         weekday = WEEKDAYS.get(str(token).lower())
         if weekday is None:
             raise NodeProblem(
-                error(
+                problem(
                     "invalid-weekday",
                     msg("`{token}` is not a day of the week", token=token),
                     tspan(token),
@@ -507,7 +507,7 @@ class ToAst:
         token = items[0]
         if str(token) not in ast.CATCH_UP:
             raise NodeProblem(
-                error(
+                problem(
                     "invalid-catch-up",
                     msg("`catch up {token}` is not a catch-up policy", token=token),
                     tspan(token),
@@ -546,7 +546,7 @@ class ToAst:
         percent = Decimal(str(items[0]).rstrip("%"))
         if not 0 < percent < 100:
             raise NodeProblem(
-                error(
+                problem(
                     "invalid-percent",
                     msg("a warning at {items} never comes before the breach", items=items[0]),
                     tspan(items[0]),
@@ -676,7 +676,7 @@ class ToAst:
             )  # fmt: skip
         except ValueError:
             raise NodeProblem(
-                error("invalid-date", msg("`{raw}` is not a real date", raw=raw), span,
+                problem("invalid-date", msg("`{raw}` is not a real date", raw=raw), span,
                       msg("write dates as YYYY-MM-DD and times as HH:MM, e.g. 2026-03-06 16:30"))
             ) from None  # fmt: skip
         check_year(value, span)
