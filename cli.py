@@ -15,17 +15,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 
 from dsl.diagnostics import Diagnostic, render_concise, render_full, summary, to_json
 from dsl.frontend import FrontendResult, compile_file
 from engine import limits
 from engine.coverage import FlowCoverage
-from engine.i18n import UnknownLanguage, choose_language, language, localize, tr, trn
+from engine.i18n import (
+    UnknownLanguage,
+    choose_language,
+    error_line,
+    language,
+    localize,
+    safe,
+    tr,
+    trn,
+)
 from engine.i18n.argparse_words import argparse_in_language, take_lang_option
 
 if TYPE_CHECKING:
-    from engine.scenario import ScenarioResult
+    pass
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID = 0, 1, 2
 
@@ -41,21 +49,13 @@ def _calendar_names(flow: Path, explicit: Path | None) -> dict[str, date | None]
     try:
         return {n: c.official_data_until for n, c in calendars_for(flow, explicit).items()}
     except CalendarError as exc:
-        _error(_safe(exc))
+        _error(safe(exc))
         return None
 
 
-def _safe(text: object) -> str:
-    """Text from outside (file names, flow texts, error messages quoting input) as rich
-    prints it: in the reader's language, markup escaped, control and invisible characters
-    shown as `<U+…>`."""
-    return escape(limits.visible(localize(text)))
-
-
 def _error(text: str) -> None:
-    """`error: …` on stderr, in the reader's language (`text` is already safe for rich)."""
-    word = tr("error")
-    err.print(f"[red]{word}:[/] {text}")
+    """`error: …` on stderr, in the reader's language (`text` already safe for rich)."""
+    err.print(error_line(text))
 
 
 class NothingToCheck(Exception):
@@ -87,7 +87,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         rule = find(args.explain)
         if rule is None:
             _error(tr("no rule `{rule}`; the rules are listed in docs/rules.md",
-                      rule=_safe(args.explain)))  # fmt: skip
+                      rule=safe(args.explain)))  # fmt: skip
             return EXIT_INVALID
         sys.stdout.write(explain(rule))
         return EXIT_OK
@@ -102,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             choice = find_config(path).narrowed(args.select, args.ignore)
         except ConfigError as exc:
-            _error(_safe(exc))
+            _error(safe(exc))
             return EXIT_INVALID
         if calendars is None:
             status = EXIT_INVALID
@@ -150,8 +150,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             _error(
                 tr(
                     "{name}: cannot read the file: {exc}",
-                    name=_safe(name),
-                    exc=_safe(exc),
+                    name=safe(name),
+                    exc=safe(exc),
                 )
             )
             status = EXIT_INVALID
@@ -165,11 +165,11 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         if formatted == text:
             continue
         if args.check:
-            out.print(tr("would reformat {name}", name=_safe(name)))
+            out.print(tr("would reformat {name}", name=safe(name)))
             status = max(status, EXIT_PROBLEMS)
         else:
             path.write_text(formatted, encoding="utf-8")
-            out.print(tr("reformatted {name}", name=_safe(name)))
+            out.print(tr("reformatted {name}", name=safe(name)))
     return status
 
 
@@ -205,11 +205,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
         try:
             text = to_svg(result.definition)
         except GraphvizMissing as exc:
-            _error(_safe(exc))
+            _error(safe(exc))
             return EXIT_INVALID
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        out.print(tr("wrote {path}", path=_safe(args.output)))
+        out.print(tr("wrote {path}", path=safe(args.output)))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
@@ -224,6 +224,7 @@ def _scenario_files(target: Path) -> list[Path]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from engine.scenario import ScenarioError, run_scenario, summarize
+    from engine.scenario_output import print_coverage, print_timeline
 
     if args.flow and args.scenario:
         _error(tr("give either FLOW (a load simulation) or --scenario, not both"))
@@ -242,7 +243,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     target = Path(args.scenario)
     if not target.exists():
-        _error(tr("{target}: no such file or folder", target=_safe(str(target))))
+        _error(tr("{target}: no such file or folder", target=safe(str(target))))
         return EXIT_INVALID
     status = EXIT_OK
     reports = []
@@ -253,7 +254,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         try:
             result = run_scenario(path, args.calendars)
         except ScenarioError as exc:
-            err.print("[red]{}[/] {}".format(tr("invalid"), _safe(exc)))
+            err.print("[red]{}[/] {}".format(tr("invalid"), safe(exc)))
             status, invalid = EXIT_INVALID, invalid + 1
             continue
         passed, failed = passed + result.passed, failed + (not result.passed)
@@ -277,7 +278,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 }
             )
             continue
-        _print_timeline(result, args.quiet)
+        print_timeline(out, result, args.quiet)
     if args.json:
         document: object = reports
         if args.coverage:
@@ -296,67 +297,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             )
         )
     if args.coverage:
-        _print_coverage(list(coverage.values()))
+        print_coverage(out, list(coverage.values()))
     return status
-
-
-def _print_coverage(flows: list[FlowCoverage]) -> None:
-    from rich.table import Table
-
-    from engine.coverage import CATEGORIES, CATEGORY_NAMES
-
-    table = Table(title=tr("scenario coverage"), title_justify="left")
-    table.add_column(tr("flow"), no_wrap=True)
-    # a column only flows with schedules fill is left out when none has one
-    shown = [
-        c for c in CATEGORIES if c != "schedules" or any(f.definition.schedules for f in flows)
-    ]
-    for category in shown:
-        table.add_column(localize(CATEGORY_NAMES[category]), justify="right", no_wrap=True)
-    for flow in sorted(flows, key=lambda f: f.definition.name):
-        cells = []
-        counts = flow.counts()
-        for hit, total in (counts[c] for c in shown):
-            percent = f"{100 * hit // total}%" if total else "—"
-            style = "green" if hit == total else "yellow"
-            cells.append(f"[{style}]{percent} ({hit}/{total})[/]" if total else "—")
-        table.add_row(flow.definition.name, *cells)
-    out.print(table)
-    for flow in flows:
-        for item in flow.missed():
-            name, label = _safe(flow.definition.name), _safe(item.label)
-            out.print("  [yellow]{}[/] {}: {}".format(tr("not exercised"), name, label))
-
-
-_STYLE = {
-    "event": "bold",
-    "opened": "bold",
-    "timer": "cyan",
-    "notify": "green",
-    "escalate": "yellow",
-    "error": "magenta",
-    "fail": "bold red",
-    "sla": "blue",
-}
-
-
-def _print_timeline(result: ScenarioResult, quiet: bool) -> None:
-    from engine.i18n.formats import format_datetime
-
-    mark = (
-        "[green]{}[/]".format(tr("PASS")) if result.passed else "[bold red]{}[/]".format(tr("FAIL"))
-    )
-    out.print(f"{mark} {_safe(str(result.path))} [dim]({_safe(result.flow)})[/]")
-    if quiet and result.passed:
-        return
-    for event in result.timeline:
-        style = _STYLE.get(event.kind, "")
-        text = _safe(event.text)
-        out.print(
-            f"  [dim]{format_datetime(event.at)}[/]  " + (f"[{style}]{text}[/]" if style else text)
-        )
-    for failure in result.failures:
-        out.print(f"  [bold red]✗ {_safe(failure)}[/]")
 
 
 # ---------------------------------------------------------------- worker / cases (the store)
@@ -368,78 +310,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         return run_worker(args)
     except FlowdeskError as exc:
-        _error(_safe(exc))
+        _error(safe(exc))
         return EXIT_INVALID
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
-    """List the cases of a store, or show one with its history."""
-    from sqlalchemy.engine import make_url
+    """List the cases of a store, or show one with its history (engine/store/commands.py)."""
+    from engine.store.commands import show_cases
 
-    from engine.errors import FlowdeskError
-    from engine.store import Store
-
-    url = make_url(args.db)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        _error(tr("no store at {value}", value=_safe(url.database or "(memory)")))
-        return EXIT_INVALID
-    try:
-        store = Store(args.db)
-    except FlowdeskError as exc:
-        _error(_safe(exc))
-        return EXIT_INVALID
-    if args.case_id is None:
-        rows = store.list_cases(args.flow, args.state, args.open, args.limit)
-        if args.json:
-            from dataclasses import asdict
-
-            print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
-            return EXIT_OK
-        for r in rows:
-            status = (
-                tr("closed")
-                if r.closed
-                else trn("{count} timer pending", "{count} timers pending", r.pending_timers)
-            )
-            records = trn("{count} record", "{count} records", r.audit_count)
-            updated = tr("updated {at}", at=r.updated_at)
-            out.print(f"{_safe(r.id)}  {_safe(r.flow)} v{r.flow_version}  "
-                      f"[bold]{_safe(r.state)}[/]  {status}  {records}  {updated}")  # fmt: skip
-        counted = trn("{count} case", "{count} cases", len(rows))
-        out.print(f"[dim]{counted}[/]")
-        return EXIT_OK
-    case = store.get(args.case_id)
-    if case is None:
-        _error(
-            tr(
-                "no case with id `{case_id}` in the store",
-                case_id=_safe(args.case_id),
-            )
-        )
-        return EXIT_INVALID
-    if args.json:
-        from engine.store.serialize import encode
-
-        print(json.dumps(encode(case.snapshot()), ensure_ascii=False, indent=2))
-        return EXIT_OK
-    bold = f"[bold]{_safe(case.state)}[/]"
-    state = tr("state {state}", state=bold)
-    closed = "  " + tr("closed {at}", at=case.closed_at.isoformat()) if case.closed_at else ""
-    out.print(f"[bold]{_safe(case.id)}[/]  {_safe(case.flow)} v{case.version}  {state}{closed}")
-    for name, value in case.fields.items():
-        if value is not None:
-            out.print(f"  {_safe(name)} = {_safe(str(value))}")
-    for armed in sorted(case.timers.values(), key=lambda a: (a.due, a.order)):
-        out.print(tr("  timer {key} due {due}", key=_safe(armed.key), due=armed.due.isoformat()))
-    for rec in case.audit:
-        role = f" ({rec.role})" if rec.role else ""
-        who = " " + tr("by {actor}", actor=rec.actor) + role if rec.actor else ""
-        moved = rec.before and rec.after and rec.before != rec.after
-        move = f"  {rec.before} → {rec.after}" if moved else ""
-        late = " [yellow]({})[/]".format(tr("late")) if rec.data and rec.data.get("late") else ""
-        out.print(f"  {rec.seq:>3} {rec.at.isoformat()}  {rec.kind:<8} {_safe(rec.what)}"
-                  f"{_safe(who)}{_safe(move)}{late}")  # fmt: skip
-    return EXIT_OK
+    return show_cases(args, out, err)
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:
@@ -449,76 +328,26 @@ def cmd_schedules(args: argparse.Namespace) -> int:
 
     try:
         for line in lines(args):
-            out.print(_safe(line))
+            out.print(safe(line))
     except FlowdeskError as exc:
-        _error(_safe(exc))
+        _error(safe(exc))
         return EXIT_INVALID
     return EXIT_OK
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """`flow migrate FLOW --to V --db URL --workflows DIR [--apply]`: show (or do) the move."""
-    from engine.errors import FlowdeskError
-    from engine.service import Service
+    """Show, or do, the move of a flow's open cases (engine/store/commands.py)."""
+    from engine.store.commands import migrate_cases
 
-    try:
-        service = Service(args.db, args.workflows, args.calendars)
-        plans = service.migrate(args.flow, args.to, apply=args.apply, actor="flow migrate")
-    except FlowdeskError as exc:
-        _error(_safe(exc))
-        return EXIT_INVALID
-    for p in plans:
-        out.print(_safe(p.render()))
-    moved = sum(1 for p in plans if not p.blocked)
-    if args.apply:
-        said = trn("{count} case moved", "{count} cases moved", moved)
-    else:
-        said = trn("{count} case would move (dry run; --apply to do it)",
-                   "{count} cases would move (dry run; --apply to do it)", moved)  # fmt: skip
-    stay = trn("{count} stays", "{count} stay", len(plans) - moved)
-    out.print(f"[dim]{said}; {stay}[/]")
-    return EXIT_OK
+    return migrate_cases(args, out, err)
 
 
 # ---------------------------------------------------------------- calendar import
 def cmd_calendar_import(args: argparse.Namespace) -> int:
-    """Read a State Council holiday notice and add its days to a calendar of calendars.yaml."""
-    from engine.calendar_file import add_days
-    from engine.errors import FlowdeskError
-    from engine.holiday_notice import parse_notice
-    from engine.loader import SHIPPED
+    """Add a State Council holiday notice to a calendar (engine/calendar_command.py)."""
+    from engine.calendar_command import import_notice
 
-    target = args.calendars or SHIPPED / "calendars.yaml"
-    try:
-        notice = parse_notice(limits.read_text(Path(args.notice), tr("notice")), args.year)
-        text = limits.read_text(target, tr("calendar file"))
-        updated = add_days(text, args.calendar, notice.days_off, notice.workdays, notice.year,
-                           str(target))  # fmt: skip
-    except (FlowdeskError, OSError, UnicodeDecodeError, limits.LimitExceeded) as exc:
-        where = f"{args.notice}: " if type(exc).__name__ == "NoticeError" else ""
-        _error(_safe(where) + _safe(exc))
-        return EXIT_INVALID
-    out.print(f"{notice.year}年 ({_safe(args.notice)}):")
-    for h in notice.holidays:
-        off = f"{h.days_off[0]} – {h.days_off[-1]}" if len(h.days_off) > 1 else f"{h.days_off[0]}"
-        days = ", ".join(map(str, h.workdays))
-        work = tr("; make-up working days 上班 {days}", days=days) if h.workdays else ""
-        off_days = trn("{count} day", "{count} days", len(h.days_off))
-        said = tr("line {line}: {name}: off 放假 {off} ({days})", line=h.line, name=_safe(h.name),
-                  off=off, days=off_days)  # fmt: skip
-        out.print(f"  {said}{work}")
-    counts = {"days_off": len(notice.days_off), "workdays": len(notice.workdays),
-              "calendar": _safe(args.calendar), "target": _safe(target)}  # fmt: skip
-    if args.apply:
-        said = tr("added: {days_off} days to extra_holidays, {workdays} to extra_workdays of "
-                  "`{calendar}` in {target}", **counts)  # fmt: skip
-    else:
-        said = tr("would add (dry run; --apply writes it): {days_off} days to extra_holidays, "
-                  "{workdays} to extra_workdays of `{calendar}` in {target}", **counts)  # fmt: skip
-    out.print(said)
-    if args.apply and updated != text:
-        target.write_text(updated, encoding="utf-8")
-    return EXIT_OK
+    return import_notice(args, out, err)
 
 
 # ---------------------------------------------------------------- entry point
@@ -745,14 +574,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         chosen = choose_language(take_lang_option(words))
     except UnknownLanguage as exc:
-        _error(_safe(exc))
+        _error(safe(exc))
         return EXIT_INVALID
     with language(chosen), argparse_in_language():
         args = build_parser().parse_args(words)
         try:
             code: int = args.run(args)
         except NothingToCheck as exc:
-            _error(_safe(exc))
+            _error(safe(exc))
             return EXIT_INVALID
         return code
 

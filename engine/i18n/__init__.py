@@ -205,6 +205,17 @@ class Listing(str):
         return (Listing, (self.items, self.separator))
 
 
+def safe(text: object) -> str:
+    """Text from outside (file names, flow texts, messages quoting input) as a rich terminal
+    prints it: in the reader's language, markup escaped, control and invisible characters
+    shown as `<U+…>`."""
+    from rich.markup import escape
+
+    from engine.limits import visible
+
+    return escape(visible(localize(text)))
+
+
 def error_line(text: str) -> str:
     """`error: text` for a rich terminal, the word in the reader's language (`text` must
     already be safe for rich: markup escaped)."""

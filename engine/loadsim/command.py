@@ -15,8 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from engine.calendar import CalendarError
 from engine.errors import FlowLoadError
-from engine.i18n import error_line, localize, tr
-from engine.limits import visible
+from engine.i18n import error_line, safe, tr
 from engine.loader import calendars_for, compile_flow_file, find_flow
 from engine.loadsim import build_report, find_profile, load_profile, render_text, simulate
 from engine.loadsim.html import render_html
@@ -65,7 +64,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
             )  # fmt: skip
         wall = time.perf_counter() - began
     except (ProfileError, FlowLoadError, CalendarError) as exc:
-        err.print(error_line(escape(visible(localize(exc)))))
+        err.print(error_line(safe(exc)))
         return EXIT_INVALID
     report = build_report(result)
     if args.json:
