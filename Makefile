@@ -25,19 +25,21 @@ demo: $(STAMP)
 	$(VENV)/bin/flow simulate service_request --cases 300 --days 30 --seed 1
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check engine dsl cli.py tests bench examples
-	$(VENV)/bin/ruff format --check engine dsl cli.py tests bench examples
+	$(VENV)/bin/ruff check engine dsl language_server cli.py tests bench examples
+	$(VENV)/bin/ruff format --check engine dsl language_server cli.py tests bench examples
 	$(VENV)/bin/mypy
 
 test: lint
 	$(VENV)/bin/python -m pytest
 
 # Each prints one JSON object: front-end and engine (vs a dict table and transitions), load
-# simulation, and the durable store (SQLite, and PostgreSQL when scripts/postgres.sh can start one).
+# simulation, the durable store (SQLite, and PostgreSQL when scripts/postgres.sh can start one),
+# and the language server (diagnostics after an edit of a 1,000-line flow).
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/loadsim_bench.py
 	$(VENV)/bin/python bench/store_bench.py
+	$(VENV)/bin/python bench/lsp_bench.py
 
 # After changing a message: refresh the catalog template, merge it into each language's .po
 # (new messages appear untranslated: translate them there) and compile the .mo files.

@@ -342,6 +342,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return migrate_cases(args, out, err)
 
 
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """`flow lsp`: the language server on stdin/stdout, until the editor ends it."""
+    from language_server.server import main as serve
+
+    serve()
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- calendar import
 def cmd_calendar_import(args: argparse.Namespace) -> int:
     """Add a State Council holiday notice to a calendar (engine/calendar_command.py)."""
@@ -543,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, help=tr("the notice's year, when its text has no title"))
     p.add_argument("--apply", action="store_true", help=tr("write the file (without: only show)"))
     p.set_defaults(run=cmd_calendar_import)
+
+    p = sub.add_parser("lsp", help=tr("run the language server for editors (stdio)"))
+    p.set_defaults(run=cmd_lsp)
 
     p = sub.add_parser(
         "migrate",

@@ -42,3 +42,18 @@ def test_quick_bench_reports_every_key() -> None:
         assert value > 0, (key, value)
     assert out["mode"] == "quick"
     assert isinstance(out["notes"], list)
+
+
+def test_the_language_server_bench_prints_its_figure_last() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "lsp_bench.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["lsp_lines"] >= 1000 and out["lsp_diagnostics_ms_1000_lines"] > 0
+    assert out["lsp_diagnostics_ms_1000_lines"] >= out["lsp_debounce_ms"]

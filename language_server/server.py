@@ -1,0 +1,301 @@
+"""The language server: pygls wiring between an editor and the front-end.
+
+Diagnostics come from the same `compile_source` as `flow check` (with the project's rule
+choice), 50 ms after the last keystroke; features that need names (hover, completion,
+definition, references, outline) use the last text that parsed, so they keep working
+while the text in hand is broken. Positions travel in the client's units (UTF-16 by
+default: a CJK character is one unit, an emoji two) and are converted at this edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import date
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
+
+from dsl.config import ConfigError, RuleChoice, find_config
+from dsl.diagnostics import Diagnostic
+from dsl.frontend import compile_source
+from dsl.rules import BY_NAME, explain
+from dsl.source import Source, Span
+from engine.i18n import Text as Message
+from engine.i18n import choose_language, localize, msg, normalize
+from language_server.symbols import Symbols
+
+DEBOUNCE = 0.05  # seconds after the last change before the text is checked
+KEYWORDS = (
+    "flow", "version", "calendar", "roles", "fields", "keys", "opened", "state", "final",
+    "on", "when", "by", "after", "every", "at", "most", "times", "enter", "exit", "set",
+    "notify", "escalate", "to", "assign", "record", "callback", "emit", "task", "within",
+    "overdue", "wait", "if", "else", "sla", "from", "until", "pause", "warn", "before",
+    "breach", "table", "schedule", "summary", "open", "case", "catch", "up", "and", "or",
+    "not", "in", "is", "null", "true", "false", "now", "working", "days", "hours",
+)  # fmt: skip
+_ROLE_CONTEXT = re.compile(r"(?:\bby|\bto|\bnotify|\bopened by)\s+(?:[^\s,]+\s*,\s*)*[^\s,]*$")
+_STATE_CONTEXT = re.compile(r"(?:->|\bfrom|\buntil|\bpause in)\s*(?:\w+\s*,\s*)*\w*$")
+
+
+class FlowServer(LanguageServer):
+    """A pygls server that remembers, per document, its last good symbols and diagnostics."""
+
+    def __init__(self) -> None:
+        super().__init__("flowdesk", "1.0")
+        self.language = choose_language()
+        self.symbols: dict[str, Symbols] = {}
+        self.found: dict[str, list[Diagnostic]] = {}
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+
+    # ------------------------------------------------------------ checking
+    def check_now(self, uri: str) -> None:
+        """Check the document as it is and publish its diagnostics."""
+        doc = self.workspace.get_text_document(uri)
+        symbols, found = diagnose(uri, doc.source)
+        if symbols is not None:
+            self.symbols[uri] = symbols
+        self.found[uri] = found
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
+            uri=uri, version=doc.version,
+            diagnostics=[self.to_lsp(doc, d) for d in found],
+        ))  # fmt: skip
+
+    def check_soon(self, uri: str) -> None:
+        """Check after a pause in typing (a burst of changes is checked once)."""
+        pending = self._pending.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
+        loop = asyncio.get_running_loop()
+        self._pending[uri] = loop.call_later(DEBOUNCE, self.check_now, uri)
+
+    def to_lsp(self, doc: TextDocument, d: Diagnostic) -> lsp.Diagnostic:
+        help_text = localize(d.help, self.language) if d.help else ""
+        message = localize(d.message, self.language) + (f"\n{help_text}" if help_text else "")
+        return lsp.Diagnostic(
+            range=span_range(doc, d.span),
+            message=message,
+            severity=lsp.DiagnosticSeverity.Error if d.is_error else lsp.DiagnosticSeverity.Warning,
+            code=d.rule,
+            source="flowdesk",
+            data={"rule": d.code, "replace": _suggestion(d.help)},
+        )
+
+    def at(self, doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
+        """A client position as the 1-based line and character column spans use."""
+        server = doc.position_codec.position_from_client_units(doc.lines, position)
+        return server.line + 1, server.character + 1
+
+
+def diagnose(uri: str, text: str) -> tuple[Symbols | None, list[Diagnostic]]:
+    """What the server knows of a text: its symbols when it parses, and the diagnostics
+    `flow check` would report for it (with the project's rule choice)."""
+    path = _path(uri)
+    source = Source(str(path) if path else uri, text)
+    result = compile_source(source, calendars=_calendars(path))
+    found = _choice(path).apply(result.diagnostics)
+    return (Symbols.of(result.flow) if result.flow is not None else None), found
+
+
+def span_range(doc: TextDocument, span: Span) -> lsp.Range:
+    """A span (1-based, in characters) as an LSP range in the client's units."""
+    start = lsp.Position(line=span.line - 1, character=span.column - 1)
+    end = lsp.Position(line=span.end_line - 1, character=span.end_column - 1)
+    return doc.position_codec.range_to_client_units(doc.lines, lsp.Range(start=start, end=end))
+
+
+def _path(uri: str) -> Path | None:
+    fs = to_fs_path(uri) if uri.startswith("file:") else None
+    return Path(fs) if fs else None
+
+
+def _choice(path: Path | None) -> RuleChoice:
+    try:
+        return find_config(path) if path else RuleChoice()
+    except ConfigError:
+        return RuleChoice()  # `flow check` reports a broken configuration; typing goes on
+
+
+def _calendars(path: Path | None) -> dict[str, date | None] | None:
+    from engine.calendar import CalendarError
+    from engine.loader import calendars_for
+
+    try:
+        found = calendars_for(path or Path("untitled.flow"), None)
+    except CalendarError:
+        return None
+    return {name: c.official_data_until for name, c in found.items()}
+
+
+def _suggestion(help_text: str | None) -> str | None:
+    """The name a did-you-mean hint proposes, for the quick fix that puts it in."""
+    if not isinstance(help_text, Message):
+        return None
+    if help_text.template == "did you mean `{name}`?":
+        return str(help_text.args["name"])
+    close = help_text.args.get("close") if help_text.template == "{close} ({hint})" else None
+    return _suggestion(close) if isinstance(close, str) else None
+
+
+server = FlowServer()
+
+
+@server.feature(lsp.INITIALIZE)
+def initialize(ls: FlowServer, params: lsp.InitializeParams) -> None:
+    """Speak the editor's language when it says which (`locale`), else the environment's."""
+    if params.locale and normalize(params.locale):
+        ls.language = normalize(params.locale) or ls.language
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: FlowServer, params: lsp.DidOpenTextDocumentParams) -> None:
+    ls.check_now(params.text_document.uri)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: FlowServer, params: lsp.DidChangeTextDocumentParams) -> None:
+    ls.check_soon(params.text_document.uri)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: FlowServer, params: lsp.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.symbols.pop(uri, None)
+    ls.found.pop(uri, None)
+    ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+@server.feature(lsp.TEXT_DOCUMENT_HOVER)
+def hover(ls: FlowServer, params: lsp.HoverParams) -> lsp.Hover | None:
+    """A name: what it is (a state's label, events, timers and SLAs; a field's type; a
+    role's events). A diagnostic: its rule's explanation."""
+    uri = params.text_document.uri
+    doc = ls.workspace.get_text_document(uri)
+    line, column = ls.at(doc, params.position)
+    parts: list[str] = []
+    for d in ls.found.get(uri, []):
+        s = d.span
+        if s.line == line and s.column <= column <= max(s.end_column, s.column + 1):
+            parts.append("```\n" + explain(BY_NAME[d.code], ls.language) + "```")
+    symbols = ls.symbols.get(uri)
+    o = symbols.at(line, column) if symbols else None
+    if symbols and o:
+        parts.insert(0, localize(symbols.describe(o), ls.language))
+    if not parts:
+        return None
+    return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown,
+                                                value="\n\n".join(parts)))  # fmt: skip
+
+
+@server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" ", ">"]))
+def completion(ls: FlowServer, params: lsp.CompletionParams) -> lsp.CompletionList:
+    """States after `->`, `from`, `until`; roles after `by`, `to`, `notify`; otherwise the
+    fields, tables and keywords."""
+    uri = params.text_document.uri
+    doc = ls.workspace.get_text_document(uri)
+    line, column = ls.at(doc, params.position)
+    before = doc.lines[line - 1][: column - 1] if line <= len(doc.lines) else ""
+    symbols = ls.symbols.get(uri)
+    names: list[tuple[str, lsp.CompletionItemKind]] = []
+    if symbols and _STATE_CONTEXT.search(before):
+        names = [(n, lsp.CompletionItemKind.EnumMember) for n in symbols.names("state")]
+    elif symbols and _ROLE_CONTEXT.search(before):
+        names = [(n, lsp.CompletionItemKind.Constant) for n in symbols.names("role")]
+    else:
+        if symbols:
+            names += [(n, lsp.CompletionItemKind.Field) for n in symbols.names("field")]
+            names += [(n, lsp.CompletionItemKind.Function) for n in symbols.names("table")]
+        names += [(k, lsp.CompletionItemKind.Keyword) for k in KEYWORDS]
+    items = [lsp.CompletionItem(label=n, kind=k) for n, k in names]
+    return lsp.CompletionList(is_incomplete=False, items=items)
+
+
+def _locations(
+    ls: FlowServer, uri: str, position: lsp.Position, all_uses: bool
+) -> list[lsp.Location]:
+    doc = ls.workspace.get_text_document(uri)
+    symbols = ls.symbols.get(uri)
+    o = symbols.at(*ls.at(doc, position)) if symbols else None
+    if symbols is None or o is None:
+        return []
+    found = symbols.uses(o.kind, o.name) if all_uses else [symbols.declaration(o.kind, o.name)]
+    return [lsp.Location(uri=uri, range=span_range(doc, u.span)) for u in found if u is not None]
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+def definition(ls: FlowServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
+    return _locations(ls, params.text_document.uri, params.position, all_uses=False)
+
+
+@server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+def references(ls: FlowServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
+    return _locations(ls, params.text_document.uri, params.position, all_uses=True)
+
+
+_SYMBOL_KINDS = {
+    "state": lsp.SymbolKind.EnumMember, "field": lsp.SymbolKind.Field,
+    "role": lsp.SymbolKind.Constant, "table": lsp.SymbolKind.Function,
+    "sla": lsp.SymbolKind.Event, "schedule": lsp.SymbolKind.Event,
+}  # fmt: skip
+
+
+@server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def outline(ls: FlowServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
+    """The flow's declarations: states, fields, roles, tables, SLAs and schedules."""
+    uri = params.text_document.uri
+    doc = ls.workspace.get_text_document(uri)
+    symbols = ls.symbols.get(uri)
+    if symbols is None:
+        return []
+    out = []
+    for o in symbols.occurrences:
+        if o.declares and o.kind in _SYMBOL_KINDS:
+            where = span_range(doc, o.span)
+            out.append(lsp.DocumentSymbol(name=o.name, detail=o.kind, kind=_SYMBOL_KINDS[o.kind],
+                                          range=where, selection_range=where))  # fmt: skip
+    return out
+
+
+@server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
+def formatting(ls: FlowServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
+    """`flow fmt` of the whole text; nothing while the text does not parse."""
+    from dsl.formatter import FormatError, format_source
+
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    try:
+        formatted = format_source(doc.source, doc.uri)
+    except FormatError:
+        return []
+    if formatted == doc.source:
+        return []
+    end = lsp.Position(line=len(doc.lines), character=0)
+    whole = lsp.Range(start=lsp.Position(line=0, character=0), end=end)
+    return [lsp.TextEdit(range=whole, new_text=formatted)]
+
+
+@server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION)
+def code_actions(ls: FlowServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    """Quick fixes: put in the name a did-you-mean hint proposes."""
+    uri = params.text_document.uri
+    actions = []
+    for d in params.context.diagnostics:
+        replace = d.data.get("replace") if isinstance(d.data, dict) else None
+        if not replace:
+            continue
+        edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(range=d.range, new_text=replace)]})
+        title = localize(msg("replace with `{name}`", name=replace), ls.language)
+        actions.append(lsp.CodeAction(title=title, kind=lsp.CodeActionKind.QuickFix,
+                                      diagnostics=[d], edit=edit, is_preferred=True))  # fmt: skip
+    return actions
+
+
+def main() -> None:
+    """`flow lsp`: serve one editor over stdin and stdout."""
+    server.start_io()
+
+
+if __name__ == "__main__":
+    main()
