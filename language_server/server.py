@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
@@ -25,7 +26,8 @@ from dsl.frontend import compile_source
 from dsl.rules import BY_NAME, explain
 from dsl.source import Source, Span
 from engine.i18n import Text as Message
-from engine.i18n import choose_language, localize, msg, normalize
+from engine.i18n import UnknownLanguage, choose_language, localize, normalize
+from language_server.edits import CannotRename, quick_fixes, rename
 from language_server.symbols import Symbols
 
 DEBOUNCE = 0.05  # seconds after the last change before the text is checked
@@ -46,7 +48,10 @@ class FlowServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("flowdesk", "1.0")
-        self.language = choose_language()
+        try:
+            self.language = choose_language()
+        except UnknownLanguage:  # `flow check` says so; an editor's server keeps going
+            self.language = "en"
         self.symbols: dict[str, Symbols] = {}
         self.found: dict[str, list[Diagnostic]] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
@@ -81,7 +86,7 @@ class FlowServer(LanguageServer):
             severity=lsp.DiagnosticSeverity.Error if d.is_error else lsp.DiagnosticSeverity.Warning,
             code=d.rule,
             source="flowdesk",
-            data={"rule": d.code, "replace": _suggestion(d.help)},
+            data={"rule": d.code, "replace": _suggestion(d.help), "subject": _text_at(doc, d.span)},
         )
 
     def at(self, doc: TextDocument, position: lsp.Position) -> tuple[int, int]:
@@ -98,6 +103,13 @@ def diagnose(uri: str, text: str) -> tuple[Symbols | None, list[Diagnostic]]:
     result = compile_source(source, calendars=_calendars(path))
     found = _choice(path).apply(result.diagnostics)
     return (Symbols.of(result.flow) if result.flow is not None else None), found
+
+
+def _text_at(doc: TextDocument, span: Span) -> str:
+    """The text a one-line span underlines (what a quick fix may declare)."""
+    if span.line != span.end_line or span.line > len(doc.lines):
+        return ""
+    return doc.lines[span.line - 1][span.column - 1 : span.end_column - 1]
 
 
 def span_range(doc: TextDocument, span: Span) -> lsp.Range:
@@ -278,18 +290,45 @@ def formatting(ls: FlowServer, params: lsp.DocumentFormattingParams) -> list[lsp
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION)
 def code_actions(ls: FlowServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
-    """Quick fixes: put in the name a did-you-mean hint proposes."""
+    """Quick fixes for the diagnostics in range (language_server/edits.py)."""
     uri = params.text_document.uri
+    doc = ls.workspace.get_text_document(uri)
     actions = []
     for d in params.context.diagnostics:
-        replace = d.data.get("replace") if isinstance(d.data, dict) else None
-        if not replace:
-            continue
-        edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(range=d.range, new_text=replace)]})
-        title = localize(msg("replace with `{name}`", name=replace), ls.language)
-        actions.append(lsp.CodeAction(title=title, kind=lsp.CodeActionKind.QuickFix,
-                                      diagnostics=[d], edit=edit, is_preferred=True))  # fmt: skip
+        data = d.data if isinstance(d.data, dict) else {}
+        start = ls.at(doc, d.range.start)
+        end = ls.at(doc, d.range.end)
+        span = Span(start[0], start[1], end[0], end[1])
+        fixes = quick_fixes(ls.symbols.get(uri), str(data.get("rule", "")),
+                            str(data.get("subject", "")), span, data.get("replace"))  # fmt: skip
+        for fix in fixes:
+            edits = [lsp.TextEdit(range=span_range(doc, e.span), new_text=e.text)
+                     for e in fix.edits]  # fmt: skip
+            actions.append(lsp.CodeAction(
+                title=localize(fix.title, ls.language), kind=lsp.CodeActionKind.QuickFix,
+                diagnostics=[d], edit=lsp.WorkspaceEdit(changes={uri: edits}),
+                is_preferred=fix is fixes[0],
+            ))  # fmt: skip
     return actions
+
+
+@server.feature(lsp.TEXT_DOCUMENT_RENAME)
+def rename_symbol(ls: FlowServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
+    """Rename a state, field, role, table or SLA everywhere it stands; a name already
+    taken, or not a name, is refused with the reason."""
+    uri = params.text_document.uri
+    doc = ls.workspace.get_text_document(uri)
+    symbols = ls.symbols.get(uri)
+    if symbols is None:
+        return None
+    try:
+        edits = rename(symbols, *ls.at(doc, params.position), params.new_name)
+    except CannotRename as exc:
+        raise JsonRpcInvalidParams(localize(exc, ls.language)) from None
+    if not edits:
+        return None
+    changes = [lsp.TextEdit(range=span_range(doc, e.span), new_text=e.text) for e in edits]
+    return lsp.WorkspaceEdit(changes={uri: changes})
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from dsl import ast
+from dsl.checks.walk import placeholders_of
 from dsl.source import Span
 from engine.functions import FUNCTIONS
 from engine.i18n import Listing, msg
@@ -70,7 +71,8 @@ class Symbols:
         found = cls(flow)
         every = list(_walk(flow))
         declared = {(o.kind, o.name) for o in every if o.declares}
-        found.occurrences = [_resolve(o, declared) for o in every]
+        resolved = (_resolve(o, declared) for o in every)
+        found.occurrences = [o for o in resolved if o is not None]
         return found
 
     def at(self, line: int, column: int) -> Occurrence | None:
@@ -175,6 +177,11 @@ def _walk(node: object) -> Iterator[Occurrence]:
     if isinstance(node, ast.Ref):
         yield Occurrence("ref", node.name, node.span, False)
         return
+    if isinstance(node, ast.Text):  # `{field}` placeholders, where they can be pointed at
+        for name, span in placeholders_of(node):
+            if span.line == span.end_line and span.end_column - span.column == len(name):
+                yield Occurrence("ref", name, span, False)
+        return
     for name in _field_names(type(node)):
         value = getattr(node, name)
         place = _PLACES.get((type(node), name))
@@ -186,12 +193,13 @@ def _walk(node: object) -> Iterator[Occurrence]:
             yield from _walk(value)
 
 
-def _resolve(o: Occurrence, declared: set[tuple[str, str]]) -> Occurrence:
-    """A bare reference in an expression (`category`, `客服`, `reply`) as the kind declared
-    under its name: a field first, then a role, an SLA, a state."""
+def _resolve(o: Occurrence, declared: set[tuple[str, str]]) -> Occurrence | None:
+    """A bare reference in an expression or a placeholder (`category`, `客服`, `reply`) as
+    the kind declared under its name — a field first, then a role, an SLA, a state — or
+    None when nothing declares it (`now`, `id`, a typo the checker reports)."""
     if o.kind != "ref":
         return o
     for kind in ("field", "role", "sla", "state", "table"):
         if (kind, o.name) in declared:
             return dataclasses.replace(o, kind=kind)
-    return dataclasses.replace(o, kind="field")
+    return None

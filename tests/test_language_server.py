@@ -188,3 +188,63 @@ async def test_formatting_and_the_did_you_mean_quick_fix(
     (fix,) = actions
     assert isinstance(fix, lsp.CodeAction) and fix.edit is not None and fix.edit.changes
     assert fix.edit.changes[uri][0].new_text == "handling" and "handling" in fix.title
+
+
+def _apply(text: str, edits: list[lsp.TextEdit]) -> str:
+    """The text with LSP edits applied (UTF-16 columns; this test's text has no emoji)."""
+
+    def offset(p: lsp.Position) -> int:
+        lines = text.split("\n")
+        return sum(len(line) + 1 for line in lines[: p.line]) + p.character
+
+    for e in sorted(edits, key=lambda e: offset(e.range.start), reverse=True):
+        text = text[: offset(e.range.start)] + e.new_text + text[offset(e.range.end) :]
+    return text
+
+
+@pytest.mark.asyncio
+async def test_rename_changes_every_use_and_refuses_a_taken_name(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    text = FLOW.replace('"超时：{category}"', '"超时：{category}，{note}"')
+    uri = await _open(client, tmp_path, text)
+    doc = lsp.TextDocumentIdentifier(uri=uri)
+    at_field = lsp.Position(line=5, character=5)  # `note` in `note: text? "备注"`
+    edit = await client.text_document_rename_async(
+        lsp.RenameParams(text_document=doc, position=at_field, new_name="remark")
+    )
+    assert edit is not None and edit.changes is not None
+    renamed = _apply(text, list(edit.changes[uri]))
+    assert "remark: text?" in renamed and "finish(remark)" in renamed and "{remark}" in renamed
+    assert "note" not in renamed.replace("notify", "")
+    with pytest.raises(Exception, match="已经有名为 `category` 的字段"):
+        await client.text_document_rename_async(
+            lsp.RenameParams(text_document=doc, position=at_field, new_name="category")
+        )
+
+
+@pytest.mark.asyncio
+async def test_quick_fixes_declare_a_missing_role_and_chase_a_waiting_state(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    text = FLOW.replace("-> done by 工程部", "-> done by 保安部").replace(
+        "    on dispatch -> handling by 客服",
+        "    on dispatch -> handling by 客服\nstate parked:\n    on go -> done",
+    )
+    uri = await _open(client, tmp_path, text)
+    doc = lsp.TextDocumentIdentifier(uri=uri)
+    titles: dict[str, list[lsp.TextEdit]] = {}
+    for code in ("FD204", "FD508"):
+        (found,) = [d for d in client.diagnostics[uri] if d.code == code]
+        actions = await client.text_document_code_action_async(
+            lsp.CodeActionParams(text_document=doc, range=found.range,
+                                 context=lsp.CodeActionContext(diagnostics=[found]))
+        )  # fmt: skip
+        assert actions is not None
+        for a in actions:
+            assert isinstance(a, lsp.CodeAction) and a.edit and a.edit.changes
+            titles[a.title] = list(a.edit.changes[uri])
+    assert "roles: 客服, 工程部, 保安部" in _apply(text, titles["把 `保安部` 加到 `roles:` 行"])
+    chased = _apply(text, titles["每个工作日提醒 客服"])
+    assert "state parked:\n    every 1 working day: notify 客服" in chased
+    assert 'state parked:\n    wait "' in _apply(text, titles["标记为有意的等待"])
