@@ -552,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help=tr("write the file (without: only show)"))
     p.set_defaults(run=cmd_calendar_import)
 
+    from server.commands import add_parsers as server_parsers
+
+    server_parsers(sub)
     p = sub.add_parser("lsp", help=tr("run the language server for editors (stdio)"))
     p.set_defaults(run=cmd_lsp)
 

@@ -146,3 +146,22 @@ class ConflictError(StoreError):
             )
         )
         self.case_id = case_id
+
+
+class StaleVersion(StoreError):
+    """A caller acted on a version of the case that is no longer current (someone else
+    changed it since they read it): nothing was written."""
+
+    def __init__(self, case_id: str, expected: int, current: int) -> None:
+        super().__init__(
+            msg(
+                "case `{case_id}` is at version {current}, not {expected}: someone changed it "
+                "since you read it; nothing was written — read it again and retry",
+                case_id=case_id,
+                current=current,
+                expected=expected,
+            )
+        )
+        self.case_id = case_id
+        self.expected = expected
+        self.current = current

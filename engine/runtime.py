@@ -96,6 +96,16 @@ class Step(NamedTuple):
         return tuple(record_of(row) for row in self.record_rows)
 
 
+class Offer(NamedTuple):
+    """An event a caller may fire now: its name, what it is (`event`, `task` done, or a
+    `callback` answered), its parameters (name, optional) and a label when it has one."""
+
+    event: str
+    kind: str
+    params: tuple[tuple[str, bool], ...] = ()
+    label: str | None = None
+
+
 # ---------------------------------------------------------------- compiled pieces
 
 Run = Callable[["_Ctx"], None]
@@ -666,6 +676,35 @@ class FlowRuntime:
         if any(c.done_at is None for c in case.callbacks) and CALLBACK_DONE not in names:
             names.append(CALLBACK_DONE)
         return names
+
+    def offers(self, case: Case, actor: str | None, role: str | None) -> list[Offer]:
+        """The events this caller may fire now and the data each takes: roles and `by FIELD`
+        checked as `fire` checks them; guards are not (they may read the data given)."""
+        state = self.states[case.state]
+        found: list[Offer] = []
+        for event, candidates in state.by_event.items():
+            allowed = [t for t in candidates if t.allows(case, actor, role)]
+            if not allowed:
+                continue
+            params: dict[str, bool] = {}  # name -> optional: required only if every line says so
+            for t in allowed:
+                for name, optional in t.params.items():
+                    params[name] = params.get(name, False) or optional
+            for name in {p for t in allowed for p in t.params}:
+                if any(name not in t.params for t in allowed):
+                    params[name] = True
+            found.append(Offer(event, "event", tuple(params.items())))
+        for name, status in case.tasks.items():
+            task = state.tasks.get(name)
+            if status == "done" or task is None or (task.roles and role not in task.roles):
+                continue
+            first = task.definition.after_task
+            if first is None or case.tasks.get(first) == "done":
+                found.append(Offer(name, "task", (), task.definition.label))
+        mine = [c for c in case.callbacks if c.done_at is None and c.role == role]
+        if mine and CALLBACK_DONE not in state.by_event:
+            found.append(Offer(CALLBACK_DONE, "callback", (), mine[0].label))
+        return found
 
     # ------------------------------------------------------------ events
     def _fire(self, ctx: _Ctx, event: str, data: Mapping[str, Any], system: bool) -> None:

@@ -34,7 +34,14 @@ from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain, wi
 from engine.clock import Clock, SystemClock
 from engine.correlation import using
 from engine.definition import FlowDefinition, ScheduleDef
-from engine.errors import ConflictError, FlowLoadError, FlowRuntimeError, StoreError, UnknownCase
+from engine.errors import (
+    ConflictError,
+    FlowLoadError,
+    FlowRuntimeError,
+    StaleVersion,
+    StoreError,
+    UnknownCase,
+)
 from engine.i18n import Listing, msg
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
@@ -225,18 +232,17 @@ class Service:
         actor: str | None = None,
         role: str | None = None,
         data: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> list[Step]:
         """Fire an event now, after the case's own timers already due (each its own step).
         Returns every step applied, the event's last, so a caller can acknowledge each
-        (their notifications, hook calls). Refused: raises, and nothing is written."""
+        (their notifications, hook calls). Refused: raises, and nothing is written; so
+        does a case whose version is no longer `expected_version` (StaleVersion)."""
         steps: list[Step] = []
 
         def body(conn: Connection) -> Step:
             steps.clear()
-            loaded = self.store.load_case(conn, case_id, lock=True, full_audit=False)
-            if loaded is None:
-                raise UnknownCase(case_id)
-            case, version = loaded
+            case, version = self._locked(conn, case_id, expected_version)
             runtime = self.runtime_of(case)
             now = self.clock.now()
             due, version = self._due_of_case(conn, runtime, case, version, now)
@@ -308,12 +314,42 @@ class Service:
         self.store.mark_fired(conn, row, at, late, self.worker_id)
         return step, self._write_step(conn, case, version, before, row, step)
 
+    def _locked(self, conn: Connection, case_id: str, expected: int | None) -> tuple[Case, int]:
+        loaded = self.store.load_case(conn, case_id, lock=True, full_audit=False)
+        if loaded is None:
+            raise UnknownCase(case_id)
+        if expected is not None and loaded[1] != expected:
+            raise StaleVersion(case_id, expected, loaded[1])
+        return loaded
+
+    def note(self, case_id: str, what: str, actor: str | None, role: str | None,
+             data: Mapping[str, Any] | None = None) -> AuditRecord:  # fmt: skip
+        """Append a `note` to the case's audit log (e.g. a hand-over between people): the
+        case's state and clocks do not change, its version does."""
+
+        def body(conn: Connection) -> AuditRecord:
+            case, version = self._locked(conn, case_id, None)
+            seq = len(case.audit_rows) + 1
+            record = AuditRecord(seq, self.clock.now(), actor, role, "note", what, case.state,
+                                 case.state, dict(data) if data else None)  # fmt: skip
+            case.append_audit((audit_row(record),))
+            self._write_step(conn, case, version, dict(case.timers), None,
+                             Step(case, record_rows=(audit_row(record),)))  # fmt: skip
+            return record
+
+        return self._transaction(case_id, body)
+
+    def read(self, case_id: str) -> tuple[Case, int]:
+        """The stored case with its audit log, and its version (for `expected_version`)."""
+        with self.store.read() as conn:
+            found = self.store.load_case(conn, case_id, lock=False)
+        if found is None:
+            raise UnknownCase(case_id)
+        return found
+
     def get(self, case_id: str) -> Case:
         """The stored case with its audit log."""
-        case = self.store.get(case_id)
-        if case is None:
-            raise UnknownCase(case_id)
-        return case
+        return self.read(case_id)[0]
 
     def history(self, case_id: str) -> list[AuditRecord]:
         """The case's audit log, oldest first."""

@@ -101,15 +101,17 @@ class Worker:
             misfire_grace_time=None,
         )
 
-    def run(self) -> None:
-        """Block, firing timers, until SIGTERM or SIGINT."""
+    def run(self, signals: bool = True) -> None:
+        """Block, firing timers, until SIGTERM or SIGINT (with `signals`; else until `stop`,
+        as when it runs in a thread of `flow serve`)."""
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("worker %s: signal %d, stopping", self.service.worker_id, signum)
             self.stop()
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        if signals:
+            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGINT, stop)
         self.scheduler.add_job(
             self.tick, "date", run_date=datetime.now(UTC), id="tick", misfire_grace_time=None
         )

@@ -1,0 +1,284 @@
+"""The staff console: server-rendered pages that work without JavaScript — log in, my queue
+sorted by the next SLA breach, a case with a form per allowed event, the supervisor's view
+and the webhooks' dead letters. Forms post back here; every post carries the session's CSRF
+token; every page asks `authz` what the person may see and do."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from engine.errors import FlowdeskError
+from engine.i18n import LANGUAGES, current_language, localize, tr
+from server import authz, owners
+from server.api import change_owner, runtime_for
+from server.app import LANG_COOKIE, Server
+from server.deps import ServerDep, VisitorDep, check_csrf
+from server.diagram import layout
+from server.gate import COOKIE, LockedOut, Visitor
+from server.problems import Problem, from_engine
+from server.search import Query, search
+from server.supervision import overview
+from server.views import case_view, next_deadline, record_view, state_label
+
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF = "flowdesk_login_csrf"
+QUEUE_LIMIT = 300
+
+
+def page(server: Server, request: Request, name: str, visitor: Visitor | None,
+         status: int = 200, **context: Any) -> HTMLResponse:  # fmt: skip
+    response = server.templates.TemplateResponse(
+        request, name,
+        {"me": visitor.person if visitor else None, "csrf": visitor.csrf if visitor else None,
+         "lang": current_language(), "languages": LANGUAGES, **context},
+        status_code=status,
+    )  # fmt: skip
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, request.query_params["lang"], samesite="lax")
+    return response
+
+
+def back_to(path: str, flash: str | None = None, error: bool = False) -> RedirectResponse:
+    """303 to a page of ours, with a one-line message for it to show."""
+    if flash:
+        path += ("&" if "?" in path else "?") + ("error=" if error else "done=") + quote(flash)
+    return RedirectResponse(path, status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/queue"
+
+
+# ---------------------------------------------------------------- log in and out
+@router.get("/login")
+def login_page(request: Request, server: ServerDep) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = page(server, request, "login.html", None, login_csrf=token,
+                    next=_safe_next(request.query_params.get("next")), error=None)  # fmt: skip
+    response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict",
+                        secure=server.settings.secure_cookies)  # fmt: skip
+    return response
+
+
+@router.post("/login")
+async def log_in(request: Request, server: ServerDep) -> Response:
+    form = await request.form()
+    person_id, password = str(form.get("id", ""))[:64], str(form.get("password", ""))[:1000]
+    target = _safe_next(str(form.get("next", "")))
+    given, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_CSRF, "")
+    if not expected or not secrets.compare_digest(given, expected):
+        raise Problem(403, "csrf", tr("this form has expired; reload the page and try again"))
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        found = await run_in_threadpool(server.gate.log_in, person_id, password)
+    except LockedOut:
+        error = tr("too many wrong passwords: this account is locked for a while; try later "
+                   "or ask an administrator")  # fmt: skip
+        return page(server, request, "login.html", None, status=429, login_csrf=expected,
+                    next=target, error=error)  # fmt: skip
+    if found is None:
+        return page(server, request, "login.html", None, status=401, login_csrf=expected,
+                    next=target, error=tr("wrong user id or password"))  # fmt: skip
+    _person, cookie = found
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax",
+                        secure=server.settings.secure_cookies,
+                        max_age=server.gate.session_us // 1_000_000)  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF)
+    return response
+
+
+@router.post("/logout")
+async def log_out(request: Request, server: ServerDep, visitor: VisitorDep) -> Response:
+    form = await request.form()
+    check_csrf(visitor, str(form.get("csrf", "")))
+    server.gate.log_out(visitor)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+# ---------------------------------------------------------------- the queue
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/queue")
+def queue(request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLResponse:
+    """Cases waiting for one of my roles or owned by me, the next SLA breach first."""
+    now = server.service.clock.now()
+    person = visitor.person
+    cases, _ = search(server.service, person, Query(limit=QUEUE_LIMIT), now)
+    owned = owners.owners_of(server.service, [c.id for c in cases])
+    rows = []
+    for case in cases:
+        runtime = server.service.runtime_of(case)
+        view = case_view(runtime, case, 0, person, owned.get(case.id), now, current_language())
+        if not view["actions"] and owned.get(case.id) != person.id:
+            continue
+        left, breached = next_deadline(case, now)
+        rows.append((not breached, left if left is not None else timedelta.max, view))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    flows = [server.service.registry.for_new_case(n).definition for n in server.service.flows]
+    openable = sorted((d for d in flows
+                       if any(r in (d.openers or d.roles) for r in person.roles)),
+                      key=lambda d: d.name)  # fmt: skip
+    return page(server, request, "queue.html", visitor, rows=[r[2] for r in rows],
+                openable=openable, now=now)  # fmt: skip
+
+
+# ---------------------------------------------------------------- a case
+@router.get("/cases/{case_id}")
+def case_page(case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
+              ) -> HTMLResponse:  # fmt: skip
+    case, version = server.service.read(case_id)
+    runtime = server.service.runtime_of(case)
+    authz.require_seeing(visitor.person, runtime)
+    owner = owners.owner_of(server.service, case_id)
+    now = server.service.clock.now()
+    language = current_language()
+    view = case_view(runtime, case, version, visitor.person, owner, now, language)
+    history = [record_view(r, language) for r in case.audit]
+    colleagues = sorted((p for p in server.directory.people.values()
+                         if not p.disabled and authz.may_see(p, runtime)),
+                        key=lambda p: p.id)  # fmt: skip
+    return page(server, request, "case.html", visitor, case=view, history=history,
+                drawing=layout(runtime.definition, case.state), colleagues=colleagues,
+                may_hand_over=authz.may_hand_over(visitor.person, case, owner),
+                done=request.query_params.get("done"), error=request.query_params.get("error"))
+
+
+def form_data(runtime_tz: Any, params: list[dict[str, Any]], form: Any) -> dict[str, Any]:
+    """The event's data from a form: empty fields left out; a datetime picker's local time
+    read in the flow's calendar's zone."""
+    data: dict[str, Any] = {}
+    for p in params:
+        raw = form.get("p." + p["name"])
+        if raw is None or str(raw).strip() == "":
+            continue
+        value: Any = str(raw).strip()
+        if p["type"] == "datetime":
+            try:
+                parsed = datetime.fromisoformat(value)
+                value = parsed if parsed.tzinfo else parsed.replace(tzinfo=runtime_tz)
+            except ValueError:
+                pass  # the engine names the field and what it wants
+        data[p["name"]] = value
+    return data
+
+
+@router.post("/cases/{case_id}/fire")
+async def fire_form(case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
+                    ) -> Response:  # fmt: skip
+    form = await request.form()
+    check_csrf(visitor, str(form.get("csrf", "")))
+    event, role = str(form.get("event", ""))[:200], str(form.get("role", "")) or None
+    version = str(form.get("expected_version", ""))
+    here = f"/cases/{quote(case_id)}"
+    from starlette.concurrency import run_in_threadpool
+
+    def run() -> None:
+        case, _ = server.service.read(case_id)
+        runtime = server.service.runtime_of(case)
+        acting = authz.acting_role(visitor.person, runtime, case, event, role)
+        offers = case_view(runtime, case, 0, visitor.person, None, server.service.clock.now(),
+                           current_language())["actions"]  # fmt: skip
+        params = next((a["params"] for a in offers if a["event"] == event), [])
+        data = form_data(runtime.calendar.tz, params, form)
+        server.service.fire(case_id, event, actor=visitor.person.id, role=acting, data=data,
+                            expected_version=int(version) if version.isdigit() else None)
+        owners.first_touch(server.service, case_id, visitor.person.id)
+
+    try:
+        await run_in_threadpool(run)
+    except (FlowdeskError, Problem) as exc:
+        problem = exc if isinstance(exc, Problem) else from_engine(exc)
+        if problem is None or problem.status in (401,):
+            raise
+        return back_to(here, localize(problem.detail, current_language()), error=True)
+    return back_to(here, tr("done: {event}", event=event))
+
+
+@router.post("/cases/{case_id}/owner")
+async def owner_form(case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
+                     ) -> Response:  # fmt: skip
+    form = await request.form()
+    check_csrf(visitor, str(form.get("csrf", "")))
+    to = str(form.get("to", ""))[:64] or visitor.person.id
+    here = f"/cases/{quote(case_id)}"
+    try:
+        change_owner(server, visitor, case_id, to, None)
+    except Problem as problem:
+        return back_to(here, localize(problem.detail, current_language()), error=True)
+    return back_to(here, tr("owner: {person}", person=to))
+
+
+# ---------------------------------------------------------------- opening a case
+@router.get("/flows/{flow}/open")
+def open_page(flow: str, request: Request, server: ServerDep, visitor: VisitorDep
+              ) -> HTMLResponse:  # fmt: skip
+    runtime = runtime_for(server, flow)
+    role = authz.opening_role(visitor.person, runtime, None)
+    fields = [f for f in runtime.definition.fields]
+    return page(server, request, "open.html", visitor, flow=runtime.definition, role=role,
+                fields=fields, error=request.query_params.get("error"))  # fmt: skip
+
+
+@router.post("/flows/{flow}/open")
+async def open_form(flow: str, request: Request, server: ServerDep, visitor: VisitorDep
+                    ) -> Response:  # fmt: skip
+    form = await request.form()
+    check_csrf(visitor, str(form.get("csrf", "")))
+    runtime = runtime_for(server, flow)
+    role = authz.opening_role(visitor.person, runtime, None)
+    params = [{"name": f.name, "type": f.type} for f in runtime.definition.fields]
+    data = form_data(runtime.calendar.tz, params, form)
+    try:
+        case = server.service.open(flow, data, actor=visitor.person.id, role=role)
+    except FlowdeskError as exc:
+        problem = from_engine(exc) or Problem(400, "refused", str(exc))
+        return back_to(f"/flows/{quote(flow)}/open", localize(problem.detail,
+                                                              current_language()), error=True)
+    owners.first_touch(server.service, case.id, visitor.person.id)
+    return back_to(f"/cases/{quote(case.id)}", tr("case opened"))
+
+
+# ---------------------------------------------------------------- supervisor, dead letters
+@router.get("/supervisor")
+def supervisor(request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLResponse:
+    """Open cases by flow and state, today's breaches and escalations, the backlog by day."""
+    seen = overview(server.service, visitor.person, server.service.clock.now())
+    return page(server, request, "supervisor.html", visitor, seen=seen, state_label=state_label)
+
+
+@router.get("/webhooks")
+def dead_letters(request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLResponse:
+    hooks = server.settings.webhooks
+    mine = [d for d in (hooks.dead() if hooks else [])
+            if d["payload"].get("role") in visitor.person.roles]  # what they were sent to
+    return page(server, request, "webhooks.html", visitor, configured=hooks is not None,
+                dead=mine, done=request.query_params.get("done"),
+                error=request.query_params.get("error"))
+
+
+@router.post("/webhooks/resend")
+async def resend(request: Request, server: ServerDep, visitor: VisitorDep) -> Response:
+    form = await request.form()
+    check_csrf(visitor, str(form.get("csrf", "")))
+    hooks = server.settings.webhooks
+    delivery = str(form.get("id", ""))[:300]
+    mine = {d["id"] for d in (hooks.dead() if hooks else [])
+            if d["payload"].get("role") in visitor.person.roles}  # fmt: skip
+    if hooks is None or delivery not in mine or not hooks.resend(delivery):
+        return back_to("/webhooks", tr("nothing to re-send"), error=True)
+    return back_to("/webhooks", tr("queued again: {id}", id=delivery))
