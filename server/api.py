@@ -56,8 +56,9 @@ def runtime_for(server: Server, flow: str) -> FlowRuntime:
     try:
         return server.service.registry.for_new_case(flow)
     except UnknownFlow:
-        raise Problem(404, "unknown_flow", msg("no flow `{flow}`", flow=flow),
-                      field="flow") from None  # fmt: skip
+        raise Problem(
+            404, "unknown_flow", msg("no flow `{flow}`", flow=flow), field="flow"
+        ) from None
 
 
 def now_of(server: Server) -> datetime:
@@ -69,12 +70,14 @@ def read_case(server: Server, visitor: Visitor, case_id: str) -> Data:
     runtime = server.service.runtime_of(case)
     authz.require_seeing(visitor.person, runtime)
     owner = owners.owner_of(server.service, case_id)
-    return case_view(runtime, case, version, visitor.person, owner, now_of(server),
-                     reply_language())  # fmt: skip
+    return case_view(
+        runtime, case, version, visitor.person, owner, now_of(server), reply_language()
+    )
 
 
-async def idempotent(request: Request, visitor: Visitor, key: str | None,
-                     run: Callable[[], tuple[int, Data]]) -> JSONResponse:  # fmt: skip
+async def idempotent(
+    request: Request, visitor: Visitor, key: str | None, run: Callable[[], tuple[int, Data]]
+) -> JSONResponse:
     """Run a change once per Idempotency-Key; a retry gets the first answer back."""
     from starlette.concurrency import run_in_threadpool
 
@@ -87,8 +90,9 @@ async def idempotent(request: Request, visitor: Visitor, key: str | None,
     digest = idempotency.request_hash(request.method, request.url.path, await request.body())
     first = await run_in_threadpool(idempotency.reserve, store, person, key, digest)
     if first is not None:
-        return JSONResponse(json.loads(first[1]), status_code=first[0],
-                            headers={"Idempotent-Replayed": "true"})  # fmt: skip
+        return JSONResponse(
+            json.loads(first[1]), status_code=first[0], headers={"Idempotent-Replayed": "true"}
+        )
     try:
         status, body = await run_in_threadpool(run)
     except Exception:
@@ -117,15 +121,29 @@ def flows(server: ServerDep, visitor: VisitorDep) -> list[Data]:
             continue
         d = runtime.definition
         openers = d.openers or tuple(sorted(d.roles))
-        out.append({
-            "name": d.name, "label": d.label or d.name, "version": d.version,
-            "roles": list(d.roles), "openers": list(openers),
-            "may_open": any(r in openers for r in visitor.person.roles),
-            "states": [{"name": s.name, "label": s.label or s.name, "final": s.final}
-                       for s in d.states],
-            "fields": [{"name": f.name, "label": f.label or f.name, "type": f.type,
-                        "choices": list(f.choices), "required": f.required} for f in d.fields],
-        })  # fmt: skip
+        out.append(
+            {
+                "name": d.name,
+                "label": d.label or d.name,
+                "version": d.version,
+                "roles": list(d.roles),
+                "openers": list(openers),
+                "may_open": any(r in openers for r in visitor.person.roles),
+                "states": [
+                    {"name": s.name, "label": s.label or s.name, "final": s.final} for s in d.states
+                ],
+                "fields": [
+                    {
+                        "name": f.name,
+                        "label": f.label or f.name,
+                        "type": f.type,
+                        "choices": list(f.choices),
+                        "required": f.required,
+                    }
+                    for f in d.fields
+                ],
+            }
+        )
     return out
 
 
@@ -139,9 +157,12 @@ def diagram(flow: str, server: ServerDep, visitor: VisitorDep) -> str:
 
 @router.post("/cases", status_code=201)
 async def open_case(
-    body: OpenCase, request: Request, server: ServerDep, visitor: VisitorDep,
+    body: OpenCase,
+    request: Request,
+    server: ServerDep,
+    visitor: VisitorDep,
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     """Open a case of a flow with its data, in one of the caller's roles that may."""
 
     def run() -> tuple[int, Data]:
@@ -163,23 +184,33 @@ def get_case(case_id: str, server: ServerDep, visitor: VisitorDep) -> Data:
 
 @router.post("/cases/{case_id}/events")
 async def fire(
-    case_id: str, body: FireEvent, request: Request, server: ServerDep, visitor: VisitorDep,
+    case_id: str,
+    body: FireEvent,
+    request: Request,
+    server: ServerDep,
+    visitor: VisitorDep,
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     """Fire an event with its data; with `expected_version`, a case changed since is 409."""
 
     def run() -> tuple[int, Data]:
         case, _version = server.service.read(case_id)
         runtime = server.service.runtime_of(case)
         role = authz.acting_role(visitor.person, runtime, case, body.event, body.role)
-        steps = server.service.fire(case_id, body.event, actor=visitor.person.id, role=role,
-                                    data=body.data, expected_version=body.expected_version)
+        steps = server.service.fire(
+            case_id,
+            body.event,
+            actor=visitor.person.id,
+            role=role,
+            data=body.data,
+            expected_version=body.expected_version,
+        )
         owners.first_touch(server.service, case_id, visitor.person.id)
         language = reply_language()
         return 200, {
             "records": [record_view(r, language) for s in steps for r in s.records],
             "case": read_case(server, visitor, case_id),
-        }  # fmt: skip
+        }
 
     return await idempotent(request, visitor, idempotency_key, run)
 
@@ -206,22 +237,32 @@ async def hand_over(
     return await idempotent(request, visitor, None, run)
 
 
-def change_owner(server: Server, visitor: Visitor, case_id: str, to: str, role: str | None
-                 ) -> None:  # fmt: skip
+def change_owner(server: Server, visitor: Visitor, case_id: str, to: str, role: str | None) -> None:
     case = server.service.get(case_id)
     runtime = server.service.runtime_of(case)
     authz.require_seeing(visitor.person, runtime)
     target = server.directory.get(to)
     if target is None or not authz.may_see(target, runtime):
-        raise Problem(422, "unknown_person",
-                      msg("`{to}` is not a person who works on flow `{flow}`", to=to,
-                          flow=case.flow), field="to")  # fmt: skip
+        raise Problem(
+            422,
+            "unknown_person",
+            msg("`{to}` is not a person who works on flow `{flow}`", to=to, flow=case.flow),
+            field="to",
+        )
     previous = owners.owner_of(server.service, case_id)
     if not authz.may_hand_over(visitor.person, case, previous):
-        raise forbidden(msg("only the owner ({owner}) or a supervisor it was escalated to "
-                            "may hand this case over", owner=previous))  # fmt: skip
-    acting = role if role in visitor.person.roles else next(
-        (r for r in visitor.person.roles if r in runtime.roles), None)
+        raise forbidden(
+            msg(
+                "only the owner ({owner}) or a supervisor it was escalated to "
+                "may hand this case over",
+                owner=previous,
+            )
+        )
+    acting = (
+        role
+        if role in visitor.person.roles
+        else next((r for r in visitor.person.roles if r in runtime.roles), None)
+    )
     owners.hand_over(server.service, case_id, visitor.person.id, acting, to, previous)
 
 
@@ -244,16 +285,34 @@ def search(
     """Cases the caller may see, newest first, filtered; `next_cursor` fetches the next
     page (keyset pagination: stable while cases are added)."""
     within = None if breaching_within_hours is None else timedelta(hours=breaching_within_hours)
-    query = CaseQuery(flow, state, not include_closed, role, owner, within, breached,
-                      overdue_tasks, text, limit, cursor)  # fmt: skip
+    query = CaseQuery(
+        flow,
+        state,
+        not include_closed,
+        role,
+        owner,
+        within,
+        breached,
+        overdue_tasks,
+        text,
+        limit,
+        cursor,
+    )
     now = now_of(server)
     cases, next_cursor = find_cases(server.service, visitor.person, query, now)
     owned = owners.owners_of(server.service, [c.id for c in cases])
     items = []
     for case in cases:
         runtime = server.service.runtime_of(case)
-        items.append({"id": case.id, "flow": case.flow, "state": case.state,
-                      "state_label": state_label(runtime.definition, case.state),
-                      "closed": case.closed, "opened_at": case.opened_at.isoformat(),
-                      "owner": owned.get(case.id)})  # fmt: skip
+        items.append(
+            {
+                "id": case.id,
+                "flow": case.flow,
+                "state": case.state,
+                "state_label": state_label(runtime.definition, case.state),
+                "closed": case.closed,
+                "opened_at": case.opened_at.isoformat(),
+                "owner": owned.get(case.id),
+            }
+        )
     return {"items": items, "next_cursor": next_cursor, "as_of": now.astimezone(UTC).isoformat()}

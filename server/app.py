@@ -16,13 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import FlowdeskError
-from engine.i18n import LANGUAGES, html_lang, language, localize, normalize, tr
+from engine.i18n import LANGUAGES, html_lang, language, localize, msg, normalize, tr
 from engine.service import Service
 from server import tables
 from server.gate import Gate
-from server.problems import Problem, from_engine, problem_body
+from server.problems import Problem, from_engine, problem_body, said
 from server.users import Directory
 from server.webhooks import Webhooks
 
@@ -69,7 +70,7 @@ def request_language(scope: Scope, default: str) -> str:
     for cookie in headers.get("cookie", "").split(";"):
         name, _, value = cookie.strip().partition("=")
         if name == LANG_COOKIE and value in LANGUAGES:
-            return value
+            return str(value)
     for item in headers.get("accept-language", "").split(","):
         tag = item.split(";")[0].strip()
         if tag and (chosen := normalize(tag.replace("-", "_"))):
@@ -93,8 +94,7 @@ class Door:
         limit = self.settings.max_body_bytes
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
-        too_large = Problem(413, "too_large", tr("the request body is over {n:,} bytes",
-                                                 n=limit))  # fmt: skip
+        too_large = Problem(413, "too_large", tr("the request body is over {n:,} bytes", n=limit))
         with language(chosen):
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 await _problem_response(too_large, chosen)(scope, receive, send)
@@ -112,10 +112,21 @@ class Door:
             await self.app(scope, bounded, send)
 
 
+_HTTP = {  # what Starlette itself refuses, said by us
+    400: ("invalid_body", msg("the body is not valid JSON (or nests too deep)")),
+    404: ("not_found", msg("there is no such page or resource")),
+    405: ("method_not_allowed", msg("this method is not allowed here")),
+}
+
+
 def _problem_response(problem: Problem, chosen: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return JSONResponse(problem_body(problem, chosen), status_code=problem.status,
-                        media_type="application/problem+json", headers=headers)  # fmt: skip
+    return JSONResponse(
+        problem_body(problem, chosen),
+        status_code=problem.status,
+        media_type="application/problem+json",
+        headers=headers,
+    )
 
 
 def _is_api(request: Request) -> bool:
@@ -134,14 +145,14 @@ def render_problem(request: Request, problem: Problem) -> Response:
         return RedirectResponse(f"/login?next={target}", status_code=303)
     server: Server = request.app.state.server
     return server.templates.TemplateResponse(
-        request, "problem.html",
+        request,
+        "problem.html",
         {"problem": problem, "detail": localize(problem.detail, chosen), "me": None},
         status_code=problem.status,
-    )  # fmt: skip
+    )
 
 
-def create_app(service: Service, directory: Directory, settings: Settings | None = None
-               ) -> FastAPI:  # fmt: skip
+def create_app(service: Service, directory: Directory, settings: Settings | None = None) -> FastAPI:
     """The server over one service and one users file."""
     from server import api, console
 
@@ -161,7 +172,7 @@ def create_app(service: Service, directory: Directory, settings: Settings | None
 
     @app.exception_handler(FlowdeskError)
     async def on_engine(request: Request, exc: FlowdeskError) -> Response:
-        problem = from_engine(exc) or Problem(400, "refused", str(exc))
+        problem = from_engine(exc) or Problem(400, "refused", said(exc))
         return render_problem(request, problem)
 
     @app.exception_handler(RequestValidationError)
@@ -172,6 +183,14 @@ def create_app(service: Service, directory: Directory, settings: Settings | None
         detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
         return render_problem(request, Problem(422, "invalid_request", detail, first, fields))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        said = _HTTP.get(exc.status_code)
+        problem = Problem(
+            exc.status_code, said[0] if said else "http_error", said[1] if said else str(exc.detail)
+        )
+        return render_problem(request, problem)
+
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -179,7 +198,7 @@ def create_app(service: Service, directory: Directory, settings: Settings | None
     app.include_router(api.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(Door, settings=chosen)  # type: ignore[arg-type]
+    app.add_middleware(Door, settings=chosen)
     return app
 
 

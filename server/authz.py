@@ -20,8 +20,11 @@ def may_see(person: Person, runtime: FlowRuntime) -> bool:
 def require_seeing(person: Person, runtime: FlowRuntime) -> None:
     if not may_see(person, runtime):
         raise forbidden(
-            msg("none of your roles ({mine}) is a role of flow `{flow}`",
-                mine=Listing(person.roles) or msg("none"), flow=runtime.definition.name)  # fmt: skip
+            msg(
+                "none of your roles ({mine}) is a role of flow `{flow}`",
+                mine=Listing(person.roles) or msg("none"),
+                flow=runtime.definition.name,
+            )
         )
 
 
@@ -41,9 +44,15 @@ def opening_role(person: Person, runtime: FlowRuntime, requested: str | None) ->
     for role in _held(person, requested):
         if role in openers:
             return role
-    raise Problem(403, "role_not_allowed",
-                  msg("opening a case of `{flow}` needs one of these roles: {roles}",
-                      flow=runtime.definition.name, roles=Listing(openers)))  # fmt: skip
+    raise Problem(
+        403,
+        "role_not_allowed",
+        msg(
+            "opening a case of `{flow}` needs one of these roles: {roles}",
+            flow=runtime.definition.name,
+            roles=Listing(openers),
+        ),
+    )
 
 
 def acting_role(
@@ -58,9 +67,16 @@ def acting_role(
             return role
     if event not in runtime.events(case):
         return roles[0] if roles else ""
-    raise Problem(403, "role_not_allowed",
-                  msg("none of your roles ({mine}) may fire `{event}` in state `{state}` now",
-                      mine=Listing(roles) or msg("none"), event=event, state=case.state))  # fmt: skip
+    raise Problem(
+        403,
+        "role_not_allowed",
+        msg(
+            "none of your roles ({mine}) may fire `{event}` in state `{state}` now",
+            mine=Listing(roles) or msg("none"),
+            event=event,
+            state=case.state,
+        ),
+    )
 
 
 def may_hand_over(person: Person, case: Case, owner: str | None) -> bool:

@@ -30,36 +30,68 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser(
         "serve",
         help=tr("run the HTTP server: the JSON API, the staff console and webhooks"),
-        description=tr("Serve the cases of a store over HTTP: the JSON API (OpenAPI at /docs) "
-                       "for programs and the console for staff, with the timer worker in the "
-                       "same process unless --no-worker."),  # fmt: skip
+        description=tr(
+            "Serve the cases of a store over HTTP: the JSON API (OpenAPI at /docs) "
+            "for programs and the console for staff, with the timer worker in the "
+            "same process unless --no-worker."
+        ),
     )
-    p.add_argument("--db", required=True, metavar="URL", help=tr("sqlite:///FILE or a PostgreSQL URL"))
-    p.add_argument("--workflows", required=True, metavar="DIR", help=tr("the folder of *.flow files"))
+    p.add_argument(
+        "--db", required=True, metavar="URL", help=tr("sqlite:///FILE or a PostgreSQL URL")
+    )
+    p.add_argument(
+        "--workflows", required=True, metavar="DIR", help=tr("the folder of *.flow files")
+    )
     p.add_argument("--calendars", metavar="FILE", help=tr("calendars.yaml (default: beside flows)"))
     p.add_argument("--users", required=True, metavar="FILE", help=tr("the people (flow users)"))
     p.add_argument("--webhooks", metavar="FILE", help=tr("endpoints that receive notifications"))
-    p.add_argument("--host", default="127.0.0.1", help=tr("address to listen on (default 127.0.0.1)"))
+    p.add_argument(
+        "--host", default="127.0.0.1", help=tr("address to listen on (default 127.0.0.1)")
+    )
     p.add_argument("--port", type=int, default=8000, help=tr("port (default 8000)"))
-    p.add_argument("--no-worker", action="store_true",
-                   help=tr("do not fire timers here (run `flow worker` beside the servers)"))
-    p.add_argument("--secure-cookies", action="store_true",
-                   help=tr("mark cookies Secure (when served behind HTTPS)"))
+    p.add_argument(
+        "--no-worker",
+        action="store_true",
+        help=tr("do not fire timers here (run `flow worker` beside the servers)"),
+    )
+    p.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help=tr("mark cookies Secure (when served behind HTTPS)"),
+    )
     p.set_defaults(run=run_serve)
 
-    p = sub.add_parser("users", help=tr("add people who may log in, set passwords, make API tokens"))
+    p = sub.add_parser(
+        "users", help=tr("add people who may log in, set passwords, make API tokens")
+    )
     p.add_argument("action", choices=["list", "add", "passwd", "token", "disable", "enable"])
     p.add_argument("id", nargs="?", metavar="ID", help=tr("the person's user id"))
     p.add_argument("token_id", nargs="?", metavar="TOKEN", help=tr("token: the token's name"))
-    p.add_argument("--users", default="users.yaml", metavar="FILE",
-                   help=tr("the users file (default users.yaml)"))  # fmt: skip
+    p.add_argument(
+        "--users",
+        default="users.yaml",
+        metavar="FILE",
+        help=tr("the users file (default users.yaml)"),
+    )
     p.add_argument("--name", help=tr("add: the name shown to colleagues"))
-    p.add_argument("--role", action="append", default=[], metavar="ROLE",
-                   help=tr("add: a role from the flows (repeat for several)"))  # fmt: skip
-    p.add_argument("--workflows", default="workflows", metavar="DIR",
-                   help=tr("add: check roles against these flows (default workflows)"))
-    p.add_argument("--password-stdin", action="store_true",
-                   help=tr("read the password from standard input instead of asking"))
+    p.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help=tr("add: a role from the flows (repeat for several)"),
+    )
+    p.add_argument(
+        "--workflows",
+        default="workflows",
+        metavar="DIR",
+        help=tr("add: check roles against these flows (default workflows)"),
+    )
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help=tr("read the password from standard input instead of asking"),
+    )
     p.set_defaults(run=run_users)
 
 
@@ -73,8 +105,11 @@ def flow_roles(folder: Path) -> set[str]:
     from engine.loader import calendars_for, compile_flow_file
 
     calendars = calendars_for(folder / "x.flow")
-    return {r for path in sorted(folder.glob("*.flow"))
-            for r in compile_flow_file(path, calendars).roles}  # fmt: skip
+    return {
+        r
+        for path in sorted(folder.glob("*.flow"))
+        for r in compile_flow_file(path, calendars).roles
+    }
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -103,9 +138,13 @@ def run_users(args: argparse.Namespace) -> int:
             known = flow_roles(Path(args.workflows))
             unknown = [r for r in args.role if r not in known]
             if not args.role or unknown:
-                return _fail(msg("give --role with roles from the flows ({known}); not "
-                                 "roles: {unknown}", known=Listing(sorted(known)),
-                                 unknown=Listing(unknown) or msg("none given")))  # fmt: skip
+                return _fail(
+                    msg(
+                        "give --role with roles from the flows ({known}); not roles: {unknown}",
+                        known=Listing(sorted(known)),
+                        unknown=Listing(unknown) or msg("none given"),
+                    )
+                )
             directory.add(args.id, args.name or args.id, args.role, _password(args))
         elif args.action == "passwd":
             directory.set_password(args.id, _password(args))
@@ -115,16 +154,20 @@ def run_users(args: argparse.Namespace) -> int:
             token = directory.new_token(args.id, args.token_id)
             directory.save()
             print(token)
-            print(tr("keep it now: it is stored only as a hash and cannot be shown again"),
-                  file=sys.stderr)  # fmt: skip
+            print(
+                tr("keep it now: it is stored only as a hash and cannot be shown again"),
+                file=sys.stderr,
+            )
             return 0
         else:
             directory.set_disabled(args.id, args.action == "disable")
         directory.save()
     except (UsersFileError, FlowdeskError, ValueError) as exc:
         return _fail(str(exc))
-    print(tr("{file}: {action} {id}", file=args.users, action=args.action, id=args.id),
-          file=sys.stderr)  # fmt: skip
+    print(
+        tr("{file}: {action} {id}", file=args.users, action=args.action, id=args.id),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -143,8 +186,13 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         directory = Directory.load(args.users)
         if not any(p.password or p.tokens for p in directory.people.values()):
-            return _fail(msg("{file} has nobody who can log in: add someone with `flow users "
-                             "add ID --role ROLE --users {file}`", file=args.users))  # fmt: skip
+            return _fail(
+                msg(
+                    "{file} has nobody who can log in: add someone with `flow users "
+                    "add ID --role ROLE --users {file}`",
+                    file=args.users,
+                )
+            )
         config = load_config(args.webhooks) if args.webhooks else None
         service = Service(args.db, args.workflows, args.calendars)
     except (UsersFileError, WebhookConfigError, FlowdeskError) as exc:
@@ -156,18 +204,28 @@ def run_serve(args: argparse.Namespace) -> int:
             logging.warning("%s: roles no flow has: %s", person.id, ", ".join(strange))
     hooks = Webhooks(service.store, config) if config else None
     service.notifier = hooks.enqueue if hooks else None
-    app = create_app(service, directory, Settings(language=choose_language(None),
-                                                  secure_cookies=args.secure_cookies,
-                                                  webhooks=hooks))  # fmt: skip
+    app = create_app(
+        service,
+        directory,
+        Settings(
+            language=choose_language(None), secure_cookies=args.secure_cookies, webhooks=hooks
+        ),
+    )
     stopping = threading.Event()
     threads = []
     worker = None if args.no_worker else Worker(service)
     if worker is not None:
-        threads.append(threading.Thread(target=worker.run, kwargs={"signals": False},
-                                        name="flowdesk-worker", daemon=True))  # fmt: skip
+        threads.append(
+            threading.Thread(
+                target=worker.run, kwargs={"signals": False}, name="flowdesk-worker", daemon=True
+            )
+        )
     if hooks is not None:
-        threads.append(threading.Thread(target=_send_webhooks, args=(hooks, stopping),
-                                        name="flowdesk-webhooks", daemon=True))  # fmt: skip
+        threads.append(
+            threading.Thread(
+                target=_send_webhooks, args=(hooks, stopping), name="flowdesk-webhooks", daemon=True
+            )
+        )
     for thread in threads:
         thread.start()
     try:

@@ -21,7 +21,7 @@ from server.app import LANG_COOKIE, Server
 from server.deps import ServerDep, VisitorDep, check_csrf
 from server.diagram import layout
 from server.gate import COOKIE, LockedOut, Visitor
-from server.problems import Problem, from_engine
+from server.problems import Problem, from_engine, said
 from server.search import Query, search
 from server.supervision import overview
 from server.views import case_view, next_deadline, record_view, state_label
@@ -31,14 +31,26 @@ LOGIN_CSRF = "flowdesk_login_csrf"
 QUEUE_LIMIT = 300
 
 
-def page(server: Server, request: Request, name: str, visitor: Visitor | None,
-         status: int = 200, **context: Any) -> HTMLResponse:  # fmt: skip
+def page(
+    server: Server,
+    request: Request,
+    name: str,
+    visitor: Visitor | None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
     response = server.templates.TemplateResponse(
-        request, name,
-        {"me": visitor.person if visitor else None, "csrf": visitor.csrf if visitor else None,
-         "lang": current_language(), "languages": LANGUAGES, **context},
+        request,
+        name,
+        {
+            "me": visitor.person if visitor else None,
+            "csrf": visitor.csrf if visitor else None,
+            "lang": current_language(),
+            "languages": LANGUAGES,
+            **context,
+        },
         status_code=status,
-    )  # fmt: skip
+    )
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, request.query_params["lang"], samesite="lax")
     return response
@@ -61,10 +73,18 @@ def _safe_next(target: str | None) -> str:
 @router.get("/login")
 def login_page(request: Request, server: ServerDep) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    response = page(server, request, "login.html", None, login_csrf=token,
-                    next=_safe_next(request.query_params.get("next")), error=None)  # fmt: skip
-    response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict",
-                        secure=server.settings.secure_cookies)  # fmt: skip
+    response = page(
+        server,
+        request,
+        "login.html",
+        None,
+        login_csrf=token,
+        next=_safe_next(request.query_params.get("next")),
+        error=None,
+    )
+    response.set_cookie(
+        LOGIN_CSRF, token, httponly=True, samesite="strict", secure=server.settings.secure_cookies
+    )
     return response
 
 
@@ -81,18 +101,41 @@ async def log_in(request: Request, server: ServerDep) -> Response:
     try:
         found = await run_in_threadpool(server.gate.log_in, person_id, password)
     except LockedOut:
-        error = tr("too many wrong passwords: this account is locked for a while; try later "
-                   "or ask an administrator")  # fmt: skip
-        return page(server, request, "login.html", None, status=429, login_csrf=expected,
-                    next=target, error=error)  # fmt: skip
+        error = tr(
+            "too many wrong passwords: this account is locked for a while; try later "
+            "or ask an administrator"
+        )
+        return page(
+            server,
+            request,
+            "login.html",
+            None,
+            status=429,
+            login_csrf=expected,
+            next=target,
+            error=error,
+        )
     if found is None:
-        return page(server, request, "login.html", None, status=401, login_csrf=expected,
-                    next=target, error=tr("wrong user id or password"))  # fmt: skip
+        return page(
+            server,
+            request,
+            "login.html",
+            None,
+            status=401,
+            login_csrf=expected,
+            next=target,
+            error=tr("wrong user id or password"),
+        )
     _person, cookie = found
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax",
-                        secure=server.settings.secure_cookies,
-                        max_age=server.gate.session_us // 1_000_000)  # fmt: skip
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        secure=server.settings.secure_cookies,
+        max_age=server.gate.session_us // 1_000_000,
+    )
     response.delete_cookie(LOGIN_CSRF)
     return response
 
@@ -130,17 +173,26 @@ def queue(request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLRespo
         rows.append((not breached, left if left is not None else timedelta.max, view))
     rows.sort(key=lambda r: (r[0], r[1]))
     flows = [server.service.registry.for_new_case(n).definition for n in server.service.flows]
-    openable = sorted((d for d in flows
-                       if any(r in (d.openers or d.roles) for r in person.roles)),
-                      key=lambda d: d.name)  # fmt: skip
-    return page(server, request, "queue.html", visitor, rows=[r[2] for r in rows],
-                openable=openable, now=now)  # fmt: skip
+    openable = sorted(
+        (d for d in flows if any(r in (d.openers or d.roles) for r in person.roles)),
+        key=lambda d: d.name,
+    )
+    return page(
+        server,
+        request,
+        "queue.html",
+        visitor,
+        rows=[r[2] for r in rows],
+        openable=openable,
+        now=now,
+    )
 
 
 # ---------------------------------------------------------------- a case
 @router.get("/cases/{case_id}")
-def case_page(case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
-              ) -> HTMLResponse:  # fmt: skip
+def case_page(
+    case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
+) -> HTMLResponse:
     case, version = server.service.read(case_id)
     runtime = server.service.runtime_of(case)
     authz.require_seeing(visitor.person, runtime)
@@ -149,13 +201,27 @@ def case_page(case_id: str, request: Request, server: ServerDep, visitor: Visito
     language = current_language()
     view = case_view(runtime, case, version, visitor.person, owner, now, language)
     history = [record_view(r, language) for r in case.audit]
-    colleagues = sorted((p for p in server.directory.people.values()
-                         if not p.disabled and authz.may_see(p, runtime)),
-                        key=lambda p: p.id)  # fmt: skip
-    return page(server, request, "case.html", visitor, case=view, history=history,
-                drawing=layout(runtime.definition, case.state), colleagues=colleagues,
-                may_hand_over=authz.may_hand_over(visitor.person, case, owner),
-                done=request.query_params.get("done"), error=request.query_params.get("error"))
+    colleagues = sorted(
+        (
+            p
+            for p in server.directory.people.values()
+            if not p.disabled and authz.may_see(p, runtime)
+        ),
+        key=lambda p: p.id,
+    )
+    return page(
+        server,
+        request,
+        "case.html",
+        visitor,
+        case=view,
+        history=history,
+        drawing=layout(runtime.definition, case.state),
+        colleagues=colleagues,
+        may_hand_over=authz.may_hand_over(visitor.person, case, owner),
+        done=request.query_params.get("done"),
+        error=request.query_params.get("error"),
+    )
 
 
 def form_data(runtime_tz: Any, params: list[dict[str, Any]], form: Any) -> dict[str, Any]:
@@ -178,8 +244,9 @@ def form_data(runtime_tz: Any, params: list[dict[str, Any]], form: Any) -> dict[
 
 
 @router.post("/cases/{case_id}/fire")
-async def fire_form(case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
-                    ) -> Response:  # fmt: skip
+async def fire_form(
+    case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
+) -> Response:
     form = await request.form()
     check_csrf(visitor, str(form.get("csrf", "")))
     event, role = str(form.get("event", ""))[:200], str(form.get("role", "")) or None
@@ -187,16 +254,28 @@ async def fire_form(case_id: str, request: Request, server: ServerDep, visitor: 
     here = f"/cases/{quote(case_id)}"
     from starlette.concurrency import run_in_threadpool
 
+    seen, _ = server.service.read(case_id)
+    authz.require_seeing(visitor.person, server.service.runtime_of(seen))  # else 403, no flash
+
     def run() -> None:
         case, _ = server.service.read(case_id)
         runtime = server.service.runtime_of(case)
         acting = authz.acting_role(visitor.person, runtime, case, event, role)
-        offers = case_view(runtime, case, 0, visitor.person, None, server.service.clock.now(),
-                           current_language())["actions"]  # fmt: skip
-        params = next((a["params"] for a in offers if a["event"] == event), [])
+        offers = case_view(
+            runtime, case, 0, visitor.person, None, server.service.clock.now(), current_language()
+        )["actions"]
+        params: list[dict[str, Any]] = next(
+            (a["params"] for a in offers if a["event"] == event), []
+        )
         data = form_data(runtime.calendar.tz, params, form)
-        server.service.fire(case_id, event, actor=visitor.person.id, role=acting, data=data,
-                            expected_version=int(version) if version.isdigit() else None)
+        server.service.fire(
+            case_id,
+            event,
+            actor=visitor.person.id,
+            role=acting,
+            data=data,
+            expected_version=int(version) if version.isdigit() else None,
+        )
         owners.first_touch(server.service, case_id, visitor.person.id)
 
     try:
@@ -210,8 +289,9 @@ async def fire_form(case_id: str, request: Request, server: ServerDep, visitor: 
 
 
 @router.post("/cases/{case_id}/owner")
-async def owner_form(case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
-                     ) -> Response:  # fmt: skip
+async def owner_form(
+    case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
+) -> Response:
     form = await request.form()
     check_csrf(visitor, str(form.get("csrf", "")))
     to = str(form.get("to", ""))[:64] or visitor.person.id
@@ -225,18 +305,26 @@ async def owner_form(case_id: str, request: Request, server: ServerDep, visitor:
 
 # ---------------------------------------------------------------- opening a case
 @router.get("/flows/{flow}/open")
-def open_page(flow: str, request: Request, server: ServerDep, visitor: VisitorDep
-              ) -> HTMLResponse:  # fmt: skip
+def open_page(flow: str, request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLResponse:
     runtime = runtime_for(server, flow)
     role = authz.opening_role(visitor.person, runtime, None)
     fields = [f for f in runtime.definition.fields]
-    return page(server, request, "open.html", visitor, flow=runtime.definition, role=role,
-                fields=fields, error=request.query_params.get("error"))  # fmt: skip
+    return page(
+        server,
+        request,
+        "open.html",
+        visitor,
+        flow=runtime.definition,
+        role=role,
+        fields=fields,
+        error=request.query_params.get("error"),
+    )
 
 
 @router.post("/flows/{flow}/open")
-async def open_form(flow: str, request: Request, server: ServerDep, visitor: VisitorDep
-                    ) -> Response:  # fmt: skip
+async def open_form(
+    flow: str, request: Request, server: ServerDep, visitor: VisitorDep
+) -> Response:
     form = await request.form()
     check_csrf(visitor, str(form.get("csrf", "")))
     runtime = runtime_for(server, flow)
@@ -246,9 +334,10 @@ async def open_form(flow: str, request: Request, server: ServerDep, visitor: Vis
     try:
         case = server.service.open(flow, data, actor=visitor.person.id, role=role)
     except FlowdeskError as exc:
-        problem = from_engine(exc) or Problem(400, "refused", str(exc))
-        return back_to(f"/flows/{quote(flow)}/open", localize(problem.detail,
-                                                              current_language()), error=True)
+        problem = from_engine(exc) or Problem(400, "refused", said(exc))
+        return back_to(
+            f"/flows/{quote(flow)}/open", localize(problem.detail, current_language()), error=True
+        )
     owners.first_touch(server.service, case.id, visitor.person.id)
     return back_to(f"/cases/{quote(case.id)}", tr("case opened"))
 
@@ -264,11 +353,21 @@ def supervisor(request: Request, server: ServerDep, visitor: VisitorDep) -> HTML
 @router.get("/webhooks")
 def dead_letters(request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLResponse:
     hooks = server.settings.webhooks
-    mine = [d for d in (hooks.dead() if hooks else [])
-            if d["payload"].get("role") in visitor.person.roles]  # what they were sent to
-    return page(server, request, "webhooks.html", visitor, configured=hooks is not None,
-                dead=mine, done=request.query_params.get("done"),
-                error=request.query_params.get("error"))
+    mine = [
+        d
+        for d in (hooks.dead() if hooks else [])
+        if d["payload"].get("role") in visitor.person.roles
+    ]  # what they were sent to
+    return page(
+        server,
+        request,
+        "webhooks.html",
+        visitor,
+        configured=hooks is not None,
+        dead=mine,
+        done=request.query_params.get("done"),
+        error=request.query_params.get("error"),
+    )
 
 
 @router.post("/webhooks/resend")
@@ -277,8 +376,11 @@ async def resend(request: Request, server: ServerDep, visitor: VisitorDep) -> Re
     check_csrf(visitor, str(form.get("csrf", "")))
     hooks = server.settings.webhooks
     delivery = str(form.get("id", ""))[:300]
-    mine = {d["id"] for d in (hooks.dead() if hooks else [])
-            if d["payload"].get("role") in visitor.person.roles}  # fmt: skip
+    mine = {
+        d["id"]
+        for d in (hooks.dead() if hooks else [])
+        if d["payload"].get("role") in visitor.person.roles
+    }
     if hooks is None or delivery not in mine or not hooks.resend(delivery):
         return back_to("/webhooks", tr("nothing to re-send"), error=True)
     return back_to("/webhooks", tr("queued again: {id}", id=delivery))

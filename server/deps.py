@@ -42,8 +42,13 @@ def check_csrf(visitor: Visitor, given: str | None) -> None:
     if visitor.csrf is None:
         return
     if not given or not hmac.compare_digest(given, visitor.csrf):
-        raise Problem(403, "csrf", msg("this form has expired or did not come from Flowdesk; "
-                                       "reload the page and try again"))  # fmt: skip
+        raise Problem(
+            403,
+            "csrf",
+            msg(
+                "this form has expired or did not come from Flowdesk; reload the page and try again"
+            ),
+        )
 
 
 def reply_language() -> str:

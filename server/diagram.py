@@ -60,8 +60,14 @@ def layout(definition: FlowDefinition, current: str | None = None) -> Drawing:
         col = column.get(s.name, last)
         row = rows.get(col, 0)
         rows[col] = row + 1
-        boxes[s.name] = Box(s.name, s.label or s.name, PAD + col * (BOX_W + GAP_X),
-                            PAD + row * (BOX_H + GAP_Y), s.final, s.name == current)  # fmt: skip
+        boxes[s.name] = Box(
+            s.name,
+            s.label or s.name,
+            PAD + col * (BOX_W + GAP_X),
+            PAD + row * (BOX_H + GAP_Y),
+            s.final,
+            s.name == current,
+        )
     arrows = []
     seen: set[tuple[str, str]] = set()
     for e in arrows_of:
@@ -70,8 +76,16 @@ def layout(definition: FlowDefinition, current: str | None = None) -> Drawing:
         seen.add((e.source, e.target))
         a, b = boxes[e.source], boxes[e.target]
         back = b.x <= a.x
-        arrows.append(Arrow(a.x + BOX_W, a.y + BOX_H // 2, b.x if not back else b.x + BOX_W // 2,
-                            b.y + (BOX_H // 2 if not back else BOX_H), e.label, back))  # fmt: skip
+        arrows.append(
+            Arrow(
+                a.x + BOX_W,
+                a.y + BOX_H // 2,
+                b.x if not back else b.x + BOX_W // 2,
+                b.y + (BOX_H // 2 if not back else BOX_H),
+                e.label,
+                back,
+            )
+        )
     width = PAD * 2 + (max(b.x for b in boxes.values()) + BOX_W if boxes else 0)
     height = PAD * 2 + (max(b.y for b in boxes.values()) + BOX_H if boxes else 0) + 20
     return Drawing(width, height, list(boxes.values()), arrows)

@@ -52,8 +52,15 @@ class Visitor:
 class Gate:
     """Log-in, sessions and tokens over the server's tables."""
 
-    def __init__(self, store: Store, directory: Directory, *, session_hours: float = 12.0,
-                 max_failures: int = 5, lock_minutes: float = 15.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        directory: Directory,
+        *,
+        session_hours: float = 12.0,
+        max_failures: int = 5,
+        lock_minutes: float = 15.0,
+    ) -> None:
         self.store = store
         self.directory = directory
         self.session_us = int(session_hours * 3600e6)
@@ -109,13 +116,17 @@ class Gate:
             row = conn.execute(select(f).where(f.c.person == person_id)).first()
             if row is None or now - row.first_us > self.lock_us:
                 conn.execute(delete(f).where(f.c.person == person_id))
-                conn.execute(insert(f).values(person=person_id, failures=1, first_us=now,
-                                              locked_until_us=0))  # fmt: skip
+                conn.execute(
+                    insert(f).values(person=person_id, failures=1, first_us=now, locked_until_us=0)
+                )
                 return
             failures = row.failures + 1
             locked = now + self.lock_us if failures >= self.max_failures else 0
-            conn.execute(update(f).where(f.c.person == person_id)
-                         .values(failures=failures, locked_until_us=locked))  # fmt: skip
+            conn.execute(
+                update(f)
+                .where(f.c.person == person_id)
+                .values(failures=failures, locked_until_us=locked)
+            )
 
     def log_out(self, visitor: Visitor) -> None:
         if visitor.session_hash is not None:

@@ -43,8 +43,9 @@ def _set(service: Service, case_id: str, person: str) -> None:
         if conn.execute(select(_o.c.person).where(_o.c.case_id == case_id)).first() is None:
             conn.execute(insert(_o).values(case_id=case_id, person=person, since=since))
         else:
-            conn.execute(update(_o).where(_o.c.case_id == case_id).values(person=person,
-                                                                           since=since))  # fmt: skip
+            conn.execute(
+                update(_o).where(_o.c.case_id == case_id).values(person=person, since=since)
+            )
 
 
 def first_touch(service: Service, case_id: str, person: str) -> None:
@@ -60,7 +61,8 @@ def hand_over(
     if previous is None and to == by:
         what = msg("claimed by {person} (首问负责)", person=to)
     else:
-        what = msg("handed over from {before} to {after} by {by}", before=previous or "—",
-                   after=to, by=by)  # fmt: skip
+        what = msg(
+            "handed over from {before} to {after} by {by}", before=previous or "—", after=to, by=by
+        )
     service.note(case_id, what, by, role, {"owner": to, "previous_owner": previous})
     _set(service, case_id, to)

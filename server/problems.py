@@ -14,8 +14,14 @@ from engine.limits import LimitExceeded
 class Problem(Exception):
     """An HTTP error with a stable code: raised by routes, rendered by `problem_body`."""
 
-    def __init__(self, status: int, code: str, detail: str, field: str | None = None,
-                 fields: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        field: str | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
@@ -47,13 +53,21 @@ def from_engine(exc: Exception) -> Problem | None:
         if isinstance(exc, kind):
             fields = dict(exc.problems) if isinstance(exc, errors.InvalidData) else None
             field = next(iter(fields), None) if fields else None
-            return Problem(status, code, str(exc), field, fields)
+            return Problem(status, code, said(exc), field, fields)
     return None
 
 
+def said(exc: Exception) -> str:
+    """The exception's message as raised: a `msg` keeps its template, to say it in the
+    reader's language (`str(exc)` would give the English only)."""
+    first = exc.args[0] if len(exc.args) == 1 else None
+    return first if isinstance(first, str) else str(exc)
+
+
 def unauthenticated() -> Problem:
-    return Problem(401, "unauthenticated", msg("log in, or send an API token (Authorization: "
-                                               "Bearer …)"))  # fmt: skip
+    return Problem(
+        401, "unauthenticated", msg("log in, or send an API token (Authorization: Bearer …)")
+    )
 
 
 def forbidden(detail: str) -> Problem:

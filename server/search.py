@@ -84,8 +84,14 @@ def _rows(service: Service, query: Query) -> Iterator[tuple[str, str, Case]]:
         yield row.id, row.opened_at, case_from_json(row.data, placeholders)
 
 
-def _matches(service: Service, case: Case, person: Person, query: Query,
-             owned: set[str] | None, now: datetime) -> bool:  # fmt: skip
+def _matches(
+    service: Service,
+    case: Case,
+    person: Person,
+    query: Query,
+    owned: set[str] | None,
+    now: datetime,
+) -> bool:
     runtime = service.runtime_of(case)
     if not may_see(person, runtime):
         return False
@@ -95,8 +101,11 @@ def _matches(service: Service, case: Case, person: Person, query: Query,
         return False
     if query.breached or query.breaching_within is not None:
         left, breached = next_deadline(case, now)
-        soon = (query.breaching_within is not None and left is not None
-                and left <= query.breaching_within)  # fmt: skip
+        soon = (
+            query.breaching_within is not None
+            and left is not None
+            and left <= query.breaching_within
+        )
         if not (breached and query.breached) and not soon:
             return False
     if query.overdue_tasks and "overdue" not in case.tasks.values():
@@ -109,8 +118,9 @@ def _matches(service: Service, case: Case, person: Person, query: Query,
     return True
 
 
-def search(service: Service, person: Person, query: Query, now: datetime
-           ) -> tuple[list[Case], str | None]:  # fmt: skip
+def search(
+    service: Service, person: Person, query: Query, now: datetime
+) -> tuple[list[Case], str | None]:
     """One page of matching cases the person may see, and the cursor of the next page
     (None at the end)."""
     owned = cases_owned_by(service, query.owner) if query.owner is not None else None

@@ -49,28 +49,39 @@ def overview(service: Service, person: Person, now: datetime) -> Overview:
     today = now.astimezone(zone).date()
     with service.store.read() as conn:
         counts = conn.execute(
-            select(c.flow, c.state, func.count()).where(c.closed.is_(False),
-                                                        c.flow.in_(list(seen.flows)))
+            select(c.flow, c.state, func.count())
+            .where(c.closed.is_(False), c.flow.in_(list(seen.flows)))
             .group_by(c.flow, c.state)
-        ).all()  # fmt: skip
+        ).all()
         opened = conn.execute(
             select(c.opened_at).where(c.closed.is_(False), c.flow.in_(list(seen.flows)))
         ).scalars()
-        backlog = Counter(datetime.fromisoformat(o).astimezone(zone).date().isoformat()
-                          for o in opened)  # fmt: skip
+        backlog = Counter(
+            datetime.fromisoformat(o).astimezone(zone).date().isoformat() for o in opened
+        )
         recent = conn.execute(
             select(a.case_id, a.at, a.kind, a.what, c.flow)
             .join(s.cases, c.id == a.case_id)
-            .where(c.flow.in_(list(seen.flows)),
-                   or_(a.kind == "escalate", (a.kind == "sla") & a.what.like("%: breached")))
-            .order_by(a.recorded_at.desc()).limit(RECENT_RECORDS)
-        ).all()  # fmt: skip
+            .where(
+                c.flow.in_(list(seen.flows)),
+                or_(a.kind == "escalate", (a.kind == "sla") & a.what.like("%: breached")),
+            )
+            .order_by(a.recorded_at.desc())
+            .limit(RECENT_RECORDS)
+        ).all()
     seen.open_by_state = {(f, st): n for f, st, n in counts}
     seen.backlog = dict(sorted(backlog.items(), reverse=True))
     for row in recent:
         at = datetime.fromisoformat(row.at).astimezone(zone)
         if at.date() == today:
-            seen.today.append({"case_id": row.case_id, "flow": row.flow, "at": at,
-                               "kind": row.kind, "what": row.what})  # fmt: skip
+            seen.today.append(
+                {
+                    "case_id": row.case_id,
+                    "flow": row.flow,
+                    "at": at,
+                    "kind": row.kind,
+                    "what": row.what,
+                }
+            )
     seen.today.sort(key=lambda r: r["at"], reverse=True)
     return seen

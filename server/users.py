@@ -99,8 +99,11 @@ class Directory:
             parsed = UsersFile.model_validate(document)
         except ValidationError as exc:
             raise UsersFileError(
-                msg("{path}: not a valid users file:\n{problems}", path=file,
-                    problems=validation_problems(exc))  # fmt: skip
+                msg(
+                    "{path}: not a valid users file:\n{problems}",
+                    path=file,
+                    problems=validation_problems(exc),
+                )
             ) from None
         return cls(parsed.users, file)
 
@@ -170,8 +173,9 @@ class Directory:
         if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,40}", token_id):
             raise UsersFileError(msg("a token id is 1–40 letters, digits, `_`, `.` or `-`"))
         if any(t.id == token_id for t in person.tokens):
-            raise UsersFileError(msg("`{id}` already has a token `{token}`", id=person_id,
-                                     token=token_id))  # fmt: skip
+            raise UsersFileError(
+                msg("`{id}` already has a token `{token}`", id=person_id, token=token_id)
+            )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         person.tokens.append(ApiToken(id=token_id, hash=token_hash(token), created=created))

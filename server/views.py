@@ -14,8 +14,13 @@ from engine.i18n.formats import format_datetime, format_duration
 from engine.runtime import FlowRuntime
 from server.users import Person
 
-STATUS = {"pending": msg("pending"), "running": msg("running"), "paused": msg("paused"),
-          "met": msg("met"), "breached": msg("breached")}  # fmt: skip
+STATUS = {
+    "pending": msg("pending"),
+    "running": msg("running"),
+    "paused": msg("paused"),
+    "met": msg("met"),
+    "breached": msg("breached"),
+}
 URGENT = timedelta(hours=2)
 SOON = timedelta(days=1)
 
@@ -60,23 +65,28 @@ def band(left: timedelta | None, breached: bool) -> str:
     return "urgent" if left < URGENT else "soon" if left < SOON else "later"
 
 
-def sla_views(definition: FlowDefinition, case: Case, now: datetime, language: str
-              ) -> list[dict[str, Any]]:  # fmt: skip
+def sla_views(
+    definition: FlowDefinition, case: Case, now: datetime, language: str
+) -> list[dict[str, Any]]:
     labels = {s.name: s.label or s.name for s in definition.slas}
     out = []
     for name, clock in case.slas.items():
         left = time_left(clock, now)
-        out.append({
-            "name": name,
-            "label": labels.get(name, name),
-            "status": clock.status,
-            "status_text": localize(STATUS[clock.status], language),
-            "deadline": _iso(clock.deadline),
-            "deadline_text": format_datetime(clock.deadline, language) if clock.deadline else None,
-            "seconds_left": None if left is None else round(left.total_seconds()),
-            "left_text": None if left is None else format_duration(left, language),
-            "band": band(left, clock.status == "breached"),
-        })  # fmt: skip
+        out.append(
+            {
+                "name": name,
+                "label": labels.get(name, name),
+                "status": clock.status,
+                "status_text": localize(STATUS[clock.status], language),
+                "deadline": _iso(clock.deadline),
+                "deadline_text": format_datetime(clock.deadline, language)
+                if clock.deadline
+                else None,
+                "seconds_left": None if left is None else round(left.total_seconds()),
+                "left_text": None if left is None else format_duration(left, language),
+                "band": band(left, clock.status == "breached"),
+            }
+        )
     return out
 
 
@@ -89,8 +99,13 @@ def next_deadline(case: Case, now: datetime) -> tuple[timedelta | None, bool]:
 
 
 def field_view(f: FieldDef) -> dict[str, Any]:
-    return {"name": f.name, "label": f.label or f.name, "type": f.type,
-            "choices": list(f.choices), "optional": f.optional}  # fmt: skip
+    return {
+        "name": f.name,
+        "label": f.label or f.name,
+        "type": f.type,
+        "choices": list(f.choices),
+        "optional": f.optional,
+    }
 
 
 def actions(runtime: FlowRuntime, case: Case, person: Person) -> list[dict[str, Any]]:
@@ -110,23 +125,46 @@ def actions(runtime: FlowRuntime, case: Case, person: Person) -> list[dict[str, 
             params = []
             for name, optional in offer.params:
                 definition = by_name.get(name)
-                shown = field_view(definition) if definition else {"name": name, "label": name,
-                                                                     "type": "text", "choices": []}
+                shown = (
+                    field_view(definition)
+                    if definition
+                    else {"name": name, "label": name, "type": "text", "choices": []}
+                )
                 params.append({**shown, "optional": optional})
-            found[offer.event] = {"event": offer.event, "kind": offer.kind,
-                                  "label": offer.label, "roles": [role], "params": params}
+            found[offer.event] = {
+                "event": offer.event,
+                "kind": offer.kind,
+                "label": offer.label,
+                "roles": [role],
+                "params": params,
+            }
     return list(found.values())
 
 
 def record_view(r: AuditRecord, language: str) -> dict[str, Any]:
-    return {"seq": r.seq, "at": r.at.isoformat(), "at_text": format_datetime(r.at, language),
-            "actor": r.actor, "role": r.role, "kind": r.kind, "what": r.what,
-            "before": r.before, "after": r.after,
-            "data": {k: _plain(v) for k, v in (r.data or {}).items()}}  # fmt: skip
+    return {
+        "seq": r.seq,
+        "at": r.at.isoformat(),
+        "at_text": format_datetime(r.at, language),
+        "actor": r.actor,
+        "role": r.role,
+        "kind": r.kind,
+        "what": r.what,
+        "before": r.before,
+        "after": r.after,
+        "data": {k: _plain(v) for k, v in (r.data or {}).items()},
+    }
 
 
-def case_view(runtime: FlowRuntime, case: Case, version: int, person: Person,
-              owner: str | None, now: datetime, language: str) -> dict[str, Any]:  # fmt: skip
+def case_view(
+    runtime: FlowRuntime,
+    case: Case,
+    version: int,
+    person: Person,
+    owner: str | None,
+    now: datetime,
+    language: str,
+) -> dict[str, Any]:
     """Everything the API's case resource holds."""
     definition = runtime.definition
     tasks = {t.name: t for s in definition.states for t in s.tasks}
@@ -143,20 +181,33 @@ def case_view(runtime: FlowRuntime, case: Case, version: int, person: Person,
         "opened_at": case.opened_at.isoformat(),
         "owner": owner,
         "assignee": case.assignee,
-        "fields": [{**field_view(f), "value": _plain(case.fields.get(f.name))}
-                   for f in definition.fields],  # fmt: skip
-        "tasks": [{"name": n, "label": tasks[n].label if n in tasks else None, "status": s}
-                  for n, s in case.tasks.items()],  # fmt: skip
-        "callbacks": [{"label": c.label, "role": c.role, "opened_at": _iso(c.opened_at),
-                       "due": _iso(c.due), "done_at": _iso(c.done_at)}
-                      for c in case.callbacks],  # fmt: skip
-        "timers": [{"key": a.key, "due": a.due.isoformat(),
-                    "due_text": format_datetime(a.due, language)}
-                   for a in sorted(case.timers.values(), key=lambda a: (a.due, a.order))],  # fmt: skip
+        "fields": [
+            {**field_view(f), "value": _plain(case.fields.get(f.name))} for f in definition.fields
+        ],
+        "tasks": [
+            {"name": n, "label": tasks[n].label if n in tasks else None, "status": s}
+            for n, s in case.tasks.items()
+        ],
+        "callbacks": [
+            {
+                "label": c.label,
+                "role": c.role,
+                "opened_at": _iso(c.opened_at),
+                "due": _iso(c.due),
+                "done_at": _iso(c.done_at),
+            }
+            for c in case.callbacks
+        ],
+        "timers": [
+            {"key": a.key, "due": a.due.isoformat(), "due_text": format_datetime(a.due, language)}
+            for a in sorted(case.timers.values(), key=lambda a: (a.due, a.order))
+        ],
         "slas": sla_views(definition, case, now, language),
         "next_breach_seconds": None if left is None else round(left.total_seconds()),
         "band": band(left, breached),
-        "escalations": [{"level": e.level, "role": e.role, "reason": e.reason,
-                         "at": e.at.isoformat()} for e in case.escalations],  # fmt: skip
+        "escalations": [
+            {"level": e.level, "role": e.role, "reason": e.reason, "at": e.at.isoformat()}
+            for e in case.escalations
+        ],
         "actions": actions(runtime, case, person),
     }

@@ -71,13 +71,22 @@ def load_config(path: str | Path) -> WebhookConfig:
     try:
         config = WebhookConfig.model_validate(document)
     except ValidationError as exc:
-        raise WebhookConfigError(msg("{path}: not a valid webhooks file:\n{problems}",
-                                     path=path, problems=validation_problems(exc))) from None
+        raise WebhookConfigError(
+            msg(
+                "{path}: not a valid webhooks file:\n{problems}",
+                path=path,
+                problems=validation_problems(exc),
+            )
+        ) from None
     for endpoint in config.endpoints:
         if not endpoint.key():
-            raise WebhookConfigError(msg("{path}: endpoint `{name}` has no secret (give "
-                                         "`secret` or `secret_env`)", path=path,
-                                         name=endpoint.name))  # fmt: skip
+            raise WebhookConfigError(
+                msg(
+                    "{path}: endpoint `{name}` has no secret (give `secret` or `secret_env`)",
+                    path=path,
+                    name=endpoint.name,
+                )
+            )
     return config
 
 
@@ -94,8 +103,9 @@ def _now_us() -> int:
 class Webhooks:
     """The deliveries of one store to the endpoints of one configuration."""
 
-    def __init__(self, store: Store, config: WebhookConfig,
-                 post: Callable[..., httpx.Response] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, store: Store, config: WebhookConfig, post: Callable[..., httpx.Response] | None = None
+    ) -> None:
         self.store = store
         self.config = config
         self.endpoints = {e.name: e for e in config.endpoints}
@@ -104,19 +114,36 @@ class Webhooks:
 
     def enqueue(self, n: Notification) -> None:
         """File the notification for every endpoint that wants it (a repeat is ignored)."""
-        payload = json.dumps({"id": n.id, "case_id": n.case_id, "role": n.role, "kind": n.kind,
-                              "message": n.message, "at": n.at.isoformat()},
-                             ensure_ascii=False)  # fmt: skip
+        payload = json.dumps(
+            {
+                "id": n.id,
+                "case_id": n.case_id,
+                "role": n.role,
+                "kind": n.kind,
+                "message": n.message,
+                "at": n.at.isoformat(),
+            },
+            ensure_ascii=False,
+        )
         now = _now_us()
         for endpoint in self.config.endpoints:
             if not endpoint.wants(n):
                 continue
             try:
                 with self.store.write() as conn:
-                    conn.execute(insert(_w).values(
-                        id=f"{n.id}@{endpoint.name}", notification=n.id, endpoint=endpoint.name,
-                        payload=payload, attempts=0, next_us=now, status="pending",
-                        last_error=None, created_us=now))  # fmt: skip
+                    conn.execute(
+                        insert(_w).values(
+                            id=f"{n.id}@{endpoint.name}",
+                            notification=n.id,
+                            endpoint=endpoint.name,
+                            payload=payload,
+                            attempts=0,
+                            next_us=now,
+                            status="pending",
+                            last_error=None,
+                            created_us=now,
+                        )
+                    )
             except IntegrityError:
                 pass  # filed already: the outbox delivered this notification before
 
@@ -125,14 +152,19 @@ class Webhooks:
         now = _now_us()
         with self.store.read() as conn:
             rows = conn.execute(
-                select(_w).where(_w.c.status == "pending", _w.c.next_us <= now)
-                .order_by(_w.c.next_us).limit(limit)
-            ).all()  # fmt: skip
+                select(_w)
+                .where(_w.c.status == "pending", _w.c.next_us <= now)
+                .order_by(_w.c.next_us)
+                .limit(limit)
+            ).all()
         delivered = 0
         for row in rows:
             endpoint = self.endpoints.get(row.endpoint)
-            error = self._send(endpoint, row.notification, row.payload.encode()) if endpoint \
+            error = (
+                self._send(endpoint, row.notification, row.payload.encode())
+                if endpoint
                 else msg("endpoint `{name}` is no longer configured", name=row.endpoint)
+            )
             delivered += self._settle(row.id, row.attempts + 1, error)
         return delivered
 
@@ -154,14 +186,22 @@ class Webhooks:
 
     def _settle(self, delivery: str, attempts: int, error: str | None) -> int:
         if error is None:
-            values: dict[str, Any] = {"status": "delivered", "attempts": attempts,
-                                      "last_error": None}  # fmt: skip
+            values: dict[str, Any] = {
+                "status": "delivered",
+                "attempts": attempts,
+                "last_error": None,
+            }
         else:
-            wait = min(self.config.backoff_seconds * 2 ** (attempts - 1),
-                       self.config.max_backoff_seconds)  # fmt: skip
+            wait = min(
+                self.config.backoff_seconds * 2 ** (attempts - 1), self.config.max_backoff_seconds
+            )
             dead = attempts >= self.config.max_attempts
-            values = {"status": "dead" if dead else "pending", "attempts": attempts,
-                      "last_error": error, "next_us": _now_us() + int(wait * 1e6)}  # fmt: skip
+            values = {
+                "status": "dead" if dead else "pending",
+                "attempts": attempts,
+                "last_error": error,
+                "next_us": _now_us() + int(wait * 1e6),
+            }
         with self.store.write() as conn:
             conn.execute(update(_w).where(_w.c.id == delivery).values(**values))
         return 1 if error is None else 0
@@ -169,17 +209,32 @@ class Webhooks:
     def dead(self, limit: int = 200) -> list[dict[str, Any]]:
         """Deliveries that gave up, newest first (the console's dead-letter list)."""
         with self.store.read() as conn:
-            rows = conn.execute(select(_w).where(_w.c.status == "dead")
-                                .order_by(_w.c.created_us.desc()).limit(limit)).all()  # fmt: skip
-        return [{"id": r.id, "endpoint": r.endpoint, "notification": r.notification,
-                 "attempts": r.attempts, "last_error": r.last_error,
-                 "payload": json.loads(r.payload)} for r in rows]  # fmt: skip
+            rows = conn.execute(
+                select(_w)
+                .where(_w.c.status == "dead")
+                .order_by(_w.c.created_us.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "endpoint": r.endpoint,
+                "notification": r.notification,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "payload": json.loads(r.payload),
+            }
+            for r in rows
+        ]
 
     def resend(self, delivery: str) -> bool:
         """Put a dead delivery back in line, its attempts reset; False if it is not dead."""
         with self.store.write() as conn:
-            changed = conn.execute(update(_w).where(_w.c.id == delivery, _w.c.status == "dead")
-                                   .values(status="pending", attempts=0, next_us=_now_us()))
+            changed = conn.execute(
+                update(_w)
+                .where(_w.c.id == delivery, _w.c.status == "dead")
+                .values(status="pending", attempts=0, next_us=_now_us())
+            )
         return bool(changed.rowcount)
 
     def close(self) -> None:

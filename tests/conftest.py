@@ -225,3 +225,19 @@ def fresh_database(server_url: str, name: str) -> str:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     engine.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless browser, installed by scripts/browser.sh; skip (with its reason) if not."""
+    try:
+        done = subprocess.run(
+            ["sh", str(ROOT / "scripts" / "browser.sh")],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"scripts/browser.sh could not run: {exc}")
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1:] or ["no reason given"]
+        pytest.skip(f"no headless browser: {reason[0]}")
+    return done.stdout.strip().splitlines()[-1]

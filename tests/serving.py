@@ -22,8 +22,13 @@ from server.app import Settings, create_app
 from server.users import Directory
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
-PASSWORDS = {"zhang": "zhang-password-1", "li": "li-password-22", "wang": "wang-password-3",
-             "gm": "gm-password-444"}  # fmt: skip
+PASSWORDS = {
+    "zhang": "zhang-password-1",
+    "li": "li-password-22",
+    "wang": "wang-password-3",
+    "gm": "gm-password-444",
+    "sun": "sun-password-55",
+}
 
 
 def people(path: Path | None = None) -> tuple[Directory, dict[str, str]]:
@@ -33,6 +38,7 @@ def people(path: Path | None = None) -> tuple[Directory, dict[str, str]]:
     directory.add("li", "李主管", ["业主服务主管", "业主关系主管"], PASSWORDS["li"])
     directory.add("wang", "王工", ["工程部"], PASSWORDS["wang"])
     directory.add("gm", "总经理", ["总经理"], PASSWORDS["gm"])
+    directory.add("sun", "孙销售", ["销售部"], PASSWORDS["sun"])  # follow-ups only
     tokens = {p: directory.new_token(p, "test") for p in PASSWORDS}
     return directory, tokens
 
@@ -62,8 +68,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(tmp_path: Path, start: datetime, settings: Settings | None = None,
-                   db_url: str | None = None) -> Iterator[Running]:  # fmt: skip
+def running_server(
+    tmp_path: Path, start: datetime, settings: Settings | None = None, db_url: str | None = None
+) -> Iterator[Running]:
     clock = SimulatedClock(start)
     service = Service(db_url or f"sqlite:///{tmp_path / 'flowdesk.db'}", WORKFLOWS, clock=clock)
     directory, tokens = people()

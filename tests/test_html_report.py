@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, WORKFLOWS
+from conftest import WORKFLOWS
 
 import cli
 from engine.i18n import language, tr
@@ -100,22 +100,6 @@ def test_number_format_round_trips() -> None:
 
 
 # ---------------------------------------------------------------- a real browser
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """The headless browser, installed by scripts/browser.sh; skip (with its reason) if not."""
-    try:
-        done = subprocess.run(
-            ["sh", str(ROOT / "scripts" / "browser.sh")],
-            capture_output=True, text=True, timeout=900, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"scripts/browser.sh could not run: {exc}")
-    if done.returncode != 0:
-        reason = done.stderr.strip().splitlines()[-1:] or ["no reason given"]
-        pytest.skip(f"no headless browser: {reason[0]}")
-    return done.stdout.strip().splitlines()[-1]
 
 
 def _browser(chromium: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:

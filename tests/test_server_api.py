@@ -29,8 +29,9 @@ def srv(tmp_path: Path) -> Iterator[Running]:
 
 def opened(srv: Running, person: str = "zhang", **data: Any) -> dict[str, Any]:
     with srv.client(person) as c:
-        r = c.post("/api/cases", json={"flow": "complaint", "data": {"phone": "13800000000",
-                                                                     **data}})  # fmt: skip
+        r = c.post(
+            "/api/cases", json={"flow": "complaint", "data": {"phone": "13800000000", **data}}
+        )
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -38,11 +39,17 @@ def opened(srv: Running, person: str = "zhang", **data: Any) -> dict[str, Any]:
 def test_nothing_is_served_without_a_login_but_the_health_check(srv: Running) -> None:
     with srv.client() as c:
         assert c.get("/healthz").status_code == 200
-        for method, path in [("GET", "/api/flows"), ("GET", "/api/cases"),
-                             ("GET", "/api/cases/x"), ("POST", "/api/cases"),
-                             ("POST", "/api/cases/x/events"), ("GET", "/api/cases/x/history"),
-                             ("POST", "/api/cases/x/owner"), ("GET", "/api/me"),
-                             ("GET", "/api/flows/complaint/diagram")]:  # fmt: skip
+        for method, path in [
+            ("GET", "/api/flows"),
+            ("GET", "/api/cases"),
+            ("GET", "/api/cases/x"),
+            ("POST", "/api/cases"),
+            ("POST", "/api/cases/x/events"),
+            ("GET", "/api/cases/x/history"),
+            ("POST", "/api/cases/x/owner"),
+            ("GET", "/api/me"),
+            ("GET", "/api/flows/complaint/diagram"),
+        ]:
             r = c.request(method, path, json={})
             assert r.status_code == 401, (method, path)
             assert r.json()["code"] == "unauthenticated"
@@ -80,8 +87,10 @@ def test_roles_from_the_flow_guard_every_open_and_every_event(srv: Running) -> N
     with srv.client("wang") as c:  # 工程部: a role of the flow, but not one that registers
         r = c.post(f"/api/cases/{case['id']}/events", json={"event": "register", "data": REGISTER})
         assert r.status_code == 403 and r.json()["code"] == "role_not_allowed"
-        r = c.post(f"/api/cases/{case['id']}/events",
-                   json={"event": "register", "data": REGISTER, "role": "客服专员"})
+        r = c.post(
+            f"/api/cases/{case['id']}/events",
+            json={"event": "register", "data": REGISTER, "role": "客服专员"},
+        )
         assert r.status_code == 403 and r.json()["code"] == "forbidden"  # not a role he holds
         r = c.post("/api/cases", json={"flow": "renewal", "data": {}})
         assert r.status_code == 403  # not a role of that flow at all
@@ -98,8 +107,10 @@ def test_bad_data_names_the_field_and_changes_nothing(srv: Running) -> None:
     case = opened(srv)
     with srv.client("zhang") as c:
         before = c.get(f"/api/cases/{case['id']}").json()
-        r = c.post(f"/api/cases/{case['id']}/events",
-                   json={"event": "register", "data": {**REGISTER, "category": "weather"}})
+        r = c.post(
+            f"/api/cases/{case['id']}/events",
+            json={"event": "register", "data": {**REGISTER, "category": "weather"}},
+        )
         assert r.status_code == 422
         body = r.json()
         assert body["code"] == "invalid_data" and body["field"] == "category"
@@ -119,11 +130,18 @@ def test_a_stale_version_is_refused_and_nothing_changes(srv: Running) -> None:
     case = opened(srv)
     url = f"/api/cases/{case['id']}/events"
     with srv.client("zhang") as c:
-        ok = c.post(url, json={"event": "register", "data": REGISTER,
-                               "expected_version": case["version"]})  # fmt: skip
+        ok = c.post(
+            url, json={"event": "register", "data": REGISTER, "expected_version": case["version"]}
+        )
         assert ok.status_code == 200
-        stale = c.post(url, json={"event": "classify", "data": {"category": "fee"},
-                                  "expected_version": case["version"]})  # fmt: skip
+        stale = c.post(
+            url,
+            json={
+                "event": "classify",
+                "data": {"category": "fee"},
+                "expected_version": case["version"],
+            },
+        )
         assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
         assert c.get(f"/api/cases/{case['id']}").json()["version"] == ok.json()["case"]["version"]
 
@@ -138,8 +156,11 @@ def test_a_retried_request_with_its_idempotency_key_fires_once(srv: Running) -> 
         assert first.status_code == again.status_code == 200
         assert again.headers.get("idempotent-replayed") == "true"
         assert again.json() == first.json()
-        other = c.post(url, json={**body, "data": {**REGISTER, "content": "x"}},
-                       headers={"Idempotency-Key": "k-1"})  # fmt: skip
+        other = c.post(
+            url,
+            json={**body, "data": {**REGISTER, "content": "x"}},
+            headers={"Idempotency-Key": "k-1"},
+        )
         assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
         history = c.get(f"/api/cases/{case['id']}/history").json()
     assert [h["what"] for h in history if h["kind"] == "event"] == ["register"]
@@ -154,8 +175,10 @@ def test_concurrent_fires_on_one_version_make_exactly_one_step(srv: Running) -> 
     def fire(person: str) -> None:
         with srv.client(person) as c:
             go.wait()
-            r = c.post(url, json={"event": "register", "data": REGISTER,
-                                  "expected_version": case["version"]})  # fmt: skip
+            r = c.post(
+                url,
+                json={"event": "register", "data": REGISTER, "expected_version": case["version"]},
+            )
             answers.append(r.status_code)
 
     threads = [threading.Thread(target=fire, args=("zhang",)) for _ in range(4)]
@@ -171,8 +194,11 @@ def test_concurrent_fires_on_one_version_make_exactly_one_step(srv: Running) -> 
 
 def test_an_oversized_body_is_refused_with_413(srv: Running) -> None:
     with srv.client("zhang") as c:
-        r = c.post("/api/cases", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                   headers={"content-type": "application/json"})  # fmt: skip
+        r = c.post(
+            "/api/cases",
+            content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 413 and r.json()["code"] == "too_large"
 
 
@@ -216,11 +242,24 @@ def test_owners_hand_over_and_every_change_is_audited(srv: Running) -> None:
     assert notes[-1]["actor"] == "zhang" and notes[-1]["data"]["owner"] == "li"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.dictionaries(st.text(max_size=30), st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=50),
-    st.lists(st.integers(), max_size=3)), max_size=6),
-    event=st.text(max_size=40))  # fmt: skip
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.dictionaries(
+        st.text(max_size=30),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.text(max_size=50),
+            st.lists(st.integers(), max_size=3),
+        ),
+        max_size=6,
+    ),
+    event=st.text(max_size=40),
+)
 def test_any_event_body_is_answered_with_a_clear_status(
     srv: Running, data: dict[str, Any], event: str
 ) -> None:
@@ -231,3 +270,28 @@ def test_any_event_body_is_answered_with_a_clear_status(
     assert r.status_code in (200, 403, 409, 413, 422), r.text
     if r.status_code != 200:
         assert r.json()["code"] and r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event": "register", "data": {"major": NaN}}',
+        b'{"event": "register", "data": {"major": Infinity}}',
+        b'{"event": "register", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"event": "register"',
+        b"\xff\xfe",
+        b"[]",
+    ],
+)
+def test_malformed_json_is_a_clear_problem(srv: Running, raw: bytes) -> None:
+    case = opened(srv)
+    with srv.client("zhang") as c:
+        r = c.post(
+            f"/api/cases/{case['id']}/events",
+            content=raw,
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code in (400, 422), r.text
+        assert r.json()["code"] in ("invalid_body", "invalid_request", "invalid_data")
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert c.get(f"/api/cases/{case['id']}").json()["version"] == case["version"]

@@ -22,8 +22,8 @@ from babel.messages.pofile import read_po, write_po
 from engine.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("cli.py", "dsl", "engine", "language_server")
-KEYWORDS = {"msg": None, "tr": None, "msgn": (1, 2), "trn": (1, 2)}
+SOURCES = ("cli.py", "dsl", "engine", "language_server", "server")
+KEYWORDS = {"msg": None, "tr": None, "msgn": (1, 2), "trn": (1, 2), "_": None}  # `_`: pages
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|%(?:\(\w+\))?[srd]")
 
@@ -51,7 +51,10 @@ def extract() -> Catalog:
             )
         else:
             found = extract_from_dir(
-                path, method_map=[("**.py", "python")], keywords=KEYWORDS, comment_tags=("i18n:",)
+                path,
+                method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+                keywords=KEYWORDS,
+                comment_tags=("i18n:",),
             )
         for _file, _line, message, comments, _context in found:
             catalog.add(message, auto_comments=comments)
