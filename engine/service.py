@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from dsl.diagnostics import did_you_mean
 from engine.calendar import Calendar
 from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain, with_row
 from engine.clock import Clock, SystemClock
@@ -42,7 +41,7 @@ from engine.errors import (
     StoreError,
     UnknownCase,
 )
-from engine.i18n import Listing, msg
+from engine.i18n import msg
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
@@ -51,7 +50,6 @@ from engine.store import schedules as stored_schedules
 from engine.store.correlation import StoreIndex, index_case
 from engine.store.migrate import CaseMigration
 from engine.store.migrate import plan as plan_migration
-from engine.store.schedules import ScheduleState
 from engine.store.serialize import to_us
 from engine.store.sqlstore import Store, TimerRow, broken_from_env, wall_us
 
@@ -329,15 +327,24 @@ class Service:
 
         def body(conn: Connection) -> AuditRecord:
             case, version = self._locked(conn, case_id, None)
-            seq = len(case.audit_rows) + 1
-            record = AuditRecord(seq, self.clock.now(), actor, role, "note", what, case.state,
-                                 case.state, dict(data) if data else None)  # fmt: skip
-            case.append_audit((audit_row(record),))
-            self._write_step(conn, case, version, dict(case.timers), None,
-                             Step(case, record_rows=(audit_row(record),)))  # fmt: skip
-            return record
+            shown = dict(data) if data else None
+            return self._write_note(
+                conn, case, version, dict(case.timers), what, actor, role, shown
+            )
 
         return self._transaction(case_id, body)
+
+    def _write_note(self, conn: Connection, case: Case, version: int, before: dict[str, Armed],
+                    what: str, actor: str | None, role: str | None,
+                    data: dict[str, Any] | None) -> AuditRecord:  # fmt: skip
+        """Write the case (changed in place, e.g. migrated) with a `note` saying why."""
+        record = AuditRecord(len(case.audit_rows) + 1, self.clock.now(), actor, role, "note",
+                             what, case.state, case.state, data)  # fmt: skip
+        case.append_audit((audit_row(record),))
+        armed = tuple(plain(a) for k, a in case.timers.items() if before.get(k) != a)
+        step = Step(case, armed_rows=armed, record_rows=(audit_row(record),))
+        self._write_step(conn, case, version, before, None, step)
+        return record
 
     def read(self, case_id: str) -> tuple[Case, int]:
         """The stored case with its audit log, and its version (for `expected_version`)."""
@@ -493,44 +500,6 @@ class Service:
         stored_schedules.plan(conn, flow, name, plan.next_due)
         return happened
 
-    def pause_schedule(self, flow: str, name: str, paused: bool = True) -> None:
-        """Pause a schedule (its occurrences do not happen), or resume it from now on
-        (occurrences missed while paused are not caught up)."""
-        runtime = self.registry.for_new_case(flow)
-        schedule = next((x for x in runtime.definition.schedules if x.name == name), None)
-        if schedule is None:
-            names = [x.name for x in runtime.definition.schedules]
-            hint = did_you_mean(name, names) or msg(
-                "its schedules: {names}", names=Listing(names) if names else msg("none")
-            )
-            raise StoreError(
-                msg(
-                    "flow `{flow}` has no schedule `{name}`; {hint}",
-                    flow=flow,
-                    name=name,
-                    hint=hint,
-                )
-            )
-        next_due = following(runtime.calendar, schedule)(self.clock.now())
-        with self.store.write() as conn:
-            if stored_schedules.state(conn, flow, name) is None:
-                stored_schedules.start(conn, flow, name, next_due)
-            stored_schedules.set_paused(conn, flow, name, paused, next_due)
-
-    def schedule_listing(self) -> list[tuple[ScheduleState, int, datetime | None]]:
-        """Every schedule the store knows: its next occurrence, whether paused, how many
-        occurrences happened and the last one's due time."""
-        now = self.clock.now()
-        with self.store.write() as conn:  # a schedule no worker has seen yet starts after now
-            for flow, runtime in self.flows.items():
-                for x in runtime.definition.schedules:
-                    if stored_schedules.state(conn, flow, x.name) is None:
-                        stored_schedules.start(
-                            conn, flow, x.name, following(runtime.calendar, x)(now)
-                        )
-            return stored_schedules.listing(conn)
-
-    # ------------------------------------------------------------ versions
     def migrate(
         self, flow: str, to_version: int, apply: bool = False, actor: str | None = None
     ) -> list[CaseMigration]:
@@ -569,22 +538,9 @@ class Service:
             case.timer_rows = tuple(plain(armed) for armed in p.timers.values())
             case.version = target.definition.version
             case.flow_hash = target.definition.content_hash
-            record = AuditRecord(
-                len(case.audit) + 1,
-                self.clock.now(),
-                actor,
-                None,
-                "note",
-                f"migrated from version {p.from_version} to {p.to_version}",
-                case.state,
-                case.state,
-                {"migrated": {"from": p.from_version, "to": p.to_version}, "changes": p.changes},
-                0,
-            )
-            case.append_audit((audit_row(record),))
-            armed = tuple(plain(a) for k, a in case.timers.items() if before.get(k) != a)
-            step = Step(case, armed_rows=armed, record_rows=(plain(record),))
-            self._write_step(conn, case, version, before, None, step)
+            what = f"migrated from version {p.from_version} to {p.to_version}"
+            data = {"migrated": {"from": p.from_version, "to": p.to_version}, "changes": p.changes}
+            self._write_note(conn, case, version, before, what, actor, None, data)
             return p
 
         return body

@@ -18,6 +18,7 @@ from engine.engine import replay
 from engine.errors import StoreError
 from engine.i18n import language
 from engine.schedules import catch_up
+from engine.scheduling.schedule_command import listing, pause
 from engine.service import Service
 
 DUTIES = """\
@@ -153,8 +154,8 @@ def test_two_workers_fire_each_occurrence_once(tmp_path: Path, db_url: str) -> N
         ("daily", sh(2026, 10, 8, 17, 30)),
         ("roster", sh(2026, 10, 8, 9, 0)),
     ]
-    listing = {x.name: (count, x.next_due) for x, count, _ in workers[1].schedule_listing()}
-    assert listing == {"daily": (3, sh(2026, 10, 9, 17, 30)), "roster": (1, sh(2026, 11, 2, 9))}
+    listed = {x.name: (count, x.next_due) for x, count, _ in listing(workers[1])}
+    assert listed == {"daily": (3, sh(2026, 10, 9, 17, 30)), "roster": (1, sh(2026, 11, 2, 9))}
     with workers[0].store.read() as conn:
         opened = conn.exec_driver_sql("SELECT count(*) FROM cases").scalar()
         outbox = conn.exec_driver_sql("SELECT count(*) FROM outbox WHERE kind='summary'").scalar()
@@ -190,17 +191,17 @@ def test_a_restart_across_missed_occurrences_follows_the_policy(
 def test_pause_and_resume(tmp_path: Path) -> None:
     clock = SimulatedClock(sh(2026, 9, 28, 12, 0))
     svc = _service(tmp_path, clock, "w")
-    svc.pause_schedule("duties", "daily")
+    pause(svc, "duties", "daily")
     clock.advance_to(sh(2026, 9, 30, 18, 0))
     assert [o.schedule for o in svc.run_schedules()] == []
-    svc.pause_schedule("duties", "daily", paused=False)  # missed while paused: not caught up
+    pause(svc, "duties", "daily", paused=False)  # missed while paused: not caught up
     clock.advance_to(sh(2026, 10, 8, 17, 31))
     assert [(o.schedule, o.due) for o in svc.run_schedules()] == [
         ("roster", sh(2026, 10, 8, 9, 0)),
         ("daily", sh(2026, 10, 8, 17, 30)),
     ]
     with pytest.raises(StoreError, match="no schedule `dialy`"):
-        svc.pause_schedule("duties", "dialy")
+        pause(svc, "duties", "dialy")
 
 
 def test_flow_schedules_lists_pauses_and_resumes(tmp_path: Path) -> None:

@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from engine.i18n import msg, tr
 from engine.i18n.formats import Moment
+
+if TYPE_CHECKING:  # the CLI builds its parser from here: nothing heavy at import
+    from engine.service import Service
+    from engine.store.schedules import ScheduleState
 
 
 def add_parser(sub: argparse._SubParsersAction, run: Callable[[argparse.Namespace], int]) -> None:  # type: ignore[type-arg]
@@ -51,9 +56,9 @@ def lines(args: argparse.Namespace) -> list[str]:
                 raise StoreError(
                     msg("`flow schedules {action}` needs FLOW and NAME", action=args.action)
                 )
-            service.pause_schedule(args.flow, args.name, paused=args.action == "pause")
+            pause(service, args.flow, args.name, paused=args.action == "pause")
         out = []
-        for state, count, last in service.schedule_listing():
+        for state, count, last in listing(service):
             runtime = service.flows.get(state.flow)
             tz = runtime.calendar.tz if runtime is not None else None
 
@@ -67,3 +72,52 @@ def lines(args: argparse.Namespace) -> list[str]:
         return out or [msg("no schedules")]
     finally:
         service.close()
+
+
+def pause(service: Service, flow: str, name: str, paused: bool = True) -> None:
+    """Pause a schedule (its occurrences do not happen), or resume it from now on
+    (occurrences missed while paused are not caught up)."""
+    from dsl.diagnostics import did_you_mean
+    from engine.errors import StoreError
+    from engine.i18n import Listing
+    from engine.schedules import following
+    from engine.store import schedules as stored_schedules
+
+    runtime = service.registry.for_new_case(flow)
+    schedule = next((x for x in runtime.definition.schedules if x.name == name), None)
+    if schedule is None:
+        names = [x.name for x in runtime.definition.schedules]
+        hint = did_you_mean(name, names) or msg(
+            "its schedules: {names}", names=Listing(names) if names else msg("none")
+        )
+        raise StoreError(
+            msg(
+                "flow `{flow}` has no schedule `{name}`; {hint}",
+                flow=flow,
+                name=name,
+                hint=hint,
+            )
+        )
+    next_due = following(runtime.calendar, schedule)(service.clock.now())
+    with service.store.write() as conn:
+        if stored_schedules.state(conn, flow, name) is None:
+            stored_schedules.start(conn, flow, name, next_due)
+        stored_schedules.set_paused(conn, flow, name, paused, next_due)
+
+
+def listing(service: Service) -> list[tuple[ScheduleState, int, datetime | None]]:
+    """Every schedule the store knows: its next occurrence, whether paused, how many
+    occurrences happened and the last one's due time."""
+    from engine.schedules import following
+    from engine.store import schedules as stored_schedules
+
+    now = service.clock.now()
+    with service.store.write() as conn:  # a schedule no worker has seen yet starts after now
+        for flow, runtime in service.flows.items():
+            for x in runtime.definition.schedules:
+                if stored_schedules.state(conn, flow, x.name) is None:
+                    stored_schedules.start(conn, flow, x.name, following(runtime.calendar, x)(now))
+        return stored_schedules.listing(conn)
+
+
+# ------------------------------------------------------------ versions
