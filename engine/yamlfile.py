@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, SequenceNode
 
@@ -127,6 +127,20 @@ def parse_yaml(
         said = msg("{path}: not valid YAML: {reason}", path=at,
                    reason=limits.visible(str(reason)))  # fmt: skip
         raise error(said) from None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_model(path: Path, what: str, model: type[M], error: type[Exception]) -> M:
+    """`path` read as YAML and validated as `model` (an empty file is an empty mapping), or
+    `error` naming the file and each problem's key path."""
+    document = read_yaml(path, what, error) or {}
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise error(msg("{path}: not a valid {what}:\n{problems}", path=path, what=what,
+                        problems=validation_problems(exc))) from None  # fmt: skip
 
 
 MAX_PROBLEMS = 20  # listed of one invalid file; the rest are counted

@@ -18,6 +18,7 @@ from engine.errors import UnknownFlow
 from engine.i18n import msg
 from engine.runtime import FlowRuntime
 from server import authz, idempotency, owners
+from server.actions import fire_as, open_as
 from server.app import Server, dumps
 from server.deps import ServerDep, VisitorDep, check_csrf, reply_language
 from server.gate import Visitor
@@ -167,9 +168,7 @@ async def open_case(
 
     def run() -> tuple[int, Data]:
         runtime = runtime_for(server, body.flow)
-        role = authz.opening_role(visitor.person, runtime, body.role)
-        case = server.service.open(body.flow, body.data, actor=visitor.person.id, role=role)
-        owners.first_touch(server.service, case.id, visitor.person.id)
+        case = open_as(server, visitor.person, runtime, body.data, body.role)
         return 201, read_case(server, visitor, case.id)
 
     return await idempotent(request, visitor, idempotency_key, run)
@@ -194,18 +193,8 @@ async def fire(
     """Fire an event with its data; with `expected_version`, a case changed since is 409."""
 
     def run() -> tuple[int, Data]:
-        case, _version = server.service.read(case_id)
-        runtime = server.service.runtime_of(case)
-        role = authz.acting_role(visitor.person, runtime, case, body.event, body.role)
-        steps = server.service.fire(
-            case_id,
-            body.event,
-            actor=visitor.person.id,
-            role=role,
-            data=body.data,
-            expected_version=body.expected_version,
-        )
-        owners.first_touch(server.service, case_id, visitor.person.id)
+        steps = fire_as(server, visitor.person, case_id, body.event, body.data, body.role,
+                        body.expected_version)  # fmt: skip
         language = reply_language()
         return 200, {
             "records": [record_view(r, language) for s in steps for r in s.records],

@@ -6,16 +6,20 @@ token; every page asks `authz` what the person may see and do."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from engine.errors import FlowdeskError
 from engine.i18n import LANGUAGES, current_language, localize, tr
+from engine.runtime import FlowRuntime
 from server import authz, owners
+from server.actions import fire_as, open_as
 from server.api import change_owner, runtime_for
 from server.app import LANG_COOKIE, Server
 from server.deps import ServerDep, VisitorDep, check_csrf
@@ -142,8 +146,7 @@ async def log_in(request: Request, server: ServerDep) -> Response:
 
 @router.post("/logout")
 async def log_out(request: Request, server: ServerDep, visitor: VisitorDep) -> Response:
-    form = await request.form()
-    check_csrf(visitor, str(form.get("csrf", "")))
+    await posted(request, visitor)
     server.gate.log_out(visitor)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
@@ -224,31 +227,41 @@ def case_page(
     )
 
 
-def form_data(runtime_tz: Any, params: list[dict[str, Any]], form: Any) -> dict[str, Any]:
-    """The event's data from a form: empty fields left out; a datetime picker's local time
-    read in the flow's calendar's zone."""
-    data: dict[str, Any] = {}
-    for p in params:
-        raw = form.get("p." + p["name"])
-        if raw is None or str(raw).strip() == "":
-            continue
-        value: Any = str(raw).strip()
-        if p["type"] == "datetime":
-            try:
-                parsed = datetime.fromisoformat(value)
-                value = parsed if parsed.tzinfo else parsed.replace(tzinfo=runtime_tz)
-            except ValueError:
-                pass  # the engine names the field and what it wants
-        data[p["name"]] = value
+def reading(form: FormData) -> Callable[[FlowRuntime, list[dict[str, Any]]], dict[str, Any]]:
+    """The data of an event (or a new case) from a form's `p.NAME` fields: empty ones left
+    out; a datetime picker's local time read in the flow's calendar's zone."""
+
+    def data(runtime: FlowRuntime, params: list[dict[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for p in params:
+            raw = form.get("p." + p["name"])
+            if raw is None or str(raw).strip() == "":
+                continue
+            value: Any = str(raw).strip()
+            if p["type"] == "datetime":
+                try:
+                    parsed = datetime.fromisoformat(value)
+                    value = parsed if parsed.tzinfo else parsed.replace(tzinfo=runtime.calendar.tz)
+                except ValueError:
+                    pass  # the engine names the field and what it wants
+            found[p["name"]] = value
+        return found
+
     return data
+
+
+async def posted(request: Request, visitor: Visitor) -> FormData:
+    """A console form, after its CSRF check."""
+    form = await request.form()
+    check_csrf(visitor, str(form.get("csrf", "")))
+    return form
 
 
 @router.post("/cases/{case_id}/fire")
 async def fire_form(
     case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
 ) -> Response:
-    form = await request.form()
-    check_csrf(visitor, str(form.get("csrf", "")))
+    form = await posted(request, visitor)
     event, role = str(form.get("event", ""))[:200], str(form.get("role", "")) or None
     version = str(form.get("expected_version", ""))
     here = f"/cases/{quote(case_id)}"
@@ -258,25 +271,8 @@ async def fire_form(
     authz.require_seeing(visitor.person, server.service.runtime_of(seen))  # else 403, no flash
 
     def run() -> None:
-        case, _ = server.service.read(case_id)
-        runtime = server.service.runtime_of(case)
-        acting = authz.acting_role(visitor.person, runtime, case, event, role)
-        offers = case_view(
-            runtime, case, 0, visitor.person, None, server.service.clock.now(), current_language()
-        )["actions"]
-        params: list[dict[str, Any]] = next(
-            (a["params"] for a in offers if a["event"] == event), []
-        )
-        data = form_data(runtime.calendar.tz, params, form)
-        server.service.fire(
-            case_id,
-            event,
-            actor=visitor.person.id,
-            role=acting,
-            data=data,
-            expected_version=int(version) if version.isdigit() else None,
-        )
-        owners.first_touch(server.service, case_id, visitor.person.id)
+        expected = int(version) if version.isdigit() else None
+        fire_as(server, visitor.person, case_id, event, reading(form), role, expected)
 
     try:
         await run_in_threadpool(run)
@@ -292,8 +288,7 @@ async def fire_form(
 async def owner_form(
     case_id: str, request: Request, server: ServerDep, visitor: VisitorDep
 ) -> Response:
-    form = await request.form()
-    check_csrf(visitor, str(form.get("csrf", "")))
+    form = await posted(request, visitor)
     to = str(form.get("to", ""))[:64] or visitor.person.id
     here = f"/cases/{quote(case_id)}"
     try:
@@ -308,7 +303,7 @@ async def owner_form(
 def open_page(flow: str, request: Request, server: ServerDep, visitor: VisitorDep) -> HTMLResponse:
     runtime = runtime_for(server, flow)
     role = authz.opening_role(visitor.person, runtime, None)
-    fields = [f for f in runtime.definition.fields]
+    fields = list(runtime.definition.fields)
     return page(
         server,
         request,
@@ -325,20 +320,15 @@ def open_page(flow: str, request: Request, server: ServerDep, visitor: VisitorDe
 async def open_form(
     flow: str, request: Request, server: ServerDep, visitor: VisitorDep
 ) -> Response:
-    form = await request.form()
-    check_csrf(visitor, str(form.get("csrf", "")))
+    form = await posted(request, visitor)
     runtime = runtime_for(server, flow)
-    role = authz.opening_role(visitor.person, runtime, None)
-    params = [{"name": f.name, "type": f.type} for f in runtime.definition.fields]
-    data = form_data(runtime.calendar.tz, params, form)
     try:
-        case = server.service.open(flow, data, actor=visitor.person.id, role=role)
+        case = open_as(server, visitor.person, runtime, reading(form))
     except FlowdeskError as exc:
         problem = from_engine(exc) or Problem(400, "refused", said(exc))
         return back_to(
             f"/flows/{quote(flow)}/open", localize(problem.detail, current_language()), error=True
         )
-    owners.first_touch(server.service, case.id, visitor.person.id)
     return back_to(f"/cases/{quote(case.id)}", tr("case opened"))
 
 
@@ -372,8 +362,7 @@ def dead_letters(request: Request, server: ServerDep, visitor: VisitorDep) -> HT
 
 @router.post("/webhooks/resend")
 async def resend(request: Request, server: ServerDep, visitor: VisitorDep) -> Response:
-    form = await request.form()
-    check_csrf(visitor, str(form.get("csrf", "")))
+    form = await posted(request, visitor)
     hooks = server.settings.webhooks
     delivery = str(form.get("id", ""))[:300]
     mine = {

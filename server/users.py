@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from engine.i18n import msg
-from engine.yamlfile import read_yaml, validation_problems
+from engine.yamlfile import read_model, validation_problems
 
 PERSON_ID = r"^[A-Za-z0-9_.\-@]{1,64}$"
 TOKEN_PREFIX = "fd_"
@@ -94,17 +94,7 @@ class Directory:
         file = Path(path)
         if not file.exists():
             return cls([], file)
-        document = read_yaml(file, msg("users file"), UsersFileError) or {}
-        try:
-            parsed = UsersFile.model_validate(document)
-        except ValidationError as exc:
-            raise UsersFileError(
-                msg(
-                    "{path}: not a valid users file:\n{problems}",
-                    path=file,
-                    problems=validation_problems(exc),
-                )
-            ) from None
+        parsed = read_model(file, msg("users file"), UsersFile, UsersFileError)
         return cls(parsed.users, file)
 
     def save(self) -> None:

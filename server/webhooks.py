@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.case import Notification
 from engine.i18n import msg
 from engine.store.sqlstore import Store
-from engine.yamlfile import read_yaml, validation_problems
+from engine.yamlfile import read_model
 from server import tables as t
 
 _w = t.webhook_deliveries
@@ -67,17 +67,7 @@ class WebhookConfig(BaseModel):
 
 
 def load_config(path: str | Path) -> WebhookConfig:
-    document = read_yaml(Path(path), msg("webhooks file"), WebhookConfigError) or {}
-    try:
-        config = WebhookConfig.model_validate(document)
-    except ValidationError as exc:
-        raise WebhookConfigError(
-            msg(
-                "{path}: not a valid webhooks file:\n{problems}",
-                path=path,
-                problems=validation_problems(exc),
-            )
-        ) from None
+    config = read_model(Path(path), msg("webhooks file"), WebhookConfig, WebhookConfigError)
     for endpoint in config.endpoints:
         if not endpoint.key():
             raise WebhookConfigError(
