@@ -76,7 +76,7 @@ class Service:
     ) -> None:
         from engine.loader import calendars_for, compile_flow_file
 
-        folder = Path(workflows_dir)
+        self.folder = folder = Path(workflows_dir)
         if not folder.is_dir():
             raise FlowLoadError(msg("workflows folder {folder} does not exist", folder=folder))
         explicit = Path(calendars) if calendars else None

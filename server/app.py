@@ -154,7 +154,7 @@ def render_problem(request: Request, problem: Problem) -> Response:
 
 def create_app(service: Service, directory: Directory, settings: Settings | None = None) -> FastAPI:
     """The server over one service and one users file."""
-    from server import api, console
+    from server import api, console, reports
 
     chosen = settings or Settings()
     app = FastAPI(
@@ -197,6 +197,7 @@ def create_app(service: Service, directory: Directory, settings: Settings | None
 
     app.include_router(api.router)
     app.include_router(console.router)
+    app.include_router(reports.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(Door, settings=chosen)
     return app

@@ -92,6 +92,13 @@ def test_staff_answer_a_complaint_and_the_supervisor_sees_the_breach(
     assert "escalate" not in today or "业主服务主管" in today
     assert "reply: breached" in today
     shot(boss, "03-supervisor-overview")
+    boss.click("text=考核报表")
+    assert boss.inner_text('#kpis tr[data-kpi="totals.opened"] .actual') == "1"
+    assert boss.inner_text('#kpis tr[data-kpi="sla.reply.met_pct"] .actual') == "0%"
+    shot(boss, "05-kpi-report")
+    boss.click("text=实际工单的完整报表")
+    assert "实际工单考核报表" in boss.title()
+    shot(boss, "06-kpi-report-full")
 
 
 def test_a_refused_event_shows_why_on_the_page_in_chinese(

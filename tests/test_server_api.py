@@ -295,3 +295,25 @@ def test_malformed_json_is_a_clear_problem(srv: Running, raw: bytes) -> None:
         assert r.json()["code"] in ("invalid_body", "invalid_request", "invalid_data")
         assert r.headers["content-type"].startswith("application/problem+json")
         assert c.get(f"/api/cases/{case['id']}").json()["version"] == case["version"]
+
+
+def test_the_kpi_report_of_real_cases_stands_beside_the_forecast(srv: Running) -> None:
+    for _ in range(3):
+        opened(srv)
+    srv.advance(timedelta(hours=25))
+    period = {"from": "2026-12-07", "to": "2026-12-08"}
+    with srv.client("li") as c:
+        body = c.get("/api/reports/complaint", params=period).json()
+        actual, forecast = body["actual"], body["forecast"]
+        assert actual["source"] == "store" and actual["totals"]["opened"] == 3
+        assert actual["sla"]["reply"]["breached"] == 3
+        assert actual["escalations"]["by_role"] == {"业主服务主管": 3}
+        assert forecast["cases"] > 0 and "source" not in forecast
+        too_long = c.get(
+            "/api/reports/complaint", params={"from": "2026-01-01", "to": "2027-06-01"}
+        )
+        assert too_long.status_code == 422 and too_long.json()["field"] == "to"
+        earlier = c.get("/api/reports/complaint", params={"from": "2026-11-01", "to": "2026-11-30"})
+        assert earlier.json()["actual"]["totals"]["opened"] == 0
+    with srv.client("sun") as c:
+        assert c.get("/api/reports/complaint", params=period).status_code == 403

@@ -70,7 +70,7 @@ def _th(*names: str, num_from: int = 1) -> str:
 
 def render_html(report: Report) -> str:
     """The whole page, in the reader's language (its `lang` attribute says which)."""
-    title = tr("{label} — load simulation report", label=report["label"])
+    title = _title(report)
     body = [
         _header(report),
         _targets(report),
@@ -93,6 +93,12 @@ def render_html(report: Report) -> str:
     )
 
 
+def _title(r: Report) -> str:
+    if r.get("source") == "store":
+        return tr("{label} — KPI report of real cases", label=r["label"])
+    return tr("{label} — load simulation report", label=r["label"])
+
+
 def _footer() -> str:
     said = tr("Flowdesk <code>flow simulate</code> — one self-contained page: no script, no "
               "network.")  # fmt: skip
@@ -111,14 +117,32 @@ def _named(label: str, name: str) -> str:
 def _header(r: Report) -> str:
     t = r["totals"]
     flow, calendar = (f"<code>{escape(r[k])}</code>" for k in ("flow", "calendar"))
+    if r.get("source") == "store":  # real cases: no seed, no run
+        sub = tr(
+            "flow {flow} · calendar {calendar} · {cases} cases opened from {start} to "
+            "{end}, as they stand now",
+            flow=flow,
+            calendar=calendar,
+            cases=_kpi("cases", r["cases"]),
+            start=escape(_day(r["start"])),
+            end=escape(_day(r["end"])),
+        )
+    else:
+        sub = tr(
+            "flow {flow} · calendar {calendar} · {cases} cases arriving over {days} days "
+            "from {start} · seed {seed} · run ends {end}",
+            flow=flow,
+            calendar=calendar,
+            cases=_kpi("cases", r["cases"]),
+            days=_kpi("days", r["days"]),
+            start=escape(_day(r["start"])),
+            seed=_kpi("seed", r["seed"]),
+            end=escape(_day(r["end"])),
+        )
     return (
-        _h(1, tr("{label} — load simulation report", label=r["label"]))
+        _h(1, _title(r))
         + '<p class="sub">'
-        + tr("flow {flow} · calendar {calendar} · {cases} cases arriving over {days} days "
-             "from {start} · seed {seed} · run ends {end}", flow=flow,
-             calendar=calendar, cases=_kpi("cases", r["cases"]),
-             days=_kpi("days", r["days"]), start=escape(_day(r["start"])),
-             seed=_kpi("seed", r["seed"]), end=escape(_day(r["end"])))
+        + sub
         + '</p><p class="sub">'
         + tr("closed {closed}, still open at the end {open}, left out of the rates "
              "{excluded} (rates are over {counted} cases)",
