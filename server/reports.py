@@ -97,28 +97,30 @@ KEY_FIGURES = (
 )
 
 
-def kpi_reports(service: Service, runtime: FlowRuntime, start: date, end: date) -> KpiReports:
+def kpi_reports(
+    service: Service, runtime: FlowRuntime, start: date, end: date, forecast: bool = True
+) -> KpiReports:
     begin, until = period(start, end, runtime)
     found = profile_of(service, runtime)
     profile = found or Profile()
     cases = _cases_opened(service, runtime.definition.name, begin, until)
     actual = build_report(actual_result(runtime, profile, cases, begin, until))
     actual["source"] = "store"
-    forecast = None
-    if found is not None:
+    predicted = None
+    if found is not None and forecast:
         days = (until - begin).days
         volume = max(1, round(profile.cases * days / profile.days))
         calendars = service.calendars
-        forecast = build_report(
+        predicted = build_report(
             simulate(runtime.definition, calendars, profile, cases=volume, days=days, start=start)
         )
     slas = [f"sla.{x.name}.met_pct" for x in runtime.definition.slas]
     wanted = [*KEY_FIGURES[:3], *slas, *KEY_FIGURES[3:]]
     targets = [t["kpi"] for t in actual.get("targets", [])]
     a = flatten({k: v for k, v in actual.items() if k != "daily"})
-    f = flatten({k: v for k, v in forecast.items() if k != "daily"}) if forecast else {}
+    f = flatten({k: v for k, v in predicted.items() if k != "daily"}) if predicted else {}
     rows = [(k, a.get(k), f.get(k)) for k in dict.fromkeys([*wanted, *targets])]
-    return KpiReports(actual, forecast, rows)
+    return KpiReports(actual, predicted, rows)
 
 
 # ---------------------------------------------------------------- routes
@@ -202,7 +204,7 @@ def report_html(
 ) -> Response:
     """The whole report page, actual or forecast, as `flow simulate --html` draws it."""
     runtime, first, last = _flow_and_period(server, visitor, flow, start, end)
-    found = kpi_reports(server.service, runtime, first, last)
+    found = kpi_reports(server.service, runtime, first, last, forecast=which == "forecast")
     chosen = found.actual if which == "actual" else found.forecast if which == "forecast" else None
     if chosen is None:
         raise Problem(404, "not_found", msg("there is no such page or resource"))
