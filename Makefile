@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(VENV)/bin/flow simulate service_request --cases 300 --days 30 --seed 1
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check engine dsl language_server server cli.py tests bench examples
-	$(VENV)/bin/ruff format --check engine dsl language_server server cli.py tests bench examples
+	$(VENV)/bin/ruff check engine dsl language_server server studio cli.py tests bench examples
+	$(VENV)/bin/ruff format --check engine dsl language_server server studio cli.py tests bench examples
 	$(VENV)/bin/mypy
 
 test: lint

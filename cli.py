@@ -342,14 +342,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return migrate_cases(args, out, err)
 
 
-def cmd_lsp(args: argparse.Namespace) -> int:
-    """`flow lsp`: the language server on stdin/stdout, until the editor ends it."""
-    from language_server.server import main as serve
-
-    serve()
-    return EXIT_OK
-
-
 # ---------------------------------------------------------------- calendar import
 def cmd_calendar_import(args: argparse.Namespace) -> int:
     """Add a State Council holiday notice to a calendar (engine/calendar_command.py)."""
@@ -555,8 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     from server.commands import add_parsers as server_parsers
 
     server_parsers(sub)
-    p = sub.add_parser("lsp", help=tr("run the language server for editors (stdio)"))
-    p.set_defaults(run=cmd_lsp)
+    from studio.commands import add_parsers as studio_parsers
+
+    studio_parsers(sub)
 
     p = sub.add_parser(
         "migrate",

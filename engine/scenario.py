@@ -180,6 +180,14 @@ def prepare(path: Path, calendars: Path | None = None) -> tuple[Scenario, Engine
         raise ScenarioError(f"{path}: {exc}") from None
     except Exception as exc:  # a calendar file problem
         raise ScenarioError(f"{path}: {exc}") from None
+    return scenario, engine_for(scenario, definition, loaded, path)
+
+
+def engine_for(
+    scenario: Scenario, definition: d.FlowDefinition, loaded: dict[str, Calendar], path: Path
+) -> Engine:
+    """An engine holding `definition` on a simulated clock at the scenario's first moment
+    (the studio plays a case of the text in its editor this way, not of a file)."""
     calendar = loaded.get(definition.calendar, Calendar.always())
     start = scenario.start
     if start.tzinfo is None:
@@ -204,12 +212,17 @@ def prepare(path: Path, calendars: Path | None = None) -> tuple[Scenario, Engine
     for hook in definition.hooks:
         engine.register_hook(hook, lambda *args: None)
     engine.load(definition)
-    return scenario, engine
+    return engine
 
 
 def run_scenario(path: Path, calendars: Path | None = None) -> ScenarioResult:
     """Run every step of a scenario file; raises ScenarioError when it cannot run at all."""
     scenario, engine = prepare(path, calendars)
+    return play(scenario, engine, path)
+
+
+def play(scenario: Scenario, engine: Engine, path: Path) -> ScenarioResult:
+    """Run a scenario's steps on an engine from `engine_for`; `path` names it in errors."""
     flow = next(iter(engine.flows))
     runtime = engine.flows[flow]
     tz = runtime.calendar.tz

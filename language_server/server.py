@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -76,6 +77,12 @@ class FlowServer(LanguageServer):
             pending.cancel()
         loop = asyncio.get_running_loop()
         self._pending[uri] = loop.call_later(DEBOUNCE, self.check_now, uri)
+
+    def forget_all(self) -> None:
+        """The client has gone: drop pending checks, so nothing is sent to nobody."""
+        for pending in self._pending.values():
+            pending.cancel()
+        self._pending.clear()
 
     def to_lsp(self, doc: TextDocument, d: Diagnostic) -> lsp.Diagnostic:
         help_text = localize(d.help, self.language) if d.help else ""
@@ -152,27 +159,20 @@ def _suggestion(help_text: str | None) -> str | None:
     return _suggestion(close) if isinstance(close, str) else None
 
 
-server = FlowServer()
-
-
-@server.feature(lsp.INITIALIZE)
 def initialize(ls: FlowServer, params: lsp.InitializeParams) -> None:
     """Speak the editor's language when it says which (`locale`), else the environment's."""
     if params.locale and normalize(params.locale):
         ls.language = normalize(params.locale) or ls.language
 
 
-@server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: FlowServer, params: lsp.DidOpenTextDocumentParams) -> None:
     ls.check_now(params.text_document.uri)
 
 
-@server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: FlowServer, params: lsp.DidChangeTextDocumentParams) -> None:
     ls.check_soon(params.text_document.uri)
 
 
-@server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: FlowServer, params: lsp.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     ls.symbols.pop(uri, None)
@@ -180,7 +180,6 @@ def did_close(ls: FlowServer, params: lsp.DidCloseTextDocumentParams) -> None:
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
-@server.feature(lsp.TEXT_DOCUMENT_HOVER)
 def hover(ls: FlowServer, params: lsp.HoverParams) -> lsp.Hover | None:
     """A name: what it is (a state's label, events, timers and SLAs; a field's type; a
     role's events). A diagnostic: its rule's explanation."""
@@ -202,7 +201,6 @@ def hover(ls: FlowServer, params: lsp.HoverParams) -> lsp.Hover | None:
                                                 value="\n\n".join(parts)))  # fmt: skip
 
 
-@server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" ", ">"]))
 def completion(ls: FlowServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     """States after `->`, `from`, `until`; roles after `by`, `to`, `notify`; otherwise the
     fields, tables and keywords."""
@@ -237,12 +235,10 @@ def _locations(
     return [lsp.Location(uri=uri, range=span_range(doc, u.span)) for u in found if u is not None]
 
 
-@server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
 def definition(ls: FlowServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
     return _locations(ls, params.text_document.uri, params.position, all_uses=False)
 
 
-@server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
 def references(ls: FlowServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
     return _locations(ls, params.text_document.uri, params.position, all_uses=True)
 
@@ -254,7 +250,6 @@ _SYMBOL_KINDS = {
 }  # fmt: skip
 
 
-@server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 def outline(ls: FlowServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
     """The flow's declarations: states, fields, roles, tables, SLAs and schedules."""
     uri = params.text_document.uri
@@ -271,7 +266,6 @@ def outline(ls: FlowServer, params: lsp.DocumentSymbolParams) -> list[lsp.Docume
     return out
 
 
-@server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
 def formatting(ls: FlowServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
     """`flow fmt` of the whole text; nothing while the text does not parse."""
     from dsl.formatter import FormatError, format_source
@@ -288,7 +282,6 @@ def formatting(ls: FlowServer, params: lsp.DocumentFormattingParams) -> list[lsp
     return [lsp.TextEdit(range=whole, new_text=formatted)]
 
 
-@server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION)
 def code_actions(ls: FlowServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
     """Quick fixes for the diagnostics in range (language_server/edits.py)."""
     uri = params.text_document.uri
@@ -312,7 +305,6 @@ def code_actions(ls: FlowServer, params: lsp.CodeActionParams) -> list[lsp.CodeA
     return actions
 
 
-@server.feature(lsp.TEXT_DOCUMENT_RENAME)
 def rename_symbol(ls: FlowServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | None:
     """Rename a state, field, role, table or SLA everywhere it stands; a name already
     taken, or not a name, is refused with the reason."""
@@ -331,9 +323,34 @@ def rename_symbol(ls: FlowServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit
     return lsp.WorkspaceEdit(changes={uri: changes})
 
 
+FEATURES: list[tuple[str, object | None, Callable[..., object]]] = [
+    (lsp.INITIALIZE, None, initialize),
+    (lsp.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+    (lsp.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+    (lsp.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (lsp.TEXT_DOCUMENT_HOVER, None, hover),
+    (lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" ", ">"]),
+     completion),
+    (lsp.TEXT_DOCUMENT_DEFINITION, None, definition),
+    (lsp.TEXT_DOCUMENT_REFERENCES, None, references),
+    (lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL, None, outline),
+    (lsp.TEXT_DOCUMENT_FORMATTING, None, formatting),
+    (lsp.TEXT_DOCUMENT_CODE_ACTION, None, code_actions),
+    (lsp.TEXT_DOCUMENT_RENAME, None, rename_symbol),
+]  # fmt: skip
+
+
+def create_server() -> FlowServer:
+    """A server with every feature: one per editor (stdio) or per studio connection."""
+    ls = FlowServer()
+    for name, options, handler in FEATURES:
+        ls.feature(name, options)(handler)
+    return ls
+
+
 def main() -> None:
     """`flow lsp`: serve one editor over stdin and stdout."""
-    server.start_io()
+    create_server().start_io()
 
 
 if __name__ == "__main__":

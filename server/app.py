@@ -137,13 +137,13 @@ def _is_api(request: Request) -> bool:
 
 def render_problem(request: Request, problem: Problem) -> Response:
     """A problem as JSON for programs, as a page (or the log-in page) for people."""
-    chosen = request_language(request.scope, request.app.state.server.settings.language)
-    if _is_api(request):
+    server: Server | None = getattr(request.app.state, "server", None)
+    chosen = request_language(request.scope, server.settings.language if server else "en")
+    if server is None or _is_api(request):  # the studio on its own has only an API
         return _problem_response(problem, chosen)
     if problem.status == 401:
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/login?next={target}", status_code=303)
-    server: Server = request.app.state.server
     return server.templates.TemplateResponse(
         request,
         "problem.html",
@@ -155,6 +155,9 @@ def render_problem(request: Request, problem: Problem) -> Response:
 def create_app(service: Service, directory: Directory, settings: Settings | None = None) -> FastAPI:
     """The server over one service and one users file."""
     from server import api, console, reports
+    from studio.access import session_access
+    from studio.folder import Folder
+    from studio.routes import STUDIO_STATIC, studio_router
 
     chosen = settings or Settings()
     app = FastAPI(
@@ -165,6 +168,26 @@ def create_app(service: Service, directory: Directory, settings: Settings | None
         openapi_url="/openapi.json",
     )
     app.state.server = Server(service, directory, chosen)
+    app.state.language = chosen.language
+    install_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(api.router)
+    app.include_router(console.router)
+    app.include_router(reports.router)
+    folder = Folder(service.folder, service.calendars)
+    app.include_router(studio_router(folder, session_access), prefix="/studio")
+    app.mount("/studio/static", StaticFiles(directory=STUDIO_STATIC), name="studio_static")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(Door, settings=chosen)
+    return app
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Every refusal as one problem shape: ours, the engine's, FastAPI's and Starlette's."""
 
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> Response:
@@ -190,17 +213,6 @@ def create_app(service: Service, directory: Directory, settings: Settings | None
             exc.status_code, said[0] if said else "http_error", said[1] if said else str(exc.detail)
         )
         return render_problem(request, problem)
-
-    @app.get("/healthz", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    app.include_router(api.router)
-    app.include_router(console.router)
-    app.include_router(reports.router)
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(Door, settings=chosen)
-    return app
 
 
 def dumps(body: Any) -> str:

@@ -88,6 +88,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help=tr("add: check roles against these flows (default workflows)"),
     )
     p.add_argument(
+        "--studio",
+        action="store_true",
+        help=tr("add: may edit and save the flows in the studio (/studio)"),
+    )
+    p.add_argument(
         "--password-stdin",
         action="store_true",
         help=tr("read the password from standard input instead of asking"),
@@ -145,7 +150,9 @@ def run_users(args: argparse.Namespace) -> int:
                         unknown=Listing(unknown) or msg("none given"),
                     )
                 )
-            directory.add(args.id, args.name or args.id, args.role, _password(args))
+            directory.add(
+                args.id, args.name or args.id, args.role, _password(args), studio=args.studio
+            )
         elif args.action == "passwd":
             directory.set_password(args.id, _password(args))
         elif args.action == "token":

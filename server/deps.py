@@ -7,6 +7,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from engine.i18n import current_language, msg
 from server.app import Server
@@ -22,15 +23,20 @@ def get_server(request: Request) -> Server:
 ServerDep = Annotated[Server, Depends(get_server)]
 
 
-def get_visitor(request: Request, server: ServerDep) -> Visitor:
-    """The person behind the request, or 401: a bearer token first, else the session."""
-    header = request.headers.get("authorization")
+def visitor_of(conn: HTTPConnection, server: Server) -> Visitor:
+    """The person behind a request or websocket, or 401: a bearer token first, else the
+    session."""
+    header = conn.headers.get("authorization")
     found = server.gate.by_token(header) if header else None
     if found is None and not header:
-        found = server.gate.by_cookie(request.cookies.get(COOKIE))
+        found = server.gate.by_cookie(conn.cookies.get(COOKIE))
     if found is None:
         raise unauthenticated()
     return found
+
+
+def get_visitor(request: Request, server: ServerDep) -> Visitor:
+    return visitor_of(request, server)
 
 
 VisitorDep = Annotated[Visitor, Depends(get_visitor)]

@@ -61,6 +61,7 @@ class Person(BaseModel):
     password: str | None = None  # an argon2 hash; None: API tokens only
     tokens: list[ApiToken] = Field(default_factory=list)
     disabled: bool = False
+    studio: bool = False  # may edit and save the flows in the studio (/studio)
 
     @property
     def label(self) -> str:
@@ -131,11 +132,19 @@ class Directory:
         return None
 
     # ------------------------------------------------------------ changes (flow users)
-    def add(self, person_id: str, name: str, roles: list[str], password: str | None) -> Person:
+    def add(
+        self,
+        person_id: str,
+        name: str,
+        roles: list[str],
+        password: str | None,
+        *,
+        studio: bool = False,
+    ) -> Person:
         if person_id in self.people:
             raise UsersFileError(msg("`{id}` is already a user", id=person_id))
         try:
-            person = Person(id=person_id, name=name, roles=tuple(roles))
+            person = Person(id=person_id, name=name, roles=tuple(roles), studio=studio)
         except ValidationError as exc:
             raise UsersFileError(validation_problems(exc)) from None
         self.people[person.id] = person

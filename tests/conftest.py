@@ -241,3 +241,22 @@ def chromium() -> str:
         reason = done.stderr.strip().splitlines()[-1:] or ["no reason given"]
         pytest.skip(f"no headless browser: {reason[0]}")
     return done.stdout.strip().splitlines()[-1]
+
+
+SHOTS = ROOT / "build" / "screenshots"  # kept as CI artifacts
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    """The system Chromium, headless, driven by Playwright (one per test module)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot in build/screenshots/NAME.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -18,7 +18,7 @@ import uvicorn
 
 from engine.clock import SimulatedClock
 from engine.service import Service
-from server.app import Settings, create_app
+from server.app import ASGIApp, Settings, create_app
 from server.users import Directory
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -28,6 +28,7 @@ PASSWORDS = {
     "wang": "wang-password-3",
     "gm": "gm-password-444",
     "sun": "sun-password-55",
+    "ma": "ma-password-666",
 }
 
 
@@ -39,6 +40,7 @@ def people(path: Path | None = None) -> tuple[Directory, dict[str, str]]:
     directory.add("wang", "王工", ["工程部"], PASSWORDS["wang"])
     directory.add("gm", "总经理", ["总经理"], PASSWORDS["gm"])
     directory.add("sun", "孙销售", ["销售部"], PASSWORDS["sun"])  # follow-ups only
+    directory.add("ma", "马流程", ["客服专员"], PASSWORDS["ma"], studio=True)  # edits flows
     tokens = {p: directory.new_token(p, "test") for p in PASSWORDS}
     return directory, tokens
 
@@ -68,13 +70,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(
-    tmp_path: Path, start: datetime, settings: Settings | None = None, db_url: str | None = None
-) -> Iterator[Running]:
-    clock = SimulatedClock(start)
-    service = Service(db_url or f"sqlite:///{tmp_path / 'flowdesk.db'}", WORKFLOWS, clock=clock)
-    directory, tokens = people()
-    app = create_app(service, directory, settings or Settings())
+def serving(app: ASGIApp) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free local port; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -85,8 +82,22 @@ def running_server(
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield Running(f"http://127.0.0.1:{port}", service, clock, directory, tokens)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def running_server(
+    tmp_path: Path, start: datetime, settings: Settings | None = None, db_url: str | None = None
+) -> Iterator[Running]:
+    clock = SimulatedClock(start)
+    service = Service(db_url or f"sqlite:///{tmp_path / 'flowdesk.db'}", WORKFLOWS, clock=clock)
+    directory, tokens = people()
+    app = create_app(service, directory, settings or Settings())
+    try:
+        with serving(app) as url:
+            yield Running(url, service, clock, directory, tokens)
+    finally:
         service.close()

@@ -12,20 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, SH
+from tests.conftest import SH, shot
 from tests.serving import PASSWORDS, Running, running_server
 
 playwright = pytest.importorskip("playwright.sync_api")
-SHOTS = ROOT / "build" / "screenshots"
 START = datetime(2026, 12, 7, 9, 0, tzinfo=SH)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[playwright.Browser]:
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -44,11 +35,6 @@ def log_in(browser: playwright.Browser, srv: Running, person: str) -> playwright
     page.click("button[type=submit] >> nth=-1")
     page.wait_for_url("**/queue")
     return page
-
-
-def shot(page: playwright.Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_staff_answer_a_complaint_and_the_supervisor_sees_the_breach(

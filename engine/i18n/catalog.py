@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po, write_po
 from engine.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("cli.py", "dsl", "engine", "language_server", "server")
+SOURCES = ("cli.py", "dsl", "engine", "language_server", "server", "studio")
 KEYWORDS = {"msg": None, "tr": None, "msgn": (1, 2), "trn": (1, 2), "_": None}  # `_`: pages
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}|%(?:\(\w+\))?[srd]")

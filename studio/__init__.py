@@ -1,0 +1,1 @@
+"""The studio: a browser page where process owners edit, check, draw and play flows."""
