@@ -8,7 +8,7 @@ problems come back as diagnostics.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -45,7 +45,7 @@ class FrontendResult:
 def parse_source(source: Source) -> tuple[ast.Flow | None, list[Diagnostic]]:
     """Syntax only: the AST, or the one diagnostic that stopped the parser (or the first
     limit of size the text passes, checked before any parsing)."""
-    too_big = _size_problem(source)
+    too_big = size_problem(source)
     if too_big is not None:
         return None, [too_big]
     try:
@@ -58,27 +58,31 @@ def compile_source(
     source: Source,
     calendars: Mapping[str, date | None] | None = None,
     today: date | None = None,
+    *,
+    parse: Callable[[Source], tuple[ast.Flow | None, list[Diagnostic]]] = parse_source,
+    build_table: bool = True,
 ) -> FrontendResult:
     """Parse, check and (when there is no error) compile one flow text.
 
     `calendars` maps each known calendar name to the last day its official holiday data
-    covers (None: no official data needed); None skips the calendar-name check.
+    covers (None: no official data needed); None skips the calendar-name check. The language
+    server passes its block-reusing `parse` and, needing diagnostics only, no `build_table`.
     """
     from dsl.compiler import compile_flow
 
     result = FrontendResult(source)
     with _gc_paused():
-        flow, diagnostics = parse_source(source)
+        flow, diagnostics = parse(source)
         if flow is not None:
             diagnostics = check(flow, calendars=calendars, today=today)
-            if not any(d.is_error for d in diagnostics):
+            if build_table and not any(d.is_error for d in diagnostics):
                 result.definition = compile_flow(flow)
     result.flow = flow
     result.diagnostics = [_with_path(d, source.path) for d in diagnostics]
     return result
 
 
-def _size_problem(source: Source) -> Diagnostic | None:
+def size_problem(source: Source) -> Diagnostic | None:
     """The file or one of its lines past `engine.limits` (parsing a 5 MB line would take
     hundreds of MB), as a diagnostic."""
     if len(source.text) > limits.MAX_FILE_BYTES:

@@ -10,6 +10,7 @@ default: a CJK character is one unit, an emoji two) and are converted at this ed
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
 from datetime import date
@@ -21,9 +22,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
+from dsl import ast
 from dsl.config import ConfigError, RuleChoice, find_config
 from dsl.diagnostics import Diagnostic
-from dsl.frontend import compile_source
+from dsl.frontend import compile_source, parse_source
+from dsl.incremental import BlockParser
 from dsl.rules import BY_NAME, explain
 from dsl.source import Source, Span
 from engine.i18n import Text as Message
@@ -44,6 +47,29 @@ _ROLE_CONTEXT = re.compile(r"(?:\bby|\bto|\bnotify|\bopened by)\s+(?:[^\s,]+\s*,
 _STATE_CONTEXT = re.compile(r"(?:->|\bfrom|\buntil|\bpause in)\s*(?:\w+\s*,\s*)*\w*$")
 
 
+class LastParsed:
+    """Per document, the last AST that parsed; its symbol index is built when a feature
+    first asks for it, not on every keystroke."""
+
+    def __init__(self) -> None:
+        self._flows: dict[str, ast.Flow] = {}
+        self._index: dict[str, Symbols] = {}
+
+    def put(self, uri: str, flow: ast.Flow) -> None:
+        self._flows[uri] = flow
+        self._index.pop(uri, None)
+
+    def get(self, uri: str) -> Symbols | None:
+        found = self._index.get(uri)
+        if found is None and uri in self._flows:
+            found = self._index[uri] = Symbols.of(self._flows[uri])
+        return found
+
+    def pop(self, uri: str) -> None:
+        self._flows.pop(uri, None)
+        self._index.pop(uri, None)
+
+
 class FlowServer(LanguageServer):
     """A pygls server that remembers, per document, its last good symbols and diagnostics."""
 
@@ -53,7 +79,8 @@ class FlowServer(LanguageServer):
             self.language = choose_language()
         except UnknownLanguage:  # `flow check` says so; an editor's server keeps going
             self.language = "en"
-        self.symbols: dict[str, Symbols] = {}
+        self.symbols = LastParsed()
+        self.parsers: dict[str, BlockParser] = {}
         self.found: dict[str, list[Diagnostic]] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
 
@@ -61,9 +88,10 @@ class FlowServer(LanguageServer):
     def check_now(self, uri: str) -> None:
         """Check the document as it is and publish its diagnostics."""
         doc = self.workspace.get_text_document(uri)
-        symbols, found = diagnose(uri, doc.source)
-        if symbols is not None:
-            self.symbols[uri] = symbols
+        parser = self.parsers.setdefault(uri, BlockParser())
+        flow, found = diagnose(uri, doc.source, parser)
+        if flow is not None:
+            self.symbols.put(uri, flow)
         self.found[uri] = found
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
             uri=uri, version=doc.version,
@@ -102,14 +130,17 @@ class FlowServer(LanguageServer):
         return server.line + 1, server.character + 1
 
 
-def diagnose(uri: str, text: str) -> tuple[Symbols | None, list[Diagnostic]]:
-    """What the server knows of a text: its symbols when it parses, and the diagnostics
-    `flow check` would report for it (with the project's rule choice)."""
+def diagnose(
+    uri: str, text: str, parser: BlockParser | None = None
+) -> tuple[ast.Flow | None, list[Diagnostic]]:
+    """What the server knows of a text: its AST when it parses, and the diagnostics `flow
+    check` would report for it (with the project's rule choice). `parser` re-reads only
+    the blocks changed since its last text."""
     path = _path(uri)
     source = Source(str(path) if path else uri, text)
-    result = compile_source(source, calendars=_calendars(path))
-    found = _choice(path).apply(result.diagnostics)
-    return (Symbols.of(result.flow) if result.flow is not None else None), found
+    parse = parser.parse if parser is not None else parse_source
+    result = compile_source(source, _calendars(path), parse=parse, build_table=False)
+    return result.flow, _choice(path).apply(result.diagnostics)
 
 
 def _text_at(doc: TextDocument, span: Span) -> str:
@@ -139,11 +170,21 @@ def _choice(path: Path | None) -> RuleChoice:
 
 
 def _calendars(path: Path | None) -> dict[str, date | None] | None:
+    """The calendar names a flow at `path` may use (read again when calendars.yaml beside
+    it changes)."""
+    folder = (path or Path("untitled.flow")).parent
+    beside = folder / "calendars.yaml"
+    stamp = beside.stat().st_mtime_ns if beside.is_file() else None
+    return _calendars_in(folder, stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _calendars_in(folder: Path, stamp: int | None) -> dict[str, date | None] | None:
     from engine.calendar import CalendarError
     from engine.loader import calendars_for
 
     try:
-        found = calendars_for(path or Path("untitled.flow"), None)
+        found = calendars_for(folder / "untitled.flow", None)
     except CalendarError:
         return None
     return {name: c.official_data_until for name, c in found.items()}
@@ -175,7 +216,8 @@ def did_change(ls: FlowServer, params: lsp.DidChangeTextDocumentParams) -> None:
 
 def did_close(ls: FlowServer, params: lsp.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
-    ls.symbols.pop(uri, None)
+    ls.symbols.pop(uri)
+    ls.parsers.pop(uri, None)
     ls.found.pop(uri, None)
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
