@@ -21,15 +21,15 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection
 
 from engine.calendar import Calendar
-from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain, with_row
+from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain
 from engine.clock import Clock, SystemClock
 from engine.correlation import using
 from engine.definition import FlowDefinition, ScheduleDef
@@ -45,13 +45,12 @@ from engine.i18n import msg
 from engine.registry import FlowRegistry, Hook
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
-from engine.scheduling.failpoints import failpoint
 from engine.store import schedules as stored_schedules
 from engine.store.correlation import StoreIndex, index_case
 from engine.store.migrate import CaseMigration
 from engine.store.migrate import plan as plan_migration
 from engine.store.serialize import to_us
-from engine.store.sqlstore import Store, TimerRow, broken_from_env, wall_us
+from engine.store.sqlstore import Store, TimerRow, wall_us
 
 T = TypeVar("T")
 
@@ -60,6 +59,8 @@ log = logging.getLogger("flowdesk.service")
 
 class Service:
     """Cases of the flows in one folder, kept in a database and run on one clock."""
+
+    store_type: ClassVar[type[Store]] = Store  # the crash tests substitute a broken one
 
     def __init__(
         self,
@@ -90,10 +91,9 @@ class Service:
         self.late_after = late_after
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
         self.retries = retries
-        self.store = Store(db_url, broken=broken_from_env(), application_name=self.worker_id)
+        self.store = self.store_type(db_url, application_name=self.worker_id)
         self.registry = FlowRegistry(self.calendars, self.hooks)
         self.flows = self.registry.newest  # name → the version new cases start with
-        self._deferred_audit: list[tuple[str, list[AuditRecord]]] = []
         self._keyed: dict[str, tuple[str, ...]] = {}  # flow hash → `keys:` fields, if any
         known = sorted((n, str(c.official_data_until)) for n, c in self.calendars.items())
         for path in sorted(folder.glob("*.flow")):
@@ -140,20 +140,15 @@ class Service:
     def _transaction(self, case_id: str, body: Callable[[Connection], T]) -> T:
         """Run `body` in one write transaction, retrying on a concurrent change of the case."""
         for attempt in range(1, self.retries + 1):
-            self._deferred_audit = []
             try:
                 with self.store.write() as conn, using(StoreIndex(conn) if self._keyed else None):
                     result = body(conn)
-                    failpoint("before_commit", case_id)
+                    self.reached("before_commit", case_id)
             except ConflictError:
                 if attempt == self.retries:
                     raise ConflictError(case_id, attempt) from None
                 continue
-            failpoint("after_commit", case_id)
-            if self._deferred_audit:  # the broken `separate_audit_tx` build only
-                with self.store.write() as conn:
-                    for cid, records in self._deferred_audit:
-                        self.store.insert_audit(conn, cid, records)
+            self.reached("after_commit", case_id)
             return result
         raise AssertionError("unreachable")
 
@@ -168,13 +163,19 @@ class Service:
     ) -> int:
         version = self.store.save_step(conn, case, version, before, fired, step)
         self._index(conn, case)
-        failpoint("after_state_update", case.id)
-        if self.store.broken == "separate_audit_tx":
-            self._deferred_audit.append((case.id, list(step.records)))
-        else:
-            self.store.insert_audit(conn, case.id, step.records)
-            failpoint("after_audit_insert", case.id)
+        self.reached("after_state_update", case.id)
+        self._write_audit(conn, case.id, step.records)
         return version
+
+    def _write_audit(self, conn: Connection, case_id: str, records: Sequence[AuditRecord]) -> None:
+        """The step's audit rows, in the step's own transaction."""
+        self.store.insert_audit(conn, case_id, records)
+        self.reached("after_audit_insert", case_id)
+
+    def reached(self, point: str, detail: str = "") -> None:
+        """A named point of the write path (after_claim, after_state_update,
+        after_audit_insert, before_commit, after_commit, mid_dispatch): nothing happens
+        here; the crash tests' subclass (tests/crash_service.py) dies at one."""
 
     def _index(self, conn: Connection, case: Case) -> None:
         """Index the case under its `keys:` values (flows with keys only)."""
@@ -270,6 +271,13 @@ class Service:
             steps.append(step)
         return steps, version
 
+    def _armed_for(self, case: Case, row: TimerRow) -> Armed | None:
+        """The case's own timer a claimed row stands for, or None if they disagree."""
+        armed = case.timers.get(row.key)
+        if armed is None or armed.token != row.token or to_us(armed.due) != row.due_us:
+            return None
+        return armed
+
     def _apply_timer(
         self,
         conn: Connection,
@@ -280,12 +288,8 @@ class Service:
         now: datetime,
     ) -> tuple[Step | None, int]:
         """Re-check a claimed timer against the locked case and fire it."""
-        armed = case.timers.get(row.key)
-        if self.store.broken == "no_recheck":
-            if armed is None or armed.token != row.token:
-                armed = Armed(row.key, row.due, row.order, row.token, row.count)
-                case.timer_rows = with_row(case.timer_rows, plain(armed))
-        elif armed is None or armed.token != row.token or to_us(armed.due) != row.due_us:
+        armed = self._armed_for(case, row)
+        if armed is None:
             # the row disagrees with the case (never expected): retire it, fire nothing
             self.store.mark_fired(conn, row, now, False, f"{self.worker_id}:stale")
             return None, version
@@ -408,7 +412,7 @@ class Service:
             steps.clear()
             if not self.store.claim_timer(conn, row):
                 return None  # no longer armed, or another worker holds it
-            failpoint("after_claim", f"{row.case_id} {row.key}")
+            self.reached("after_claim", f"{row.case_id} {row.key}")
             loaded = self.store.load_case(
                 conn, row.case_id, lock=True, skip_locked=True, full_audit=False
             )
@@ -573,7 +577,7 @@ class Service:
         delivered = 0
         for row in self.store.claim_outbox(limit, lease):
             self.notifier(row.notification)
-            failpoint("mid_dispatch", row.id)
+            self.reached("mid_dispatch", row.id)
             if self.store.mark_delivered(row):
                 delivered += 1
             else:

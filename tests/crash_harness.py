@@ -9,11 +9,11 @@ and the invariants checked at the end.
 - `oracle` runs the same flow on the in-memory `Engine` with a `SimulatedClock`.
 - `run_scenario` opens the cases and sends the events on time from this process (the
   driver, through `Service`) while a supervisor thread runs worker processes
-  (`python -m engine.scheduling.worker`) and kills them: by failpoint, at random, or all
-  of them for an outage; then waits for the store to settle and `check` lists every broken
-  invariant (an empty list means the run passed).
-- Negative controls run the same harness with `FLOWDESK_BROKEN=…` (honoured only with
-  `FLOWDESK_HARNESS=1`) and must produce problems.
+  (`python -m tests.crash_service`: the worker, with failpoints) and kills them: by
+  failpoint, at random, or all of them for an outage; then waits for the store to settle
+  and `check` lists every broken invariant (an empty list means the run passed).
+- Negative controls run the same harness with `FLOWDESK_BROKEN=…` (a broken subclass of the
+  service, tests/crash_service.py) and must produce problems.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from engine.clock import SimulatedClock
 from engine.engine import Engine
 from engine.loader import calendars_for, compile_flow_file
 from engine.runtime import Step
-from engine.scheduling.failpoints import POINTS as POINTS
 from engine.service import Service
 from engine.store.serialize import from_us, to_us
+from tests.crash_service import POINTS as POINTS
+from tests.crash_service import service_type
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "tests" / "crash_flows"
@@ -71,7 +72,7 @@ def slowness() -> float:
         for _ in range(2):
             began = time.monotonic()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.scheduling.worker", "--db",
+                [sys.executable, "-m", "tests.crash_service", "--db",
                  f"sqlite:///{folder}/probe.db", "--workflows", str(FLOWS), "--no-dispatch"],
                 cwd=ROOT, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
@@ -232,7 +233,6 @@ class Supervisor:
             env = {
                 **os.environ,
                 **self.env,
-                "FLOWDESK_HARNESS": "1",
                 "FLOWDESK_FAILPOINT_LOG": str(self.run.failpoint_log),
             }
             env.pop("FLOWDESK_FAILPOINT", None)
@@ -245,7 +245,7 @@ class Supervisor:
                     [
                         sys.executable,
                         "-m",
-                        "engine.scheduling.worker",
+                        "tests.crash_service",
                         "--db",
                         self.run.db_url,
                         "--workflows",
@@ -324,18 +324,8 @@ def run_scenario(
     _pg_state.clear()
     url = db_url or f"sqlite:///{workdir / 'flowdesk.db'}"
     env = dict(env or {})
-    old_env = {k: os.environ.get(k) for k in ("FLOWDESK_BROKEN", "FLOWDESK_HARNESS")}
-    os.environ.update({k: v for k, v in env.items() if k == "FLOWDESK_BROKEN"})
-    if "FLOWDESK_BROKEN" in env:
-        os.environ["FLOWDESK_HARNESS"] = "1"
-    try:
-        driver = Service(url, FLOWS, late_after=timedelta(seconds=LATE_AFTER), worker_id="driver")
-    finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    build = service_type(env.get("FLOWDESK_BROKEN") or None)
+    driver = build(url, FLOWS, late_after=timedelta(seconds=LATE_AFTER), worker_id="driver")
     slow = slowness()
     settle_timeout *= slow
     if mode == "random":

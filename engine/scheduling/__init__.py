@@ -1,1 +1,1 @@
-"""Live scheduling: the APScheduler worker and the crash-test failpoints."""
+"""Live scheduling: the APScheduler worker."""

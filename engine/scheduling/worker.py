@@ -195,8 +195,9 @@ def _import_notifier(spec: str) -> Notifier:
     return fn
 
 
-def run_worker(args: argparse.Namespace) -> int:
-    """Start a worker from parsed options; returns the exit code."""
+def run_worker(args: argparse.Namespace, service_type: type[Service] = Service) -> int:
+    """Start a worker from parsed options; returns the exit code. (The crash tests pass
+    their own `service_type`, which can die at a named point of the write path.)"""
     started = time.perf_counter()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
@@ -207,7 +208,7 @@ def run_worker(args: argparse.Namespace) -> int:
         notifier = jsonl_notifier(args.deliver_to)
     elif args.notifier:
         notifier = _import_notifier(args.notifier)
-    service = Service(
+    service = service_type(
         args.db,
         args.workflows,
         args.calendars,

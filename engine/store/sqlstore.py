@@ -20,7 +20,6 @@ per-case `row_version` column backs up the locks: a stale write raises `Conflict
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 import uuid
@@ -28,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -58,8 +57,6 @@ from engine.store.serialize import (
     loads,
     to_us,
 )
-
-BROKEN_MODES = frozenset({"separate_audit_tx", "no_recheck", "deferred_tx"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +157,19 @@ def wall_us() -> int:
 class Store:
     """One database holding the cases of any number of flows."""
 
+    # SQLite: take the write lock at BEGIN, so a write transaction never fails half-way on
+    # a lock (the crash tests' broken store turns this off to show what that costs)
+    immediate_writes: ClassVar[bool] = True
+
     def __init__(
         self,
         url: str,
         *,
         busy_timeout: float = 30.0,
         synchronous: str = "NORMAL",
-        broken: str | None = None,
         application_name: str = "flowdesk",
     ) -> None:
-        if broken is not None and broken not in BROKEN_MODES:
-            raise ValueError(f"unknown broken mode `{broken}`")
         self.url = url
-        self.broken = broken
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -204,7 +201,7 @@ class Store:
         engine = create_engine(
             url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
         )
-        immediate = self.broken != "deferred_tx"
+        immediate = self.immediate_writes
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -566,8 +563,6 @@ class Store:
 
     def claim_timer(self, conn: Connection, row: TimerRow) -> bool:
         """Lock the timer row if it is still live (SKIP LOCKED on PostgreSQL): the re-check."""
-        if self.broken == "no_recheck":
-            return True
         t = s.timers.c
         query = select(t.id).where(t.id == row.id, t.fired_at.is_(None), t.cancelled_at.is_(None))
         if self.dialect == "postgresql":
@@ -708,16 +703,3 @@ class Store:
             return "ok"
         with self.engine.connect() as conn:
             return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
-
-
-def broken_from_env() -> str | None:
-    """The crash harness's deliberately broken build: honoured only with FLOWDESK_HARNESS=1."""
-    mode = os.environ.get("FLOWDESK_BROKEN") or None
-    if mode is None:
-        return None
-    if os.environ.get("FLOWDESK_HARNESS") != "1":
-        raise StoreError(
-            "FLOWDESK_BROKEN is a crash-harness switch; refusing it outside the "
-            "harness (FLOWDESK_HARNESS=1 not set)"
-        )
-    return mode
