@@ -38,7 +38,7 @@ test: lint
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/loadsim_bench.py
-	$(VENV)/bin/python bench/store_bench.py
+	$(VENV)/bin/python bench/store_bench.py --pg auto
 	$(VENV)/bin/python bench/lsp_bench.py
 
 # After changing a message: refresh the catalog template, merge it into each language's .po
