@@ -3,6 +3,7 @@ language server over a websocket. Mounted at /studio by `flow studio` and by `fl
 only the door (`studio/access.py`) differs between the two. (No `from __future__ import
 annotations`: FastAPI must see the dependency `User`, which is local to `studio_router`.)"""
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,8 @@ HERE = Path(__file__).parent
 STUDIO_STATIC = HERE / "static"
 POLICY_VIOLATION = 1008  # websocket close code: the door said no
 
+# the bundle's address changes with its content, so a browser never runs a stale editor
+BUNDLE_VERSION = hashlib.sha256((STUDIO_STATIC / "studio.js").read_bytes()).hexdigest()[:12]
 templates = Jinja2Templates(directory=[HERE / "templates", HERE.parent / "server" / "templates"])
 templates.env.globals.update(_=tr, html_lang=html_lang)
 
@@ -72,6 +75,7 @@ def studio_router(folder: Folder, access: Access) -> APIRouter:
                 "user": user,
                 "base": base,
                 "folder": folder.root.name,
+                "version": BUNDLE_VERSION,
             },
         )
 

@@ -4,6 +4,10 @@ it may touch, saving, the diagram, playing a case and running a scenario file.""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,8 +21,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import SH
-from tests.serving import running_server
+from tests.conftest import ROOT, SH
+from tests.serving import free_port, running_server
 from tests.studio_folder import DESK, Studio, page_config, running_studio
 
 
@@ -37,7 +41,8 @@ def test_page_lists_the_folders_flows_in_the_readers_language(studio: Studio) ->
     assert config["flows"] == ["desk.flow"]
     assert config["language"] == "zh_CN"
     assert str(config["folder_uri"]).startswith("file://")
-    assert "流程" in page.text  # the page's words come from the catalog
+    assert "流程工作室" in page.text  # the page's words come from the catalog
+    assert re.search(r'/studio/static/studio\.js\?v=[0-9a-f]{12}"', page.text)  # no stale bundle
 
 
 def test_the_local_door_refuses_other_hosts_other_sites_and_changes_without_the_secret(
@@ -269,3 +274,32 @@ def test_under_the_server_the_studio_is_for_people_allowed_it(tmp_path: Path) ->
     assert page.status_code == 200 and page_config(page.text)["csrf"] is None
     assert refused.status_code == 403 and "studio: true" in refused.json()["detail"]
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=/studio"
+
+
+def test_flow_lsp_ws_serves_editors_over_websockets(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "cli.py"), "lsp", "--ws", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ws = connect(f"ws://127.0.0.1:{port}/", open_timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with ws:
+            initialized(ws)
+            uri = (tmp_path / "desk.flow").as_uri()
+            text = DESK.replace("-> answered by", "-> answerd by")
+            rpc(ws, {"method": "textDocument/didOpen", "params": {"textDocument": {
+                "uri": uri, "languageId": "flow", "version": 1, "text": text}}})  # fmt: skip
+            published = wait_for(ws, "textDocument/publishDiagnostics")["params"]
+        assert "FD201" in [d["code"] for d in published["diagnostics"]]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
