@@ -83,19 +83,34 @@ class FlowServer(LanguageServer):
         self.parsers: dict[str, BlockParser] = {}
         self.found: dict[str, list[Diagnostic]] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._checks: set[asyncio.Future[None]] = set()
 
     # ------------------------------------------------------------ checking
     def check_now(self, uri: str) -> None:
-        """Check the document as it is and publish its diagnostics."""
+        """Check the document soon, off the event loop: a server holding this connection
+        (the studio under `flow serve`) keeps answering others while a long flow is read."""
+        running = asyncio.ensure_future(self.check(uri))
+        self._checks.add(running)
+        running.add_done_callback(self._checks.discard)
+
+    async def check(self, uri: str) -> None:
+        """Check the document as it is and publish its diagnostics, unless it changed
+        meanwhile (the newer text's check publishes instead)."""
         doc = self.workspace.get_text_document(uri)
+        version, text = doc.version, doc.source
         parser = self.parsers.setdefault(uri, BlockParser())
-        flow, found = diagnose(uri, doc.source, parser)
+        async with self._locks.setdefault(uri, asyncio.Lock()):  # one parser, one user
+            flow, found = await asyncio.to_thread(diagnose, uri, text, parser)
+        current = self.workspace.text_documents.get(uri)
+        if current is None or current.version != version:
+            return
         if flow is not None:
             self.symbols.put(uri, flow)
         self.found[uri] = found
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, version=doc.version,
-            diagnostics=[self.to_lsp(doc, d) for d in found],
+            uri=uri, version=version,
+            diagnostics=[self.to_lsp(current, d) for d in found],
         ))  # fmt: skip
 
     def check_soon(self, uri: str) -> None:
@@ -111,6 +126,8 @@ class FlowServer(LanguageServer):
         for pending in self._pending.values():
             pending.cancel()
         self._pending.clear()
+        for running in self._checks:
+            running.cancel()
 
     def to_lsp(self, doc: TextDocument, d: Diagnostic) -> lsp.Diagnostic:
         help_text = localize(d.help, self.language) if d.help else ""
