@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 
 from engine.case import Case
 from engine.clock import SimulatedClock
-from engine.definition import FieldDef, FlowDefinition
+from engine.definition import CALLBACK_DONE, FieldDef, FlowDefinition
 from engine.engine import Engine
 from engine.errors import FlowdeskError
 from engine.loader import calendars_for, compile_flow_file
-from engine.runtime import CALLBACK_DONE, FlowRuntime, Step
+from engine.runtime import FlowRuntime, Step
 
 
 def _flow_files() -> list[Path]:
