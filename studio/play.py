@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine import limits
+from engine.clock import SystemClock
 from engine.definition import FlowDefinition
 from engine.i18n import localize, msg, msgn
 from engine.i18n.formats import format_datetime
@@ -112,8 +113,9 @@ def run_scenario_file(folder: Folder, request: ScenarioRun, language: str) -> di
 
 
 def _this_hour(folder: Folder, definition: FlowDefinition) -> datetime:
+    """Where a case played by hand starts: the current hour, in the flow's calendar."""
     calendar = folder.calendars.get(definition.calendar)
-    now = datetime.now(calendar.tz if calendar else None)
+    now = SystemClock(calendar.tz if calendar else None).now()
     return now.replace(minute=0, second=0, microsecond=0)
 
 
