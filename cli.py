@@ -44,10 +44,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 def _calendar_names(flow: Path, explicit: Path | None) -> dict[str, date | None] | None:
     """Known calendars and their official-data end, as the checker wants them."""
     from engine.calendar import CalendarError
-    from engine.loader import calendars_for
+    from engine.loader import calendars_for, known_calendars
 
     try:
-        return {n: c.official_data_until for n, c in calendars_for(flow, explicit).items()}
+        return known_calendars(calendars_for(flow, explicit))
     except CalendarError as exc:
         _error(safe(exc))
         return None

@@ -133,6 +133,15 @@ def _list(table: dict[str, Any], key: str, source: str) -> list[str]:
     return value
 
 
+def editor_choice(start: Path | None) -> RuleChoice:
+    """`find_config` for an editor (the language server, the studio): a broken configuration
+    counts as none, since `flow check` reports it and typing must go on."""
+    try:
+        return find_config(start) if start else RuleChoice()
+    except ConfigError:
+        return RuleChoice()
+
+
 def find_config(start: Path) -> RuleChoice:
     """The configuration nearest to `start` (a flow file or folder), or every rule at its
     default when there is none."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from engine.calendar import Calendar, CalendarError, load_calendars
@@ -24,13 +26,18 @@ def calendars_for(flow_path: Path, explicit: Path | None = None) -> dict[str, Ca
     return {"always": Calendar.always()}
 
 
+def known_calendars(calendars: Mapping[str, Calendar]) -> dict[str, date | None]:
+    """What the front-end checks a flow's `calendar` against: each calendar's name and the
+    last day its official holiday data covers."""
+    return {name: c.official_data_until for name, c in calendars.items()}
+
+
 def compile_flow_file(path: Path, calendars: dict[str, Calendar]) -> FlowDefinition:
     """Compile a `.flow` file, or raise FlowLoadError carrying the rendered diagnostics."""
     from dsl.diagnostics import render_full
     from dsl.frontend import compile_file
 
-    known = {name: cal.official_data_until for name, cal in calendars.items()}
-    result = compile_file(path, calendars=known)
+    result = compile_file(path, calendars=known_calendars(calendars))
     if result.definition is None or result.errors:
         raise FlowLoadError(render_full(result.errors, result.source).rstrip())
     return result.definition

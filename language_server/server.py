@@ -23,7 +23,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from dsl import ast
-from dsl.config import ConfigError, RuleChoice, find_config
+from dsl.config import editor_choice
 from dsl.diagnostics import Diagnostic
 from dsl.frontend import compile_source, parse_source
 from dsl.incremental import BlockParser
@@ -157,7 +157,7 @@ def diagnose(
     source = Source(str(path) if path else uri, text)
     parse = parser.parse if parser is not None else parse_source
     result = compile_source(source, _calendars(path), parse=parse, build_table=False)
-    return result.flow, _choice(path).apply(result.diagnostics)
+    return result.flow, editor_choice(path).apply(result.diagnostics)
 
 
 def _text_at(doc: TextDocument, span: Span) -> str:
@@ -179,13 +179,6 @@ def _path(uri: str) -> Path | None:
     return Path(fs) if fs else None
 
 
-def _choice(path: Path | None) -> RuleChoice:
-    try:
-        return find_config(path) if path else RuleChoice()
-    except ConfigError:
-        return RuleChoice()  # `flow check` reports a broken configuration; typing goes on
-
-
 def _calendars(path: Path | None) -> dict[str, date | None] | None:
     """The calendar names a flow at `path` may use (read again when calendars.yaml beside
     it changes)."""
@@ -198,13 +191,12 @@ def _calendars(path: Path | None) -> dict[str, date | None] | None:
 @functools.lru_cache(maxsize=16)
 def _calendars_in(folder: Path, stamp: int | None) -> dict[str, date | None] | None:
     from engine.calendar import CalendarError
-    from engine.loader import calendars_for
+    from engine.loader import calendars_for, known_calendars
 
     try:
-        found = calendars_for(folder / "untitled.flow", None)
+        return known_calendars(calendars_for(folder / "untitled.flow", None))
     except CalendarError:
         return None
-    return {name: c.official_data_until for name, c in found.items()}
 
 
 def _suggestion(help_text: str | None) -> str | None:

@@ -138,7 +138,7 @@ def _is_api(request: Request) -> bool:
 def render_problem(request: Request, problem: Problem) -> Response:
     """A problem as JSON for programs, as a page (or the log-in page) for people."""
     server: Server | None = getattr(request.app.state, "server", None)
-    chosen = request_language(request.scope, server.settings.language if server else "en")
+    chosen = request_language(request.scope, request.app.state.language)
     if server is None or _is_api(request):  # the studio on its own has only an API
         return _problem_response(problem, chosen)
     if problem.status == 401:

@@ -12,18 +12,17 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from pygls.uris import to_fs_path
 
-from dsl.config import ConfigError, RuleChoice, find_config
+from dsl.config import editor_choice
 from dsl.frontend import FrontendResult, compile_source
 from dsl.source import Source
 from engine import limits
 from engine.calendar import Calendar
 from engine.i18n import msg
-from engine.loader import calendars_for
+from engine.loader import calendars_for, known_calendars
 from server.problems import Problem
 
 FLOW_NAME = re.compile(r"^[^/\\:\x00-\x1f.][^/\\:\x00-\x1f]{0,120}\.flow$")
@@ -43,9 +42,7 @@ class Folder:
     def __init__(self, root: Path, calendars: dict[str, Calendar] | None = None) -> None:
         self.root = root.resolve()
         self.calendars = calendars if calendars is not None else calendars_for(root / "x.flow")
-        self.known_calendars: dict[str, date | None] = {
-            name: c.official_data_until for name, c in self.calendars.items()
-        }
+        self.known_calendars = known_calendars(self.calendars)
 
     # ------------------------------------------------------------ names
     def flow_path(self, name: str) -> Path:
@@ -136,9 +133,5 @@ class Folder:
         """What `flow check` says of `text` as flow `name` of this folder."""
         source = Source(str(self.flow_path(name)), text)
         result = compile_source(source, calendars=self.known_calendars)
-        try:
-            choice = find_config(self.root)
-        except ConfigError:
-            choice = RuleChoice()  # `flow check` reports a broken configuration
-        result.diagnostics = choice.apply(result.diagnostics)
+        result.diagnostics = editor_choice(self.root).apply(result.diagnostics)
         return result

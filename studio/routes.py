@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
-from dsl.formatter import FormatError, format_source
+from dsl.formatter import format_source
 from engine import limits
 from engine.i18n import current_language, html_lang, msgn, tr
 from language_server.websocket import serve_socket
@@ -105,10 +105,8 @@ def studio_router(folder: Folder, access: Access) -> APIRouter:
                     errors,
                 ),
             )
-        try:
-            text = format_source(body.text, name) if result.flow is not None else body.text
-        except FormatError:
-            text = body.text
+        # a text that parsed formats (format_source refuses only what does not parse)
+        text = format_source(body.text, name) if result.flow is not None else body.text
         folder.save(name, text)
         return {"name": name, "text": text, "formatted": text != body.text, "errors": errors}
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -96,6 +96,9 @@ def test_a_link_out_of_the_folder_is_not_followed(studio: Studio, tmp_path: Path
 )
 @given(name=st.text(min_size=1, max_size=40))
 def test_any_name_is_answered_without_a_crash_or_a_file_outside(studio: Studio, name: str) -> None:
+    # the URL layer answers these before any route: `.` and `..` are dot segments the client
+    # removes, and a path ending in `/` is redirected (the studio never sees the name)
+    assume(name not in (".", "..") and not name.endswith("/"))
     with studio.client() as c:
         got = c.get(f"/studio/api/files/{quote(name, safe='')}")
         put = c.put(f"/studio/api/files/{quote(name, safe='')}", json={"text": "flow x\n"})
