@@ -23,58 +23,25 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
+from datetime import datetime
+from typing import Any, ClassVar
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from engine.case import Armed, AuditRecord, Case, Notification, Row, audit_row
+from engine.case import AuditRecord, Case, Notification
 from engine.definition import FlowDefinition
-from engine.errors import ConflictError, SchemaError, StoreError
+from engine.errors import SchemaError, StoreError
 from engine.i18n import msg
-from engine.runtime import Step
 from engine.store import schema as s
-from engine.store.serialize import (
-    case_from_json,
-    case_to_json,
-    dumps,
-    from_us,
-    loads,
-    to_us,
-)
+from engine.store.serialize import from_us
+from engine.store.write_path import TimerRow, WritePath, now_iso, wall_us
 
-
-@dataclass(frozen=True, slots=True)
-class TimerRow:
-    """A pending timer as stored."""
-
-    id: int
-    case_id: str
-    key: str
-    due_us: int
-    order: int
-    token: int
-    count: int
-
-    @property
-    def due(self) -> datetime:
-        """The due time, in UTC."""
-        return from_us(self.due_us)
+__all__ = ["CaseSummary", "OutboxRow", "Store", "TimerRow", "wall_us"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,25 +69,6 @@ class CaseSummary:
     pending_timers: int
 
 
-_LOAD_CASE = select(s.cases.c.data, s.cases.c.row_version, s.cases.c.audit_count).where(
-    s.cases.c.id == bindparam("id")
-)
-_SAVE_CASE = (
-    update(s.cases)
-    .where(s.cases.c.id == bindparam("case_id"), s.cases.c.row_version == bindparam("old_version"))
-    .values(
-        state=bindparam("state"),
-        closed=bindparam("closed"),
-        row_version=bindparam("row_version"),
-        data=bindparam("data"),
-        updated_at=bindparam("updated_at"),
-        audit_count=bindparam("audit_count"),
-    )
-)
-_LOAD_CASE_FOR_UPDATE = _LOAD_CASE.with_for_update()
-_LOAD_CASE_SKIP_LOCKED = _LOAD_CASE.with_for_update(skip_locked=True)
-
-
 def _begin_immediate(dbapi_conn: Any, busy_timeout: float) -> None:
     """`BEGIN IMMEDIATE`, polling for the write lock every ≤ 2 ms.
 
@@ -145,16 +93,7 @@ def _begin_immediate(dbapi_conn: Any, busy_timeout: float) -> None:
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 
 
-def _iso(t: datetime) -> str:
-    return t.isoformat()
-
-
-def wall_us() -> int:
-    """The wall clock in µs since the epoch (for lag measurement and leases)."""
-    return to_us(datetime.now(UTC))
-
-
-class Store:
+class Store(WritePath):
     """One database holding the cases of any number of flows."""
 
     # SQLite: take the write lock at BEGIN, so a write transaction never fails half-way on
@@ -292,7 +231,7 @@ class Store:
                         content_hash=definition.content_hash,
                         version=definition.version,
                         definition=definition.model_dump_json(),
-                        loaded_at=_iso(datetime.now(UTC)),
+                        loaded_at=now_iso(),
                         source_key=source_key,
                     )
                 )
@@ -343,243 +282,6 @@ class Store:
                 .order_by(c.id)
             )
             return [r[0] for r in rows]
-
-    # ------------------------------------------------------------ cases
-    def load_case(
-        self,
-        conn: Connection,
-        case_id: str,
-        lock: bool = True,
-        skip_locked: bool = False,
-        full_audit: bool = True,
-    ) -> tuple[Case, int] | None:
-        """The case and its row version; locked for update on PostgreSQL when `lock`.
-
-        With `full_audit=False` the earlier audit records are not read: `case.audit_rows`
-        holds placeholders (the runtime only counts them, to number the step's new records).
-        """
-        if not lock or self.dialect != "postgresql":
-            query = _LOAD_CASE
-        else:
-            query = _LOAD_CASE_SKIP_LOCKED if skip_locked else _LOAD_CASE_FOR_UPDATE
-        row = conn.execute(query, {"id": case_id}).first()
-        if row is None:
-            return None
-        if full_audit:
-            rows = tuple(audit_row(r) for r in self._audit(conn, case_id))
-        else:
-            rows = (cast(Row, None),) * int(row[2])
-        return case_from_json(row[0], rows), int(row[1])
-
-    def _audit(self, conn: Connection, case_id: str) -> list[AuditRecord]:
-        a = s.audit.c
-        rows = conn.execute(
-            select(a.seq, a.at, a.actor, a.role, a.kind, a.what, a.before, a.after, a.data, a.line)
-            .where(a.case_id == case_id)
-            .order_by(a.seq)
-        )
-        return [
-            AuditRecord(
-                r.seq,
-                datetime.fromisoformat(r.at),
-                r.actor,
-                r.role,
-                r.kind,
-                r.what,
-                r.before,
-                r.after,
-                loads(r.data),
-                r.line,
-            )
-            for r in rows
-        ]
-
-    def case_exists(self, conn: Connection, case_id: str) -> bool:
-        """Whether a case with this id is stored."""
-        found = conn.execute(select(s.cases.c.id).where(s.cases.c.id == case_id)).first()
-        return found is not None
-
-    def insert_case(self, conn: Connection, case: Case, step: Step) -> None:
-        """Store a newly opened case with its first step's timers and notifications."""
-        now = _iso(datetime.now(UTC))
-        conn.execute(
-            insert(s.cases).values(
-                id=case.id,
-                flow=case.flow,
-                flow_version=case.version,
-                flow_hash=case.flow_hash,
-                state=case.state,
-                closed=case.closed,
-                row_version=1,
-                data=case_to_json(case),
-                opened_at=_iso(case.opened_at),
-                updated_at=now,
-                audit_count=len(case.audit),
-            )
-        )
-        self._timer_changes(conn, case, {}, None, step)
-        self._outbox(conn, case, step)
-
-    def save_step(
-        self,
-        conn: Connection,
-        case: Case,
-        row_version: int,
-        before: dict[str, Armed],
-        fired: TimerRow | None,
-        step: Step,
-    ) -> int:
-        """Write the case after a step (version-checked), its timer changes and outbox rows.
-
-        `before` is the case's timers before the step; audit records go in `insert_audit`.
-        Returns the new row version.
-        """
-        result = conn.execute(
-            _SAVE_CASE,
-            {
-                "case_id": case.id,
-                "old_version": row_version,
-                "state": case.state,
-                "closed": case.closed,
-                "row_version": row_version + 1,
-                "data": case_to_json(case),
-                "updated_at": _iso(datetime.now(UTC)),
-                "audit_count": len(case.audit),
-            },
-        )
-        if result.rowcount != 1:
-            raise ConflictError(case.id, 1)
-        self._timer_changes(conn, case, before, fired, step)
-        self._outbox(conn, case, step)
-        return row_version + 1
-
-    def insert_audit(self, conn: Connection, case_id: str, records: Sequence[AuditRecord]) -> None:
-        """Append audit records; the (case_id, seq) key rejects a duplicate or a replay."""
-        if not records:
-            return
-        now = _iso(datetime.now(UTC))
-        conn.execute(
-            insert(s.audit),
-            [
-                {
-                    "case_id": case_id,
-                    "seq": r.seq,
-                    "at": _iso(r.at),
-                    "recorded_at": now,
-                    "actor": r.actor,
-                    "role": r.role,
-                    "kind": r.kind,
-                    "what": r.what,
-                    "before": r.before,
-                    "after": r.after,
-                    "data": None if r.data is None else dumps(r.data),
-                    "line": r.line,
-                }
-                for r in records
-            ],
-        )
-
-    def _timer_changes(
-        self,
-        conn: Connection,
-        case: Case,
-        before: dict[str, Armed],
-        fired: TimerRow | None,
-        step: Step,
-    ) -> None:
-        """Diff the case's timers before/after the step: end the replaced, insert the new."""
-        after = case.timers
-        at = _iso(step.records[-1].at) if step.records else _iso(datetime.now(UTC))
-        t = s.timers.c
-        for key, old in before.items():
-            if after.get(key) == old:
-                continue
-            if fired is not None and key == fired.key:
-                continue  # ended by the claim
-            conn.execute(
-                update(s.timers)
-                .where(
-                    t.case_id == case.id,
-                    t.key == key,
-                    t.fired_at.is_(None),
-                    t.cancelled_at.is_(None),
-                )
-                .values(cancelled_at=at)
-            )
-        new = [a for key, a in after.items() if before.get(key) != a]
-        if new:
-            conn.execute(
-                insert(s.timers),
-                [
-                    {
-                        "case_id": case.id,
-                        "key": a.key,
-                        "due_us": to_us(a.due),
-                        "ord": a.order,
-                        "token": a.token,
-                        "count": a.count,
-                        "armed_at": at,
-                    }
-                    for a in new
-                ],
-            )
-
-    def _outbox(self, conn: Connection, case: Case, step: Step) -> None:
-        if not step.notifications:
-            return
-        created = wall_us()
-        rows = []
-        for n in step.notifications:
-            rows.append(
-                {
-                    "id": n.id,
-                    "case_id": case.id,
-                    "seq": int(n.id.rpartition("#")[2]),
-                    "role": n.role,
-                    "message": n.message,
-                    "kind": n.kind,
-                    "at": _iso(n.at),
-                    "created_us": created,
-                    "attempts": 0,
-                }
-            )
-        conn.execute(insert(s.outbox), rows)
-
-    # ------------------------------------------------------------ timers
-    def due_timers(
-        self, conn: Connection, now: datetime, limit: int, case_id: str | None = None
-    ) -> list[TimerRow]:
-        """Live timers due at `now`, oldest first (a plain read: claim each before use)."""
-        t = s.timers.c
-        query = (
-            select(t.id, t.case_id, t.key, t.due_us, t.ord, t.token, t.count)
-            .where(t.fired_at.is_(None), t.cancelled_at.is_(None), t.due_us <= to_us(now))
-            .order_by(t.due_us, t.ord, t.id)
-            .limit(limit)
-        )
-        if case_id is not None:
-            query = query.where(t.case_id == case_id)
-        return [TimerRow(*r) for r in conn.execute(query)]
-
-    def claim_timer(self, conn: Connection, row: TimerRow) -> bool:
-        """Lock the timer row if it is still live (SKIP LOCKED on PostgreSQL): the re-check."""
-        t = s.timers.c
-        query = select(t.id).where(t.id == row.id, t.fired_at.is_(None), t.cancelled_at.is_(None))
-        if self.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        return conn.execute(query).first() is not None
-
-    def mark_fired(
-        self, conn: Connection, row: TimerRow, at: datetime, late: bool, worker: str
-    ) -> bool:
-        """End the claimed timer as fired; False if it had already ended."""
-        t = s.timers.c
-        result = conn.execute(
-            update(s.timers)
-            .where(t.id == row.id, t.fired_at.is_(None), t.cancelled_at.is_(None))
-            .values(fired_at=_iso(at), fired_wall_us=wall_us(), late=late, fired_by=worker)
-        )
-        return result.rowcount == 1
 
     def next_due(self) -> datetime | None:
         """When the earliest live timer falls due (an index lookup)."""
@@ -644,7 +346,7 @@ class Store:
             result = conn.execute(
                 update(s.outbox)
                 .where(o.id == row.id, o.claim_token == row.claim_token, o.delivered_at.is_(None))
-                .values(delivered_at=_iso(datetime.now(UTC)), claimed_until_us=None)
+                .values(delivered_at=now_iso(), claimed_until_us=None)
             )
         return result.rowcount == 1
 
@@ -660,7 +362,7 @@ class Store:
         with self.read() as conn:
             if not self.case_exists(conn, case_id):
                 return None
-            return self._audit(conn, case_id)
+            return self.audit_records(conn, case_id)
 
     def list_cases(
         self,
