@@ -5,11 +5,11 @@
 
 - events/s: one process fires `bump` events round-robin on 200 cases through `Service.fire`;
   each event is its own committed transaction (state, audit record, timers in one commit).
-- restart: N cases with one pending timer each are bulk-loaded (far in the future), plus
-  `--soon` timers falling due 3–8 s after the worker is started and `--overdue` ones already
-  due; then `python -m engine.scheduling.worker` is started and we measure: time to ready,
-  time until every overdue timer fired (catch-up), and the fire lag (wall-clock time at the
-  claim minus the due time) of the `soon` timers.
+- restart: `--pending` cases with one timer each far in the future and `--overdue` ones
+  already due are bulk-loaded; `python -m engine.scheduling.worker` is started and we measure
+  its time to ready and the overdue timers fired per second until the last has fired
+  (catch-up). Then `--soon` timers falling due over 5 s are added, a worker is started again,
+  and we measure their fire lag (the wall clock at the claim minus the due time).
 - repair steps/s: the shipped repair flow with realistic data (open an order, complete it),
   one caller, then 16 threads at once; each step committed before its call returns.
 - `--pg URL` (or `--pg auto`: start one with scripts/postgres.sh, and say so if it cannot)
@@ -30,6 +30,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,138 +112,118 @@ def repair_steps_per_second(url: str, callers: int, cases: int) -> float:
     return rate
 
 
-def load_pending(
-    path: Path, flows: Path, pending: int, soon: int, overdue: int, soon_at: datetime
-) -> float:
-    """Bulk-load `pending` far-future timers, `soon` ones due after `soon_at`, `overdue` due."""
-    url = f"sqlite:///{path}"
+def _template(
+    path: Path, flows: Path, name: str
+) -> tuple[str, str, tuple[Any, ...], tuple[Any, ...]]:
+    """A case of the bench flow as stored: its JSON, flow hash, audit row and timer row."""
     start = datetime.now(UTC) - timedelta(hours=2)
-    service = Service(url, flows, clock=SimulatedClock(start))
-    service.open("bench", {}, case_id="template")
+    service = Service(f"sqlite:///{path}", flows, clock=SimulatedClock(start))
+    service.open("bench", {}, case_id=name)
     service.close()
-    raw = sqlite3.connect(path)
-    data, flow_hash = raw.execute(
-        "SELECT data, flow_hash FROM cases WHERE id = 'template'"
-    ).fetchone()
-    audit = raw.execute("SELECT * FROM audit WHERE case_id = 'template'").fetchone()
-    timer = raw.execute(
-        "SELECT key, ord, token, count, armed_at FROM timers WHERE case_id = 'template'"
-    ).fetchone()
+    with sqlite3.connect(path) as raw:
+        data, flow_hash = raw.execute(
+            "SELECT data, flow_hash FROM cases WHERE id = ?", (name,)
+        ).fetchone()
+        audit = raw.execute("SELECT * FROM audit WHERE case_id = ?", (name,)).fetchone()
+        timer = raw.execute(
+            "SELECT key, ord, token, count, armed_at FROM timers WHERE case_id = ?", (name,)
+        ).fetchone()
+    return data, flow_hash, audit, timer
+
+
+def bulk_cases(path: Path, flows: Path, prefix: str, dues: list[datetime]) -> None:
+    """Write one case of the bench flow per due time, each with its one timer pending."""
+    data, flow_hash, audit, timer = _template(path, flows, f"template-{prefix}")
     template = json.loads(data)
     key = timer[0]
-    began = time.perf_counter()
-    far = datetime.now(UTC) + timedelta(days=1)
+    raw = sqlite3.connect(path)
     raw.execute("BEGIN")
-    batch_cases, batch_audit, batch_timers = [], [], []
-    total = pending + soon + overdue
-    for i in range(total):
-        if i < overdue:
-            due = datetime.now(UTC) - timedelta(seconds=60) + timedelta(microseconds=i * 10)
-        elif i < overdue + soon:
-            due = soon_at + timedelta(seconds=5 * (i - overdue) / max(soon, 1))
-        else:
-            due = far + timedelta(microseconds=i * 50)
-        cid = f"b{i:07d}"
-        template["id"] = cid
-        template["timers"][key]["due"] = {"$dt": due.isoformat()}
-        batch_cases.append(
-            (
-                cid,
-                "bench",
-                1,
-                flow_hash,
-                "open",
-                0,
-                1,
-                json.dumps(template, separators=(",", ":")),
-                template["opened_at"]["$dt"],
-                template["opened_at"]["$dt"],
-                1,
-            )
+    for start in range(0, len(dues), 20000):
+        cases, audits, timers = [], [], []
+        for i, due in enumerate(dues[start : start + 20000], start):
+            cid = f"{prefix}{i:07d}"
+            template["id"] = cid
+            template["timers"][key]["due"] = {"$dt": due.isoformat()}
+            opened = template["opened_at"]["$dt"]
+            text = json.dumps(template, separators=(",", ":"))
+            cases.append((cid, "bench", 1, flow_hash, "open", 0, 1, text, opened, opened, 1))
+            audits.append((cid, *audit[1:]))
+            timers.append((cid, key, to_us(due), timer[1], timer[2], timer[3], timer[4]))
+        raw.executemany("INSERT INTO cases VALUES (?,?,?,?,?,?,?,?,?,?,?)", cases)
+        raw.executemany(f"INSERT INTO audit VALUES ({','.join('?' * len(audit))})", audits)
+        raw.executemany(
+            "INSERT INTO timers (case_id, key, due_us, ord, token, count, armed_at) "
+            "VALUES (?,?,?,?,?,?,?)",
+            timers,
         )
-        batch_audit.append((cid, *audit[1:]))
-        batch_timers.append((cid, key, to_us(due), timer[1], timer[2], timer[3], timer[4]))
-        if len(batch_cases) == 20000 or i == total - 1:
-            raw.executemany("INSERT INTO cases VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch_cases)
-            raw.executemany(f"INSERT INTO audit VALUES ({','.join('?' * len(audit))})", batch_audit)
-            raw.executemany(
-                "INSERT INTO timers (case_id, key, due_us, ord, token, count, armed_at) "
-                "VALUES (?,?,?,?,?,?,?)",
-                batch_timers,
-            )
-            batch_cases, batch_audit, batch_timers = [], [], []
     raw.execute("COMMIT")
     raw.execute("ANALYZE")
     raw.close()
-    return time.perf_counter() - began
 
 
-def restart(path: Path, flows: Path, soon: int, overdue: int) -> dict[str, float]:
-    """Start a worker on the loaded store; measure ready time, catch-up and fire lag."""
-    url = f"sqlite:///{path}"
+def _worker(path: Path, flows: Path) -> tuple[subprocess.Popen[str], float]:
+    """Start a worker on the store; it and the seconds until it said it was ready."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.scheduling.worker",
-            "--db",
-            url,
-            "--workflows",
-            str(flows),
-            "--poll",
-            "1",
-            "--no-dispatch",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        [sys.executable, "-m", "engine.scheduling.worker", "--db", f"sqlite:///{path}",
+         "--workflows", str(flows), "--poll", "1", "--no-dispatch"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     assert proc.stderr is not None
-    ready = None
     for line in proc.stderr:
         if "ready in" in line:
-            ready = time.perf_counter() - t0
             break
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
+    return proc, time.perf_counter() - t0
+
+
+def _fired(raw: sqlite3.Connection, prefix: str) -> list[int]:
+    """Fire lag in µs (wall clock at the claim minus the due time) of the `prefix` cases."""
+    return [
+        lag
+        for (lag,) in raw.execute(
+            "SELECT fired_wall_us - due_us FROM timers WHERE fired_at IS NOT NULL "
+            "AND case_id >= ? AND case_id < ?",
+            (prefix, prefix + "~"),
+        )
+    ]
+
+
+def catch_up(path: Path, flows: Path, overdue: int) -> dict[str, float]:
+    """Start a worker on the loaded store: seconds to ready, and overdue timers fired per
+    second until the last of them has fired."""
+    proc, ready = _worker(path, flows)
+    started = time.perf_counter()
     raw = sqlite3.connect(path, timeout=30)
-    caught_up = None
-    deadline = time.perf_counter() + 120
-    lags: list[float] = []
+    done = float("nan")
+    deadline = started + 600
     while time.perf_counter() < deadline:
-        fired = raw.execute(
-            "SELECT count(*) FROM timers WHERE fired_at IS NOT NULL AND case_id < ?",
-            (f"b{overdue:07d}",),
-        ).fetchone()[0]
-        if caught_up is None and fired >= overdue:
-            caught_up = time.perf_counter() - t0
-        lags = [
-            r[0] / 1e6
-            for r in raw.execute(
-                "SELECT fired_wall_us - due_us FROM timers WHERE fired_at IS NOT NULL "
-                "AND case_id >= ? AND case_id < ?",
-                (f"b{overdue:07d}", f"b{overdue + soon:07d}"),
-            )
-        ]
-        if caught_up is not None and len(lags) >= soon:
+        if len(_fired(raw, "o")) >= overdue:
+            done = time.perf_counter() - started
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     proc.terminate()
-    proc.wait(timeout=30)
+    proc.wait(timeout=60)
     raw.close()
-    lags.sort()
+    return {"ready_s": ready, "catch_up_rate": overdue / done}
 
-    def pct(p: float) -> float:
-        return lags[min(len(lags) - 1, int(len(lags) * p))] if lags else float("nan")
 
-    return {
-        "ready_s": ready or float("nan"),
-        "caught_up_s": caught_up or float("nan"),
-        "catch_up_rate": overdue / ((caught_up or 0) - (ready or 0) or float("nan")),
-        "lag_p50_s": pct(0.50),
-        "lag_p99_s": pct(0.99),
-        "lag_max_s": lags[-1] if lags else float("nan"),
-        "soon_fired": float(len(lags)),
-    }
+def fire_lag(path: Path, flows: Path, soon: int, ready_s: float) -> list[float]:
+    """Add `soon` timers falling due over 5 s, from a moment the worker is surely running,
+    start the worker and return the fire lag of each (seconds, sorted)."""
+    soon_at = datetime.now(UTC) + timedelta(seconds=2 * ready_s + 5)
+    bulk_cases(path, flows, "s", [soon_at + timedelta(seconds=5 * i / soon) for i in range(soon)])
+    proc, _ = _worker(path, flows)
+    raw = sqlite3.connect(path, timeout=30)
+    lags: list[int] = []
+    deadline = time.perf_counter() + 60 + 2 * ready_s
+    while time.perf_counter() < deadline and len(lags) < soon:
+        time.sleep(0.2)
+        lags = _fired(raw, "s")
+    proc.terminate()
+    proc.wait(timeout=60)
+    raw.close()
+    return sorted(lag / 1e6 for lag in lags)
 
 
 CALLERS = 16
@@ -254,7 +235,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--pending", type=int, default=1_000_000)
     p.add_argument("--soon", type=int, default=2000)
-    p.add_argument("--overdue", type=int, default=2000)
+    p.add_argument("--overdue", type=int, default=100_000)
     p.add_argument("--events", type=int, default=5000)
     p.add_argument("--cases", type=int, default=400, help="repair orders per single caller")
     p.add_argument("--pg", metavar="URL|auto", help="also measure on PostgreSQL")
@@ -270,41 +251,48 @@ def main() -> int:
         if args.pg:
             found.update(pg_bench(args.pg, args.cases))
         db = work / "pending.db"
-        # the soon timers fall due 3–8 s after the worker starts, i.e. after the load
-        estimate = 0.00005 * (args.pending + args.soon + args.overdue) + 15
-        soon_at = datetime.now(UTC) + timedelta(seconds=estimate)
-        load = load_pending(db, flows, args.pending, args.soon, args.overdue, soon_at)
-        wait = (soon_at - datetime.now(UTC)).total_seconds() - 3
+        began = time.perf_counter()
+        now = datetime.now(UTC)
+        far = now + timedelta(days=1)
+        dues = [
+            now - timedelta(seconds=60) + timedelta(microseconds=i) for i in range(args.overdue)
+        ]
+        bulk_cases(db, flows, "o", dues)
+        bulk_cases(
+            db, flows, "p", [far + timedelta(microseconds=50 * i) for i in range(args.pending)]
+        )
         print(
-            f"sqlite   loaded {args.pending:,} pending + {args.soon:,} soon + "
-            f"{args.overdue:,} overdue timers in {load:.1f}s "
-            f"({db.stat().st_size / 1e6:,.0f} MB)",
+            f"sqlite   loaded {args.pending:,} pending + {args.overdue:,} overdue timers in "
+            f"{time.perf_counter() - began:.1f}s ({db.stat().st_size / 1e6:,.0f} MB)",
             flush=True,
         )
-        if wait > 0:
-            time.sleep(wait)
-        else:
-            print(f"(warning: loading overran by {-wait:.1f}s; soon timers start overdue)")
-        r = restart(db, flows, args.soon, args.overdue)
+        r = catch_up(db, flows, args.overdue)
         print(
             f"sqlite   worker ready (process start → scheduler running): {r['ready_s']:.2f}s "
-            f"with {args.pending + args.soon:,} timers pending"
+            f"with {args.pending + args.overdue:,} timers pending"
         )
         print(
-            f"sqlite   catch-up: {args.overdue:,} overdue timers fired {r['caught_up_s']:.2f}s "
-            f"after start ({r['catch_up_rate']:,.0f} timers/s)"
+            f"sqlite   catch-up after a restart: {args.overdue:,} overdue timers at "
+            f"{r['catch_up_rate']:,.0f} timers/s",
+            flush=True,
         )
-        print(
-            f"sqlite   fire lag of {int(r['soon_fired']):,} timers due while "
-            f"{args.pending:,} more wait: p50 {r['lag_p50_s'] * 1000:.0f} ms, "
-            f"p99 {r['lag_p99_s'] * 1000:.0f} ms, max {r['lag_max_s'] * 1000:.0f} ms"
-        )
+        lags = fire_lag(db, flows, args.soon, r["ready_s"])
+
+    def pct(p: float) -> float:
+        return lags[min(len(lags) - 1, int(len(lags) * p))] if lags else float("nan")
+
+    print(
+        f"sqlite   fire lag of {len(lags):,} timers due on time while {args.pending:,} more "
+        f"wait: p50 {pct(0.5) * 1000:.1f} ms, p99 {pct(0.99) * 1000:.1f} ms, "
+        f"max {(lags[-1] if lags else float('nan')) * 1000:.1f} ms"
+    )
     found.update(
         {
             "store_pending_timers": args.pending,
+            "store_overdue_timers": args.overdue,
             "store_worker_ready_s": round(r["ready_s"], 2),
             "store_catchup_timers_per_s": round(r["catch_up_rate"]),
-            "store_fire_lag_p99_ms": round(r["lag_p99_s"] * 1000, 1),
+            "store_fire_lag_p99_ms": round(pct(0.99) * 1000, 1),
             **{f"store_target_{k}": v for k, v in TARGETS.items()},
         }
     )

@@ -55,6 +55,9 @@ from engine.store.sqlstore import Store, TimerRow, wall_us
 T = TypeVar("T")
 
 log = logging.getLogger("flowdesk.service")
+# a pause between the batches of a catch-up, as long as a waiting SQLite writer polls for
+# the lock (engine/store/sqlstore.py), so another process's step gets its turn
+WRITER_GAP = 0.002
 
 
 class Service:
@@ -138,12 +141,12 @@ class Service:
 
     # ------------------------------------------------------------ transactions
     def _transaction(self, case_id: str, body: Callable[[Connection], T]) -> T:
-        """Run `body` in one write transaction, retrying on a concurrent change of the case."""
+        """Run `body` as one step of a write transaction (shared with concurrent callers'
+        steps: group commit), retrying on a concurrent change of the case; returns once the
+        transaction holding it has committed."""
         for attempt in range(1, self.retries + 1):
             try:
-                with self.store.write() as conn, using(StoreIndex(conn) if self._keyed else None):
-                    result = body(conn)
-                    self.reached("before_commit", case_id)
+                result = self.store.commits.run(self._step(case_id, body))
             except ConflictError:
                 if attempt == self.retries:
                     raise ConflictError(case_id, attempt) from None
@@ -151,6 +154,17 @@ class Service:
             self.reached("after_commit", case_id)
             return result
         raise AssertionError("unreachable")
+
+    def _step(self, case_id: str, body: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        """`body` as a step of a transaction: the case index at hand, the commit point named."""
+
+        def step(conn: Connection) -> T:
+            with using(StoreIndex(conn) if self._keyed else None):
+                result = body(conn)
+            self.reached("before_commit", case_id)
+            return result
+
+        return step
 
     def _write_step(
         self,
@@ -373,61 +387,74 @@ class Service:
     def run_due(
         self,
         now: datetime | None = None,
-        batch: int = 200,
+        batch: int = 256,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[Step]:
-        """Fire every timer due now, oldest first, each claimed in its own transaction;
-        `should_stop` is asked before each timer (a worker told to stop finishes the step in
-        hand and leaves the rest of a backlog for the next start)."""
+        """Fire every timer due now, in due order. Up to `batch` due timers are read at a time
+        and each is applied as a step of its own (claimed, re-checked against the locked
+        case, fired), many steps to a transaction (group commit); a timer that fails is
+        logged, left to the next tick, and holds up no other. `should_stop` is asked before
+        each batch (a worker told to stop finishes the batch in hand and leaves the rest of a
+        backlog for the next start)."""
         steps: list[Step] = []
         seen: set[int] = set()
-        while True:
+        while should_stop is None or not should_stop():
             at = now or self.clock.now()
             with self.store.read() as conn:
                 rows = [r for r in self.store.due_timers(conn, at, batch) if r.id not in seen]
             if not rows:
-                return steps
-            for row in rows:
-                if should_stop is not None and should_stop():
-                    return steps
-                seen.add(row.id)
-                try:
-                    step = self.fire_timer(row, now)
-                except Exception:  # one bad case must not hold up every other timer
-                    log.exception(
-                        "timer %s of case %s failed; retried at the next tick",
-                        row.key,
-                        row.case_id,
-                    )
+                break
+            seen.update(r.id for r in rows)
+            # one step per timer, in due order across cases, many to a transaction
+            bodies = [self._step(r.case_id, self._timers_body([r], now)) for r in rows]
+            for row, outcome in zip(rows, self.store.commits.run_all(bodies), strict=True):
+                if outcome.error is not None:  # one bad case must not hold up every other
+                    log.error("timer %s of case %s failed; retried at the next tick",
+                              row.key, row.case_id, exc_info=outcome.error)  # fmt: skip
                     continue
-                if step is not None:
-                    steps.append(step)
-                time.sleep(0.0002)  # a gap for other writers waiting for SQLite's lock
+                self.reached("after_commit", row.case_id)
+                fired = outcome.value()
+                self._after_commit(fired)
+                steps += fired
+            time.sleep(WRITER_GAP)
+        return steps
 
     def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
         """Claim one due timer (skipped if gone or taken), re-check it and fire it."""
-        steps: list[Step] = []
-
-        def body(conn: Connection) -> Step | None:
-            steps.clear()
-            if not self.store.claim_timer(conn, row):
-                return None  # no longer armed, or another worker holds it
-            self.reached("after_claim", f"{row.case_id} {row.key}")
-            loaded = self.store.load_case(
-                conn, row.case_id, lock=True, skip_locked=True, full_audit=False
-            )
-            if loaded is None:
-                return None  # the case is busy in another transaction: try again later
-            case, version = loaded
-            at = now or self.clock.now()
-            step, _ = self._apply_timer(conn, self.runtime_of(case), case, version, row, at)
-            if step is not None:
-                steps.append(step)
-            return step
-
-        result = self._transaction(row.case_id, body)
+        steps = self._transaction(row.case_id, self._timers_body([row], now))
         self._after_commit(steps)
-        return result
+        return steps[0] if steps else None
+
+    def _timers_body(
+        self, rows: list[TimerRow], now: datetime | None
+    ) -> Callable[[Connection], list[Step]]:
+        """A step firing the due timers `rows` of one case, in order: each is claimed (skipped
+        if gone or taken) and re-checked against the locked case before it fires."""
+
+        def body(conn: Connection) -> list[Step]:
+            steps: list[Step] = []
+            loaded: tuple[Case, int] | None = None
+            for row in rows:
+                if not self.store.claim_timer(conn, row):
+                    continue  # no longer armed, or another worker holds it
+                self.reached("after_claim", f"{row.case_id} {row.key}")
+                if loaded is None:
+                    loaded = self.store.load_case(
+                        conn, row.case_id, lock=True, skip_locked=True, full_audit=False
+                    )
+                    if loaded is None:
+                        return steps  # the case is busy in another transaction: later
+                case, version = loaded
+                at = now or self.clock.now()
+                step, version = self._apply_timer(
+                    conn, self.runtime_of(case), case, version, row, at
+                )
+                loaded = case, version
+                if step is not None:
+                    steps.append(step)
+            return steps
+
+        return body
 
     def next_due(self) -> datetime | None:
         """When the next pending timer of any case, or occurrence of a schedule, falls due."""

@@ -38,6 +38,7 @@ from engine.definition import FlowDefinition
 from engine.errors import SchemaError, StoreError
 from engine.i18n import msg
 from engine.store import schema as s
+from engine.store.group_commit import CommitQueue
 from engine.store.serialize import from_us
 from engine.store.write_path import TimerRow, WritePath, now_iso, wall_us
 
@@ -117,6 +118,7 @@ class Store(WritePath):
             )
         self.application_name = application_name
         self.engine: Engine = self._make_engine(url, busy_timeout, synchronous)
+        self.commits = CommitQueue(self)  # concurrent steps share a transaction
         try:
             self._ensure_schema()
         except OperationalError as exc:  # no such folder, no server, refused login, …

@@ -201,15 +201,14 @@ class WritePath:
         if not records:
             return
         now = now_iso()
-        self.run_many(
-            conn,
-            _INSERT_AUDIT,
-            [
-                (case_id, r.seq, r.at.isoformat(), now, r.actor, r.role, r.kind, r.what,
-                 r.before, r.after, None if r.data is None else dumps(r.data), r.line)
-                for r in records
-            ],
-        )  # fmt: skip
+        rows = []
+        at, stamp = None, ""
+        for r in records:
+            if r.at is not at:  # a step's records mostly share one instant
+                at, stamp = r.at, r.at.isoformat()
+            rows.append((case_id, r.seq, stamp, now, r.actor, r.role, r.kind, r.what, r.before,
+                         r.after, None if r.data is None else dumps(r.data), r.line))  # fmt: skip
+        self.run_many(conn, _INSERT_AUDIT, rows)
 
     def _timer_changes(
         self,
@@ -221,7 +220,7 @@ class WritePath:
     ) -> None:
         """Diff the case's timers before/after the step: end the replaced, insert the new."""
         after = case.timers
-        at = step.records[-1].at.isoformat() if step.records else now_iso()
+        at = step.record_rows[-1][1].isoformat() if step.record_rows else now_iso()
         for key, old in before.items():
             if after.get(key) == old or (fired is not None and key == fired.key):
                 continue  # unchanged, or ended by the claim
@@ -274,6 +273,11 @@ class WritePath:
 
 def _as_sqlalchemy(conn: Connection, sql: str, params: Any, exc: Exception) -> Exception:
     """The driver's error as the SQLAlchemy one (IntegrityError, OperationalError, …) that a
-    Core statement would have raised, so callers catch one family whichever path wrote."""
-    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error,
-                              dialect=conn.dialect)  # fmt: skip
+    Core statement would have raised, so callers catch one family whichever path wrote; a
+    lost connection is invalidated as SQLAlchemy does, so the pool does not hand it out."""
+    lost = conn.dialect.is_disconnect(cast(Any, exc), conn.connection.dbapi_connection, None)
+    error = DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error,
+                                connection_invalidated=lost, dialect=conn.dialect)  # fmt: skip
+    if lost:
+        conn.invalidate(exc)
+    return error
