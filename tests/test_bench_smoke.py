@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 KEYS = [
     "frontend_lines_per_s",
+    "frontend_lark_ceiling_lines_per_s",
     "engine_events_per_s",
     "dict_events_per_s",
     "transitions_events_per_s",
@@ -25,10 +26,10 @@ KEYS = [
 ]
 
 
-def _quick(script: str) -> dict[str, object]:
-    """Run a bench in quick mode; the JSON object it prints last."""
+def _quick(script: str, *args: str) -> dict[str, object]:
+    """Run a bench in quick mode (or with `args`); the JSON object it prints last."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        [sys.executable, str(ROOT / "bench" / script), *(args or ["--quick"])],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -55,3 +56,17 @@ def test_the_language_server_bench_prints_its_figure_last() -> None:
     assert isinstance(out["lsp_lines"], int) and out["lsp_lines"] >= 1000
     total, debounce = out["lsp_diagnostics_ms_1000_lines"], out["lsp_debounce_ms"]
     assert isinstance(total, float | int) and isinstance(debounce, int) and total >= debounce > 0
+
+
+def test_the_store_bench_prints_every_published_key_last() -> None:
+    out = _quick(
+        "store_bench.py", "--pending", "3000", "--overdue", "600", "--soon", "60",
+        "--cases", "32", "--events", "200",
+    )  # fmt: skip
+    for key in ("store_single_caller_steps_per_s", "store_group_commit_steps_per_s",
+                "store_catchup_timers_per_s", "store_fire_lag_p99_ms",
+                "store_events_per_s_simple_flow", "store_worker_ready_s"):  # fmt: skip
+        value = out[key]
+        assert isinstance(value, int | float) and value > 0, (key, value)
+    assert out["store_callers"] == 16 and out["store_overdue_timers"] == 600
+    assert out["store_target_group_commit_steps_per_s"] == 5000
