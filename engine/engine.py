@@ -16,18 +16,19 @@ from typing import Any
 
 from engine.calendar import Calendar
 from engine.case import AuditRecord, Case, Notifier, Row
-from engine.clock import Clock, SimulatedClock, SystemClock
+from engine.clock import Clock, SimulatedClock
 from engine.correlation import CaseIndex
 from engine.definition import OPENED_BY_SCHEDULE, FlowDefinition, ScheduleDef
 from engine.errors import FlowLoadError, FlowRuntimeError, UnknownCase
+from engine.host import Host
 from engine.i18n import msg
-from engine.registry import FlowRegistry, Hook
+from engine.registry import Hook
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
 
 
-class Engine:
-    """Cases of any number of flows, run on one clock."""
+class Engine(Host):
+    """Cases of any number of flows, in memory, run on one clock."""
 
     def __init__(
         self,
@@ -35,12 +36,8 @@ class Engine:
         clock: Clock | None = None,
         hooks: Mapping[str, Hook] | None = None,
     ) -> None:
-        self.calendars: dict[str, Calendar] = {"always": Calendar.always(), **(calendars or {})}
-        self.clock: Clock = clock or SystemClock()
-        self.hooks: dict[str, Hook] = dict(hooks or {})
+        super().__init__(calendars, clock, hooks)
         self.notifiers: list[Notifier] = []
-        self.registry = FlowRegistry(self.calendars, self.hooks)
-        self.flows = self.registry.newest  # name → the version new cases start with
         self.cases: dict[str, Case] = {}
         # (due, order, seq, case id, key, the timer's row): valid while the case holds the row
         # a schedule's next occurrence is in the heap too, as ("", -1, …, "FLOW SCHEDULE", None)
@@ -51,7 +48,6 @@ class Engine:
         self.occurrences: list[Occurrence] = []  # every schedule occurrence that happened
         self.schedule_grace = timedelta(seconds=1)  # later than this after due: late
         self.index = CaseIndex()  # cases by key value, for `earlier_cases`/`last_case`
-        self._keyed: dict[str, tuple[str, ...]] = {}  # flow hash → key fields, when it has some
 
     # ------------------------------------------------------------ set-up
     @classmethod
@@ -88,10 +84,6 @@ class Engine:
 
         return self.load(compile_flow_file(Path(path), self.calendars))
 
-    def register_hook(self, name: str, fn: Hook) -> None:
-        """Make `call NAME(...)` available to flows loaded after this."""
-        self.hooks[name] = fn
-
     def add_notifier(self, notifier: Notifier) -> None:
         """Deliver every notification (and escalation) to `notifier` as it happens."""
         self.notifiers.append(notifier)
@@ -99,10 +91,8 @@ class Engine:
     def load(self, definition: FlowDefinition) -> FlowRuntime:
         """Make a compiled flow runnable; the newest loaded version serves new cases and
         runs the flow's schedules (their first occurrences are those after now)."""
-        runtime = self.registry.add(definition)
+        runtime = super().load(definition)
         runtime.index_cases(self.index)
-        if definition.keys:
-            self._keyed[definition.content_hash] = definition.keys
         if self.flows.get(definition.name) is runtime:
             for flow, name in [k for k in self.schedules if k[0] == definition.name]:
                 del self.schedules[(flow, name)]
@@ -161,10 +151,6 @@ class Engine:
     def history(self, case_id: str) -> list[AuditRecord]:
         """The case's audit log, oldest first."""
         return list(self.get(case_id).audit)
-
-    def runtime_of(self, case: Case) -> FlowRuntime:
-        """The flow version the case started with (cases keep their version)."""
-        return self.registry.versions[(case.flow, case.flow_hash)]  # loaded with the case
 
     # ------------------------------------------------------------ time
     def advance(self, to: datetime) -> list[Step]:
@@ -264,10 +250,10 @@ class Engine:
             for notification in step.notifications:
                 for notifier in self.notifiers:
                     notifier(notification)
-        for name, args in step.hook_calls:
-            self.hooks[name](*args)
+        if step.hook_calls:
+            self._call_hooks((step,))
         if self._keyed:
-            keys = self._keyed.get(step.case.flow_hash)
+            keys = self.keys_of(step.case)
             if keys:
                 self.index.add(step.case, keys)
 

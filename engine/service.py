@@ -28,9 +28,8 @@ from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection
 
-from engine.calendar import Calendar
 from engine.case import Armed, AuditRecord, Case, Notifier, audit_row, plain
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock
 from engine.correlation import using
 from engine.definition import FlowDefinition, ScheduleDef
 from engine.errors import (
@@ -41,8 +40,9 @@ from engine.errors import (
     StoreError,
     UnknownCase,
 )
+from engine.host import Host
 from engine.i18n import msg
-from engine.registry import FlowRegistry, Hook
+from engine.registry import Hook
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import Occurrence, catch_up, following, summaries, summary_text
 from engine.store import schedules as stored_schedules
@@ -60,7 +60,7 @@ log = logging.getLogger("flowdesk.service")
 WRITER_GAP = 0.002
 
 
-class Service:
+class Service(Host):
     """Cases of the flows in one folder, kept in a database and run on one clock."""
 
     store_type: ClassVar[type[Store]] = Store  # the crash tests substitute a broken one
@@ -84,20 +84,12 @@ class Service:
         if not folder.is_dir():
             raise FlowLoadError(msg("workflows folder {folder} does not exist", folder=folder))
         explicit = Path(calendars) if calendars else None
-        self.calendars: dict[str, Calendar] = {
-            "always": Calendar.always(),
-            **calendars_for(folder / "x.flow", explicit),
-        }
-        self.clock: Clock = clock or SystemClock()
-        self.hooks: dict[str, Hook] = dict(hooks or {})
+        super().__init__(calendars_for(folder / "x.flow", explicit), clock, hooks)
         self.notifier = notifier
         self.late_after = late_after
         self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:8]}"
         self.retries = retries
         self.store = self.store_type(db_url, application_name=self.worker_id)
-        self.registry = FlowRegistry(self.calendars, self.hooks)
-        self.flows = self.registry.newest  # name → the version new cases start with
-        self._keyed: dict[str, tuple[str, ...]] = {}  # flow hash → `keys:` fields, if any
         known = sorted((n, str(c.official_data_until)) for n, c in self.calendars.items())
         for path in sorted(folder.glob("*.flow")):
             key = hashlib.sha256(path.read_bytes() + repr(known).encode()).hexdigest()
@@ -114,17 +106,12 @@ class Service:
 
     def load(self, definition: FlowDefinition, source_key: str | None = None) -> FlowRuntime:
         """Make a compiled flow runnable and remember it in the store; newest serves new cases."""
-        runtime = self.registry.add(definition)
-        if definition.keys:
-            self._keyed[definition.content_hash] = definition.keys
+        runtime = super().load(definition)
         self.store.save_flow(definition, source_key)
         return runtime
 
-    def runtime_of(self, case: Case) -> FlowRuntime:
-        """The flow version the case started with (from the store if no longer on disk)."""
-        runtime = self.registry.loaded(case.flow, case.flow_hash)
-        if runtime is not None:
-            return runtime
+    def _unloaded(self, case: Case) -> FlowRuntime:
+        """A version no longer on disk runs from its stored definition."""
         definition = self.store.load_flow(case.flow, case.flow_hash)
         if definition is None:
             raise StoreError(
@@ -193,14 +180,9 @@ class Service:
 
     def _index(self, conn: Connection, case: Case) -> None:
         """Index the case under its `keys:` values (flows with keys only)."""
-        keys = self._keyed.get(case.flow_hash)
+        keys = self.keys_of(case)
         if keys:
             index_case(conn, case, keys)
-
-    def _after_commit(self, steps: list[Step]) -> None:
-        for step in steps:
-            for name, args in step.hook_calls:
-                self.hooks[name](*args)
 
     # ------------------------------------------------------------ cases
     def open(
@@ -235,7 +217,7 @@ class Service:
             return step.case
 
         case = self._transaction(new_id, body)
-        self._after_commit(steps)
+        self._call_hooks(steps)
         return case
 
     def fire(
@@ -267,7 +249,7 @@ class Service:
             return step
 
         self._transaction(case_id, body)
-        self._after_commit(steps)
+        self._call_hooks(steps)
         return list(steps)
 
     def _due_of_case(
@@ -414,7 +396,7 @@ class Service:
                     continue
                 self.reached("after_commit", row.case_id)
                 fired = outcome.value()
-                self._after_commit(fired)
+                self._call_hooks(fired)
                 steps += fired
             time.sleep(WRITER_GAP)
         return steps
@@ -422,7 +404,7 @@ class Service:
     def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
         """Claim one due timer (skipped if gone or taken), re-check it and fire it."""
         steps = self._transaction(row.case_id, self._timers_body([row], now))
-        self._after_commit(steps)
+        self._call_hooks(steps)
         return steps[0] if steps else None
 
     def _timers_body(
@@ -475,7 +457,7 @@ class Service:
                 happened += self._transaction(
                     f"{flow}/{schedule.name}", self._schedule_body(runtime, schedule, now, steps)
                 )
-                self._after_commit(steps)
+                self._call_hooks(steps)
         return happened
 
     def _schedule_body(
