@@ -220,18 +220,20 @@ class WritePath:
     ) -> None:
         """Diff the case's timers before/after the step: end the replaced, insert the new."""
         after = case.timers
+        ended = [
+            key
+            for key, old in before.items()
+            if after.get(key) != old and (fired is None or key != fired.key)
+        ]  # changed, and not ended by the claim
+        new = [a for key, a in after.items() if before.get(key) != a]
+        if not (ended or new):
+            return
         at = step.record_rows[-1][1].isoformat() if step.record_rows else now_iso()
-        for key, old in before.items():
-            if after.get(key) == old or (fired is not None and key == fired.key):
-                continue  # unchanged, or ended by the claim
+        for key in ended:
             self.run(conn, _CANCEL_TIMER, (at, case.id, key))
-        new = [
-            (case.id, a.key, to_us(a.due), a.order, a.token, a.count, at)
-            for key, a in after.items()
-            if before.get(key) != a
-        ]
         if new:
-            self.run_many(conn, _INSERT_TIMER, new)
+            rows = [(case.id, a.key, to_us(a.due), a.order, a.token, a.count, at) for a in new]
+            self.run_many(conn, _INSERT_TIMER, rows)
 
     def _outbox(self, conn: Connection, case: Case, step: Step) -> None:
         if not step.notifications:
