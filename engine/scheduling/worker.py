@@ -2,11 +2,12 @@
 
 One job, `tick`, is (re)scheduled after every run for min(next due timer, now + poll): it
 wakes on time for timers this process knows of, and the safety poll picks up timers armed by
-other processes (the web app, other workers). `misfire_grace_time=None` because APScheduler's
-default silently skips a wake-up that comes late. On start the first tick runs at once, so
-timers that fell due while no worker ran fire first, in due order, marked late in the audit
-log. Several workers may share one PostgreSQL database: each timer is claimed with
-`FOR UPDATE SKIP LOCKED` and fires exactly once.
+other processes (the web app, other workers). A timer due within `HOT_WAIT` is waited for
+inside the tick, so timers due every few milliseconds fire on time.
+`misfire_grace_time=None` because APScheduler's default silently skips a wake-up that comes
+late. On start the first tick runs at once, so timers that fell due while no worker ran fire
+first, in due order, marked late in the audit log. Several workers may share one PostgreSQL
+database: each timer is claimed with `FOR UPDATE SKIP LOCKED` and fires exactly once.
 
 Run it with `flow worker --db URL --workflows DIR` or `python -m engine.scheduling.worker`.
 """
@@ -39,6 +40,7 @@ from engine.service import Service
 
 log = logging.getLogger("flowdesk.worker")
 STOP_GRACE = 10.0  # seconds a stopping worker waits for the step in hand
+HOT_WAIT = 0.05  # seconds: a timer due sooner is waited for in the tick, not rescheduled
 
 
 class Worker:
@@ -63,26 +65,37 @@ class Worker:
 
     def tick(self) -> None:
         """Fire everything due (timers, then schedule occurrences), deliver the outbox, then
-        sleep until the next due timer or occurrence.
+        sleep until the next due timer or occurrence: in this tick when it is due within
+        `HOT_WAIT` (timers due every few milliseconds fire on time without a round trip
+        through the scheduler), else by scheduling the next tick.
         Once a stop is asked for, it ends after the step in hand, whatever the backlog."""
         with self._busy:
             self.ticks += 1
-            try:
-                steps = self.service.run_due(should_stop=self._stopping.is_set)
-                self.fired += len(steps)
-                if not self._stopping.is_set():
-                    self.service.run_schedules()
-                if self.dispatch and not self._stopping.is_set():
-                    self.service.dispatch_outbox(lease=self.lease)
-            except Exception:
-                log.exception("tick failed; retrying at the next poll")
-            finally:
+            while True:
+                self._run_once()
                 if self._stopping.is_set():
                     self._halt()  # a stop asked before the scheduler ran ends it here
-                else:
-                    self._schedule()
+                    return
+                wake = self._next_wake()
+                wait = (wake - datetime.now(UTC)).total_seconds()
+                if wait > HOT_WAIT:
+                    self._schedule(wake)
+                    return
+                self._stopping.wait(max(wait, 0.0))
 
-    def _schedule(self) -> None:
+    def _run_once(self) -> None:
+        try:
+            steps = self.service.run_due(should_stop=self._stopping.is_set)
+            self.fired += len(steps)
+            if not self._stopping.is_set():
+                self.service.run_schedules()
+            if self.dispatch and not self._stopping.is_set():
+                self.service.dispatch_outbox(lease=self.lease)
+        except Exception:
+            log.exception("tick failed; retrying at the next poll")
+
+    def _next_wake(self) -> datetime:
+        """The next due timer or occurrence, or the safety poll, whichever comes first."""
         now = datetime.now(UTC)
         wake = now + timedelta(seconds=self.poll)
         try:
@@ -92,6 +105,9 @@ class Worker:
             due = None
         if due is not None and due < wake:
             wake = max(due, now)
+        return wake
+
+    def _schedule(self, wake: datetime) -> None:
         self.scheduler.add_job(
             self.tick,
             "date",

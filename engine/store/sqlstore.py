@@ -38,6 +38,7 @@ from engine.definition import FlowDefinition
 from engine.errors import SchemaError, StoreError
 from engine.i18n import msg
 from engine.store import schema as s
+from engine.store.checkpoint import Checkpointer
 from engine.store.group_commit import CommitQueue
 from engine.store.serialize import from_us
 from engine.store.write_path import TimerRow, WritePath, now_iso, wall_us
@@ -117,7 +118,9 @@ class Store(WritePath):
                 msg("unsupported database `{name}`: use sqlite or postgresql", name=self.dialect)
             )
         self.application_name = application_name
-        self.engine: Engine = self._make_engine(url, busy_timeout, synchronous)
+        database = parsed.database or ""
+        on_file = self.dialect == "sqlite" and database not in ("", ":memory:")
+        self.engine: Engine = self._make_engine(url, busy_timeout, synchronous, on_file)
         self.commits = CommitQueue(self)  # concurrent steps share a transaction
         try:
             self._ensure_schema()
@@ -126,9 +129,12 @@ class Store(WritePath):
             raise StoreError(
                 msg("cannot open {where}: {reason}", where=self._where(), reason=exc.orig)
             ) from None
+        self._checkpointer = Checkpointer(database) if on_file else None
 
     # ------------------------------------------------------------ connections
-    def _make_engine(self, url: str, busy_timeout: float, synchronous: str) -> Engine:
+    def _make_engine(
+        self, url: str, busy_timeout: float, synchronous: str, on_file: bool
+    ) -> Engine:
         if self.dialect != "sqlite":
             return create_engine(
                 url,
@@ -151,6 +157,8 @@ class Store(WritePath):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            if on_file:  # the Checkpointer's thread does it, not a commit
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -178,7 +186,9 @@ class Store(WritePath):
             yield conn
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Stop checkpointing and release every pooled connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     # ------------------------------------------------------------ schema
