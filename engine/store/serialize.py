@@ -87,9 +87,32 @@ def decode(value: Any) -> Any:
     return {k: decode(v) for k, v in value.items()}
 
 
+_CONTAINERS = (list, tuple, dict)
+# the C encoder calls `encode` only for the values JSON lacks (dates, decimals, …)
+_encode_json = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=encode, check_circular=False
+).encode
+
+
 def dumps(value: Any) -> str:
-    """`encode` then compact JSON (non-ASCII kept readable)."""
-    return json.dumps(encode(value), ensure_ascii=False, separators=(",", ":"))
+    """`encode` then compact JSON (non-ASCII kept readable). Every step writes mappings
+    (a case, audit data), so a mapping has only its containers encoded in Python and its
+    scalars left to the C encoder: the same text, in a fraction of the time."""
+    if type(value) is dict:
+        return _encode_json(_containers_encoded(value))
+    return _encode_json(encode(value))
+
+
+def _containers_encoded(mapping: dict[str, Any]) -> dict[str, Any]:
+    """`encode` of a mapping, except for the scalar values (the C encoder's `default`)."""
+    out: dict[str, Any] = {}
+    for k, v in mapping.items():
+        if type(k) is not str:
+            raise SerializationError(f"mapping key {k!r} is not a string")
+        out[k] = encode(v) if isinstance(v, _CONTAINERS) else v
+    if len(out) == 1 and next(iter(out)) in _TAGS:
+        return {"$map": out}
+    return out
 
 
 def loads(text: str | None) -> Any:
@@ -109,22 +132,9 @@ def from_us(us: int) -> datetime:
 
 
 # ---------------------------------------------------------------- cases
-# A case is written on every step, so its JSON is built straight from its rows: the C
-# encoder walks the document once and calls `encode` only for the values JSON lacks. Its
-# output is exactly `dumps(case_to_row(case))` (tests/test_store.py checks that).
-
-_CONTAINERS = (list, tuple, dict)
-_dump_case = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=encode, check_circular=False
-).encode
-
-
-def _field_values(fields: dict[str, Any]) -> dict[str, Any]:
-    """The case's fields with every container encoded (tuples and `$` keys need tags)."""
-    out = {k: encode(v) if isinstance(v, _CONTAINERS) else v for k, v in fields.items()}
-    if len(out) == 1 and next(iter(out)) in _TAGS:
-        return {"$map": out}
-    return out
+# A case is written on every step, so its JSON is built straight from its rows, leaving
+# the scalars to the C encoder as `dumps` does. Its output is exactly the generic
+# `encode` of `case_to_row(case)` (tests/test_store.py checks that).
 
 
 def _rows(names: tuple[str, ...], rows: tuple[Row, ...]) -> list[dict[str, Any]]:
@@ -158,10 +168,10 @@ def case_to_row(case: Case) -> dict[str, Any]:
 def case_to_json(case: Case) -> str:
     """The case (without its audit log) as one JSON document: `dumps(case_to_row(case))`."""
     row = case_to_row(case)
-    row["fields"] = _field_values(case.fields)
+    row["fields"] = _containers_encoded(case.fields)
     row["tasks"] = encode(case.tasks)
     row["notified"] = {"$tuple": list(case.notified)}
-    return _dump_case(row)
+    return _encode_json(row)
 
 
 def _untag(d: dict[str, Any]) -> Any:
