@@ -389,54 +389,49 @@ class Service(Host):
                 break
             seen.update(r.id for r in rows)
             # one step per timer, in due order across cases, many to a transaction
-            bodies = [self._step(r.case_id, self._timers_body([r], now)) for r in rows]
+            bodies = [self._step(r.case_id, self._timer_body(r, now)) for r in rows]
             for row, outcome in zip(rows, self.store.commits.run_all(bodies), strict=True):
-                if outcome.error is not None:  # one bad case must not hold up every other
+                if isinstance(outcome.error, ConflictError):  # another worker changed it
+                    log.info("timer %s of case %s: the case changed meanwhile; retried at the "
+                             "next tick", row.key, row.case_id)  # fmt: skip
+                elif outcome.error is not None:  # one bad case must not hold up every other
                     log.error("timer %s of case %s failed; retried at the next tick",
                               row.key, row.case_id, exc_info=outcome.error)  # fmt: skip
-                    continue
-                self.reached("after_commit", row.case_id)
-                fired = outcome.value()
-                self._call_hooks(fired)
-                steps += fired
+                else:
+                    self.reached("after_commit", row.case_id)
+                    step = outcome.value()
+                    if step is not None:
+                        self._call_hooks((step,))
+                        steps.append(step)
             if len(due) == batch:  # a backlog: let another process's writer in first
                 time.sleep(WRITER_GAP)
         return steps
 
     def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
         """Claim one due timer (skipped if gone or taken), re-check it and fire it."""
-        steps = self._transaction(row.case_id, self._timers_body([row], now))
-        self._call_hooks(steps)
-        return steps[0] if steps else None
+        step = self._transaction(row.case_id, self._timer_body(row, now))
+        if step is not None:
+            self._call_hooks((step,))
+        return step
 
-    def _timers_body(
-        self, rows: list[TimerRow], now: datetime | None
-    ) -> Callable[[Connection], list[Step]]:
-        """A step firing the due timers `rows` of one case, in order: each is claimed (skipped
-        if gone or taken) and re-checked against the locked case before it fires."""
+    def _timer_body(
+        self, row: TimerRow, now: datetime | None
+    ) -> Callable[[Connection], Step | None]:
+        """The step firing one due timer: claimed (skipped if gone or taken), re-checked
+        against the locked case, fired."""
 
-        def body(conn: Connection) -> list[Step]:
-            steps: list[Step] = []
-            loaded: tuple[Case, int] | None = None
-            for row in rows:
-                if not self.store.claim_timer(conn, row):
-                    continue  # no longer armed, or another worker holds it
-                self.reached("after_claim", f"{row.case_id} {row.key}")
-                if loaded is None:
-                    loaded = self.store.load_case(
-                        conn, row.case_id, lock=True, skip_locked=True, full_audit=False
-                    )
-                    if loaded is None:
-                        return steps  # the case is busy in another transaction: later
-                case, version = loaded
-                at = now or self.clock.now()
-                step, version = self._apply_timer(
-                    conn, self.runtime_of(case), case, version, row, at
-                )
-                loaded = case, version
-                if step is not None:
-                    steps.append(step)
-            return steps
+        def body(conn: Connection) -> Step | None:
+            if not self.store.claim_timer(conn, row):
+                return None  # no longer armed, or another worker holds it
+            self.reached("after_claim", f"{row.case_id} {row.key}")
+            loaded = self.store.load_case(
+                conn, row.case_id, lock=True, skip_locked=True, full_audit=False
+            )
+            if loaded is None:
+                return None  # the case is busy in another transaction: try again later
+            case, version = loaded
+            at = now or self.clock.now()
+            return self._apply_timer(conn, self.runtime_of(case), case, version, row, at)[0]
 
         return body
 

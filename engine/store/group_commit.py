@@ -84,9 +84,11 @@ class CommitQueue:
         return self.run_all([body])[0].value()
 
     def run_all(self, bodies: list[Callable[[Connection], T]]) -> list[Outcome[T]]:
-        """Run several steps, in order, each atomic on its own (a catch-up's cases); returns
+        """Run several steps, in order, each atomic on its own (a catch-up's timers); returns
         once all have finished, committed or not."""
         mine = [Outcome(body) for body in bodies]
+        if not mine:
+            return mine
         with self._lock:
             self._waiting.extend(mine)
             if not self._leading:
