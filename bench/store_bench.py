@@ -13,7 +13,8 @@
 - repair steps/s: the shipped repair flow with realistic data (open an order, complete it),
   one caller, then 16 threads at once; each step committed before its call returns.
 - `--pg URL` (or `--pg auto`: start one with scripts/postgres.sh, and say so if it cannot)
-  repeats the repair steps on PostgreSQL (`pg_` keys).
+  repeats the repair steps on PostgreSQL, then the restart with two worker processes sharing
+  the database (`--pg-pending`, `--pg-overdue`; `pg_` keys).
 
 The last line is one JSON object (`store_…` and `pg_store_…` keys).
 """
@@ -35,6 +36,8 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine.clock import SimulatedClock  # noqa: E402
 from engine.service import Service  # noqa: E402
@@ -112,76 +115,109 @@ def repair_steps_per_second(url: str, callers: int, cases: int) -> float:
     return rate
 
 
-def _template(
-    path: Path, flows: Path, name: str
-) -> tuple[str, str, tuple[Any, ...], tuple[Any, ...]]:
-    """A case of the bench flow as stored: its JSON, flow hash, audit row and timer row."""
-    start = datetime.now(UTC) - timedelta(hours=2)
-    service = Service(f"sqlite:///{path}", flows, clock=SimulatedClock(start))
+class Raw:
+    """A plain driver connection to a bench store, SQLite or PostgreSQL (bulk loads, and
+    watching what the workers fired)."""
+
+    def __init__(self, url: str) -> None:
+        self.pg = url.startswith("postgresql")
+        if self.pg:
+            import psycopg
+
+            self.conn: Any = psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
+        else:
+            self.conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+            self.conn.isolation_level = None
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement (`?` markers); none for a statement that returns none."""
+        cursor = self.conn.execute(sql.replace("?", "%s") if self.pg else sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def load(self, table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+        """Append `rows` to `table` (COPY on PostgreSQL)."""
+        if self.pg:
+            with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ",".join("?" * len(rows[0]))
+            self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+_AUDIT = 'case_id, seq, at, recorded_at, actor, role, kind, what, "before", "after", data, line'
+_CASES = "id, flow, flow_version, flow_hash, state, closed, row_version, data, opened_at, " \
+    "updated_at, audit_count"  # fmt: skip
+_TIMERS = 'case_id, "key", due_us, ord, token, count, armed_at'
+
+
+def bulk_cases(url: str, flows: Path, prefix: str, dues: list[datetime]) -> None:
+    """Write one case of the bench flow per due time, each with its one timer pending (a
+    case opened through the service is the template)."""
+    name = f"template-{prefix}"
+    service = Service(url, flows, clock=SimulatedClock(datetime.now(UTC) - timedelta(hours=2)))
     service.open("bench", {}, case_id=name)
     service.close()
-    with sqlite3.connect(path) as raw:
-        data, flow_hash = raw.execute(
-            "SELECT data, flow_hash FROM cases WHERE id = ?", (name,)
-        ).fetchone()
-        audit = raw.execute("SELECT * FROM audit WHERE case_id = ?", (name,)).fetchone()
-        timer = raw.execute(
-            "SELECT key, ord, token, count, armed_at FROM timers WHERE case_id = ?", (name,)
-        ).fetchone()
-    return data, flow_hash, audit, timer
-
-
-def bulk_cases(path: Path, flows: Path, prefix: str, dues: list[datetime]) -> None:
-    """Write one case of the bench flow per due time, each with its one timer pending."""
-    data, flow_hash, audit, timer = _template(path, flows, f"template-{prefix}")
+    raw = Raw(url)
+    ((data, flow_hash),) = raw.rows("SELECT data, flow_hash FROM cases WHERE id = ?", (name,))
+    ((*audit,),) = raw.rows(f"SELECT {_AUDIT} FROM audit WHERE case_id = ?", (name,))
+    ((key, *timer),) = raw.rows(
+        'SELECT "key", ord, token, count, armed_at FROM timers WHERE case_id = ?', (name,)
+    )
     template = json.loads(data)
-    key = timer[0]
-    raw = sqlite3.connect(path)
-    raw.execute("BEGIN")
+    opened = template["opened_at"]["$dt"]
+    raw.rows("BEGIN")
     for start in range(0, len(dues), 20000):
         cases, audits, timers = [], [], []
         for i, due in enumerate(dues[start : start + 20000], start):
             cid = f"{prefix}{i:07d}"
             template["id"] = cid
             template["timers"][key]["due"] = {"$dt": due.isoformat()}
-            opened = template["opened_at"]["$dt"]
             text = json.dumps(template, separators=(",", ":"))
-            cases.append((cid, "bench", 1, flow_hash, "open", 0, 1, text, opened, opened, 1))
+            cases.append((cid, "bench", 1, flow_hash, "open", False, 1, text, opened, opened, 1))
             audits.append((cid, *audit[1:]))
-            timers.append((cid, key, to_us(due), timer[1], timer[2], timer[3], timer[4]))
-        raw.executemany("INSERT INTO cases VALUES (?,?,?,?,?,?,?,?,?,?,?)", cases)
-        raw.executemany(f"INSERT INTO audit VALUES ({','.join('?' * len(audit))})", audits)
-        raw.executemany(
-            "INSERT INTO timers (case_id, key, due_us, ord, token, count, armed_at) "
-            "VALUES (?,?,?,?,?,?,?)",
-            timers,
-        )
-    raw.execute("COMMIT")
-    raw.execute("ANALYZE")
+            timers.append((cid, key, to_us(due), *timer))
+        raw.load("cases", _CASES, cases)
+        raw.load("audit", _AUDIT, audits)
+        raw.load("timers", _TIMERS, timers)
+    raw.rows("COMMIT")
+    raw.rows("ANALYZE")
     raw.close()
 
 
-def _worker(path: Path, flows: Path) -> tuple[subprocess.Popen[str], float]:
-    """Start a worker on the store; it and the seconds until it said it was ready."""
+def _workers(url: str, flows: Path, n: int) -> tuple[list[subprocess.Popen[str]], float]:
+    """Start `n` workers on the store; them, and the seconds until the last said it was
+    ready."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.scheduling.worker", "--db", f"sqlite:///{path}",
-         "--workflows", str(flows), "--poll", "1", "--no-dispatch"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "ready in" in line:
-            break
-    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
-    return proc, time.perf_counter() - t0
+    command = [sys.executable, "-m", "engine.scheduling.worker", "--db", url,
+               "--workflows", str(flows), "--poll", "1", "--no-dispatch"]  # fmt: skip
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) for _ in range(n)
+    ]
+    for proc in procs:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "ready in" in line:
+                break
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep it drained
+    return procs, time.perf_counter() - t0
 
 
-def _fired(raw: sqlite3.Connection, prefix: str) -> list[int]:
+def _stop(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=60)
+
+
+def _fired(raw: Raw, prefix: str) -> list[int]:
     """Fire lag in µs (wall clock at the claim minus the due time) of the `prefix` cases."""
     return [
-        lag
-        for (lag,) in raw.execute(
+        int(lag)
+        for (lag,) in raw.rows(
             "SELECT fired_wall_us - due_us FROM timers WHERE fired_at IS NOT NULL "
             "AND case_id >= ? AND case_id < ?",
             (prefix, prefix + "~"),
@@ -189,41 +225,66 @@ def _fired(raw: sqlite3.Connection, prefix: str) -> list[int]:
     ]
 
 
-def catch_up(path: Path, flows: Path, overdue: int) -> dict[str, float]:
-    """Start a worker on the loaded store: seconds to ready, and overdue timers fired per
+def catch_up(url: str, flows: Path, overdue: int, workers: int) -> dict[str, float]:
+    """Start workers on the loaded store: seconds to ready, and overdue timers fired per
     second until the last of them has fired."""
-    proc, ready = _worker(path, flows)
+    procs, ready = _workers(url, flows, workers)
     started = time.perf_counter()
-    raw = sqlite3.connect(path, timeout=30)
+    raw = Raw(url)
     done = float("nan")
-    deadline = started + 600
+    deadline = started + 900
     while time.perf_counter() < deadline:
         if len(_fired(raw, "o")) >= overdue:
             done = time.perf_counter() - started
             break
         time.sleep(0.05)
-    proc.terminate()
-    proc.wait(timeout=60)
+    _stop(procs)
     raw.close()
     return {"ready_s": ready, "catch_up_rate": overdue / done}
 
 
-def fire_lag(path: Path, flows: Path, soon: int, ready_s: float) -> list[float]:
-    """Add `soon` timers falling due over 5 s, from a moment the worker is surely running,
-    start the worker and return the fire lag of each (seconds, sorted)."""
+def fire_lag(url: str, flows: Path, soon: int, ready_s: float, workers: int) -> list[float]:
+    """Add `soon` timers falling due over 5 s, from a moment the workers are surely running,
+    start them and return the fire lag of each (seconds, sorted)."""
     soon_at = datetime.now(UTC) + timedelta(seconds=2 * ready_s + 5)
-    bulk_cases(path, flows, "s", [soon_at + timedelta(seconds=5 * i / soon) for i in range(soon)])
-    proc, _ = _worker(path, flows)
-    raw = sqlite3.connect(path, timeout=30)
+    bulk_cases(url, flows, "s", [soon_at + timedelta(seconds=5 * i / soon) for i in range(soon)])
+    procs, _ = _workers(url, flows, workers)
+    raw = Raw(url)
     lags: list[int] = []
     deadline = time.perf_counter() + 60 + 2 * ready_s
     while time.perf_counter() < deadline and len(lags) < soon:
         time.sleep(0.2)
         lags = _fired(raw, "s")
-    proc.terminate()
-    proc.wait(timeout=60)
+    _stop(procs)
     raw.close()
     return sorted(lag / 1e6 for lag in lags)
+
+
+def restart(
+    url: str, flows: Path, pending: int, overdue: int, soon: int, workers: int, label: str
+) -> dict[str, float]:
+    """Load the store, measure a restart's catch-up, then on-time fire lag; print them."""
+    began = time.perf_counter()
+    now = datetime.now(UTC)
+    past, far = now - timedelta(seconds=60), now + timedelta(days=1)
+    bulk_cases(url, flows, "o", [past + timedelta(microseconds=i) for i in range(overdue)])
+    bulk_cases(url, flows, "p", [far + timedelta(microseconds=50 * i) for i in range(pending)])
+    print(f"{label} loaded {pending:,} pending + {overdue:,} overdue timers in "
+          f"{time.perf_counter() - began:.1f}s", flush=True)  # fmt: skip
+    r = catch_up(url, flows, overdue, workers)
+    print(f"{label} {workers} worker(s) ready (process start → scheduler running): "
+          f"{r['ready_s']:.2f}s with {pending + overdue:,} timers pending")  # fmt: skip
+    print(f"{label} catch-up after a restart: {overdue:,} overdue timers at "
+          f"{r['catch_up_rate']:,.0f} timers/s", flush=True)  # fmt: skip
+    lags = fire_lag(url, flows, soon, r["ready_s"], workers)
+
+    def pct(p: float) -> float:
+        return lags[min(len(lags) - 1, int(len(lags) * p))] if lags else float("nan")
+
+    print(f"{label} fire lag of {len(lags):,} timers due on time while {pending:,} more wait: "
+          f"p50 {pct(0.5) * 1000:.1f} ms, p99 {pct(0.99) * 1000:.1f} ms, "
+          f"max {(lags[-1] if lags else float('nan')) * 1000:.1f} ms", flush=True)  # fmt: skip
+    return {**r, "lag_p99_ms": round(pct(0.99) * 1000, 1)}
 
 
 CALLERS = 16
@@ -239,6 +300,8 @@ def main() -> int:
     p.add_argument("--events", type=int, default=5000)
     p.add_argument("--cases", type=int, default=400, help="repair orders per single caller")
     p.add_argument("--pg", metavar="URL|auto", help="also measure on PostgreSQL")
+    p.add_argument("--pg-pending", type=int, default=100_000, help="pending timers on PostgreSQL")
+    p.add_argument("--pg-overdue", type=int, default=10_000, help="overdue timers on PostgreSQL")
     args = p.parse_args()
     found: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="flowdesk-bench-") as tmp:
@@ -249,50 +312,16 @@ def main() -> int:
         found["store_events_per_s_simple_flow"] = round(rate)
         found.update(steps(f"sqlite:///{work / 'steps.db'}", args.cases, "sqlite  "))
         if args.pg:
-            found.update(pg_bench(args.pg, args.cases))
-        db = work / "pending.db"
-        began = time.perf_counter()
-        now = datetime.now(UTC)
-        far = now + timedelta(days=1)
-        dues = [
-            now - timedelta(seconds=60) + timedelta(microseconds=i) for i in range(args.overdue)
-        ]
-        bulk_cases(db, flows, "o", dues)
-        bulk_cases(
-            db, flows, "p", [far + timedelta(microseconds=50 * i) for i in range(args.pending)]
-        )
-        print(
-            f"sqlite   loaded {args.pending:,} pending + {args.overdue:,} overdue timers in "
-            f"{time.perf_counter() - began:.1f}s ({db.stat().st_size / 1e6:,.0f} MB)",
-            flush=True,
-        )
-        r = catch_up(db, flows, args.overdue)
-        print(
-            f"sqlite   worker ready (process start → scheduler running): {r['ready_s']:.2f}s "
-            f"with {args.pending + args.overdue:,} timers pending"
-        )
-        print(
-            f"sqlite   catch-up after a restart: {args.overdue:,} overdue timers at "
-            f"{r['catch_up_rate']:,.0f} timers/s",
-            flush=True,
-        )
-        lags = fire_lag(db, flows, args.soon, r["ready_s"])
-
-    def pct(p: float) -> float:
-        return lags[min(len(lags) - 1, int(len(lags) * p))] if lags else float("nan")
-
-    print(
-        f"sqlite   fire lag of {len(lags):,} timers due on time while {args.pending:,} more "
-        f"wait: p50 {pct(0.5) * 1000:.1f} ms, p99 {pct(0.99) * 1000:.1f} ms, "
-        f"max {(lags[-1] if lags else float('nan')) * 1000:.1f} ms"
-    )
+            found.update(pg_bench(args.pg, args.cases, flows, args))
+        db = f"sqlite:///{work / 'pending.db'}"
+        r = restart(db, flows, args.pending, args.overdue, args.soon, 1, "sqlite  ")
     found.update(
         {
             "store_pending_timers": args.pending,
             "store_overdue_timers": args.overdue,
             "store_worker_ready_s": round(r["ready_s"], 2),
             "store_catchup_timers_per_s": round(r["catch_up_rate"]),
-            "store_fire_lag_p99_ms": round(pct(0.99) * 1000, 1),
+            "store_fire_lag_p99_ms": r["lag_p99_ms"],
             **{f"store_target_{k}": v for k, v in TARGETS.items()},
         }
     )
@@ -316,9 +345,9 @@ def steps(url: str, cases: int, label: str, prefix: str = "") -> dict[str, objec
     }
 
 
-def pg_bench(pg: str, cases: int) -> dict[str, object]:
-    """The repair-flow steps on PostgreSQL (a throwaway server when `auto`); the catch-up
-    and fire-lag figures are measured on SQLite only (their loader writes SQLite)."""
+def pg_bench(pg: str, cases: int, flows: Path, args: argparse.Namespace) -> dict[str, object]:
+    """The repair-flow steps, then a restart's catch-up and fire lag with two worker
+    processes, on PostgreSQL (a throwaway server when `auto`)."""
     folder = None
     url = pg
     if pg == "auto":
@@ -332,11 +361,30 @@ def pg_bench(pg: str, cases: int) -> dict[str, object]:
         url, folder = out.stdout.strip().splitlines()[-1].split()
     try:
         found = steps(url, cases, "postgres", prefix="pg_")
+        timers = _fresh_database(url, "flowdesk_bench_timers")
+        r = restart(timers, flows, args.pg_pending, args.pg_overdue, args.soon, 2, "postgres")
     finally:
         if folder:
             subprocess.run([str(ROOT / "scripts" / "postgres.sh"), "stop", folder], check=False)
-    return {"pg_ran": True, **found, "pg_store_catchup_timers_per_s": None,
-            "pg_store_fire_lag_p99_ms": None}  # fmt: skip
+    return {
+        "pg_ran": True,
+        **found,
+        "pg_store_workers": 2,
+        "pg_store_pending_timers": args.pg_pending,
+        "pg_store_overdue_timers": args.pg_overdue,
+        "pg_store_worker_ready_s": round(r["ready_s"], 2),
+        "pg_store_catchup_timers_per_s": round(r["catch_up_rate"]),
+        "pg_store_fire_lag_p99_ms": r["lag_p99_ms"],
+    }
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    """An empty database `name` on the server of `server_url`; its URL."""
+    raw = Raw(server_url)
+    raw.rows(f"DROP DATABASE IF EXISTS {name}")
+    raw.rows(f"CREATE DATABASE {name}")
+    raw.close()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":
