@@ -9,13 +9,17 @@ SQLite (the default, a file URL like `sqlite:///cases.db`):
 - `busy_timeout` (default 30 s) is how long a writer waits for the lock;
 - `synchronous=NORMAL`: in WAL mode a commit survives a crash of the process at any level;
   NORMAL may lose the last commits on a power loss or OS crash (never corrupts the file).
-  Pass `synchronous="FULL"` to trade speed for that last guarantee.
+  Pass `synchronous="FULL"` to trade speed for that last guarantee;
+- the log is checkpointed by a thread of the store's own (engine/store/checkpoint.py), not
+  by whichever commit makes it long.
 
 PostgreSQL (`postgresql+psycopg://…`): the case row is locked with `SELECT … FOR UPDATE`;
 workers claim due timers with `FOR UPDATE SKIP LOCKED`, so several share one database.
 
-Every engine step is written in the caller's one transaction (`Store.write()`); the
-per-case `row_version` column backs up the locks: a stale write raises `ConflictError`.
+Every engine step is atomic: written inside a write transaction (`Store.write()`), which
+concurrent steps share (`Store.commits`, engine/store/group_commit.py), by the plain SQL of
+engine/store/write_path.py. The per-case `row_version` column backs up the locks: a stale
+write raises `ConflictError`.
 """
 
 from __future__ import annotations
