@@ -88,9 +88,19 @@ def decode(value: Any) -> Any:
 
 
 _CONTAINERS = (list, tuple, dict)
-# the C encoder calls `encode` only for the values JSON lacks (dates, decimals, …)
+
+
+def _tagged(value: Any) -> Any:
+    """`encode` of a value the C encoder cannot write; a zoned date-time, by far the most
+    common, without the walk through every other type first."""
+    if type(value) is datetime and value.utcoffset() is not None:
+        return {"$dt": value.isoformat()}
+    return encode(value)
+
+
+# the C encoder calls `_tagged` only for the values JSON lacks (dates, decimals, …)
 _encode_json = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=encode, check_circular=False
+    ensure_ascii=False, separators=(",", ":"), default=_tagged, check_circular=False
 ).encode
 
 
