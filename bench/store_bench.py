@@ -225,6 +225,11 @@ def _fired(raw: Raw, prefix: str) -> list[int]:
     ]
 
 
+def _has_fired(raw: Raw, case_id: str) -> bool:
+    return bool(raw.rows("SELECT 1 FROM timers WHERE case_id = ? AND fired_at IS NOT NULL",
+                         (case_id,)))  # fmt: skip
+
+
 def catch_up(url: str, flows: Path, overdue: int, workers: int) -> dict[str, float]:
     """Start workers on the loaded store: seconds to ready, and overdue timers fired per
     second until the last of them has fired."""
@@ -233,8 +238,11 @@ def catch_up(url: str, flows: Path, overdue: int, workers: int) -> dict[str, flo
     raw = Raw(url)
     done = float("nan")
     deadline = started + 900
+    last = f"o{overdue - 1:07d}"  # due last, so fired last: polled alone (a lookup), the
+    # whole range counted only once it has fired (a scan of it every 50 ms took CPU from the
+    # worker measured)
     while time.perf_counter() < deadline:
-        if len(_fired(raw, "o")) >= overdue:
+        if _has_fired(raw, last) and len(_fired(raw, "o")) >= overdue:
             done = time.perf_counter() - started
             break
         time.sleep(0.05)

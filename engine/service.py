@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -372,13 +372,23 @@ class Service(Host):
         batch: int = 256,
         should_stop: Callable[[], bool] | None = None,
     ) -> list[Step]:
-        """Fire every timer due now, in due order. Up to `batch` due timers are read at a time
-        and each is applied as a step of its own (claimed, re-checked against the locked
-        case, fired), many steps to a transaction (group commit); a timer that fails is
-        logged, left to the next tick, and holds up no other. `should_stop` is asked before
-        each batch (a worker told to stop finishes the batch in hand and leaves the rest of a
-        backlog for the next start)."""
-        steps: list[Step] = []
+        """Fire every timer due now, in due order; the steps taken (see `fire_due`)."""
+        return list(self.fire_due(now, batch, should_stop))
+
+    def fire_due(
+        self,
+        now: datetime | None = None,
+        batch: int = 256,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[Step]:
+        """Fire every timer due now, in due order, yielding each step once committed (a worker
+        catching up on a backlog counts them and keeps none).
+
+        Up to `batch` due timers are read at a time and each is applied as a step of its own
+        (claimed, re-checked against the locked case, fired), many steps to a transaction
+        (group commit); a timer that fails is logged, left to the next tick, and holds up no
+        other. `should_stop` is asked before each batch (a worker told to stop finishes the
+        batch in hand and leaves the rest of a backlog for the next start)."""
         seen: set[int] = set()
         while should_stop is None or not should_stop():
             at = now or self.clock.now()
@@ -402,10 +412,9 @@ class Service(Host):
                     step = outcome.value()
                     if step is not None:
                         self._call_hooks((step,))
-                        steps.append(step)
+                        yield step
             if len(due) == batch:  # a backlog: let another process's writer in first
                 time.sleep(WRITER_GAP)
-        return steps
 
     def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
         """Claim one due timer (skipped if gone or taken), re-check it and fire it."""

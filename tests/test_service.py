@@ -121,6 +121,23 @@ def test_timers_fire_once_in_due_order_and_late_ones_are_marked(tmp_path: Path) 
     assert svc.get("a").state == "closed" and svc.get("a").closed_at == T0 + timedelta(hours=3)
 
 
+def test_a_backlog_is_fired_batch_by_batch_and_no_step_is_kept(tmp_path: Path) -> None:
+    """A worker catching up counts steps as they commit: the first is handed out while the
+    rest of the backlog is still due, so a backlog of millions holds one batch in memory."""
+    clock = SimulatedClock(T0)
+    svc = _service(tmp_path, clock)
+    for k in range(12):
+        svc.open("counter", {}, case_id=f"c{k:02d}")
+    clock.advance_to(T0 + timedelta(hours=1, minutes=30))  # each one `after 1h` overdue
+    steps = svc.fire_due(batch=5)
+    first = next(steps)
+    assert first.case.id == "c00" and first.case.state == "reminded"
+    still_due = sorted(c.id for c in svc.store.list_cases() if c.state == "open")
+    assert still_due == [f"c{k:02d}" for k in range(5, 12)]  # the next batches: not yet read
+    assert [s.case.id for s in steps] == [f"c{k:02d}" for k in range(1, 12)]
+    assert all(svc.get(f"c{k:02d}").state == "reminded" for k in range(12))
+
+
 def test_an_event_after_a_deadline_sees_the_deadline_first(tmp_path: Path) -> None:
     clock = SimulatedClock(T0)
     svc = _service(tmp_path, clock)

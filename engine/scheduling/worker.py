@@ -85,8 +85,8 @@ class Worker:
 
     def _run_once(self) -> None:
         try:
-            steps = self.service.run_due(should_stop=self._stopping.is_set)
-            self.fired += len(steps)
+            for _step in self.service.fire_due(should_stop=self._stopping.is_set):
+                self.fired += 1  # counted, not kept: a backlog may be millions of steps
             if not self._stopping.is_set():
                 self.service.run_schedules()
             if self.dispatch and not self._stopping.is_set():
