@@ -17,7 +17,7 @@ import yaml
 
 from dsl.checks import check
 from dsl.diagnostics import Diagnostic, render_full
-from dsl.frontend import parse_source
+from dsl.frontend import compile_source, parse_source
 from dsl.rules import RULES
 from dsl.source import Source
 from engine.i18n import language
@@ -82,6 +82,18 @@ def test_every_diagnostic_says_what_to_do(path: Path) -> None:
 
 def test_the_valid_golden_flow_is_clean() -> None:
     assert diagnose(golden_source(GOLDEN / "valid-complaint.flow")) == []
+
+
+def test_the_content_hash_of_a_flow_does_not_move() -> None:
+    """A stored case names its flow version by this hash: a change to the compiler or to how
+    the table is serialised that moved it would leave every stored case on a version no
+    loaded flow matches. Pinned from a run before any such change; update it only with a
+    migration of stored hashes."""
+    result = compile_source(golden_source(GOLDEN / "valid-complaint.flow"))
+    assert result.definition is not None
+    assert result.definition.content_hash == (
+        "sha256:496233bbeb1e256bfd407bba8a568d9d7132a9db2157c28eac609c90ec62f667"
+    )
 
 
 # ---------------------------------------------------------------- shared acceptance files
