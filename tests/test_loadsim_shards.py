@@ -16,8 +16,9 @@ import cli
 from engine.loader import calendars_for, compile_flow_file
 from engine.loadsim import build_report, load_profile, simulate
 from engine.loadsim.shards import SHARDS, shard_count
-from engine.loadsim.simulator import Simulation, Tally
+from engine.loadsim.simulator import Simulation
 from engine.loadsim.stats import Daily, Quantiles
+from engine.loadsim.tally import Tally
 from engine.runtime import FlowRuntime
 
 

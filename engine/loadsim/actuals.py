@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from engine.case import Case
 from engine.loadsim.profile import Profile
-from engine.loadsim.simulator import SimResult, Tally
+from engine.loadsim.simulator import SimResult
 from engine.loadsim.stats import Daily, Quantiles
+from engine.loadsim.tally import Tally
 from engine.runtime import FlowRuntime
 
 _ENTRY_KINDS = frozenset({"opened", "event", "timer", "automatic"})

@@ -22,7 +22,8 @@ from typing import Any
 from engine.calendar import Calendar
 from engine.case import Case
 from engine.loadsim.profile import Profile
-from engine.loadsim.simulator import Progress, SimResult, Simulation, Tally
+from engine.loadsim.simulator import Progress, SimResult, Simulation
+from engine.loadsim.tally import Tally
 from engine.runtime import FlowRuntime
 
 SHARDS = 4

@@ -15,23 +15,23 @@ import heapq
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from dsl.diagnostics import did_you_mean
 from engine import limits
 from engine.calendar import Calendar
 from engine.case import SLA_STATUS_AT, AuditRecord, Callback, Case, Escalation, SlaClock
 from engine.correlation import CaseIndex, key_values
-from engine.definition import CALLBACK_DONE, ScheduleDef
+from engine.definition import ScheduleDef
 from engine.errors import EventRefused, FlowRuntimeError, InvalidData
 from engine.fields import elapsed
-from engine.limits import clip
 from engine.loadsim.behaviour import Act, Plan, compile_states, role_of, values_of
+from engine.loadsim.fit import check_profile
 from engine.loadsim.profile import MAX_CASES, MAX_DAYS, Profile, ProfileError
 from engine.loadsim.sampling import ArrivalStream
 from engine.loadsim.stats import Daily, Quantiles
+from engine.loadsim.tally import Tally
 from engine.runtime import FlowRuntime, Step
 from engine.schedules import following
 
@@ -98,83 +98,6 @@ class RoleQueue:
     max_waiting: int = 0
     work_seconds: float = 0.0
     wait: Quantiles = field(default_factory=Quantiles)
-
-
-@dataclass(slots=True)
-class Tally:
-    """Everything the report is made of, folded in case by case."""
-
-    sla_names: list[str]
-    arrivals: int = 0
-    opened: int = 0
-    closed: int = 0
-    excluded: int = 0
-    counted: int = 0  # cases the rates are about (opened, not excluded)
-    open_at_end: int = 0
-    final_states: Counter[str] = field(default_factory=Counter)
-    open_states: Counter[str] = field(default_factory=Counter)  # where open cases were at the end
-    steps: int = 0
-    fired: int = 0
-    timers: int = 0
-    refused: Counter[str] = field(default_factory=Counter)
-    timer_errors: Counter[str] = field(default_factory=Counter)
-    sla: dict[str, Counter[str]] = field(default_factory=dict)
-    warnings: Counter[str] = field(default_factory=Counter)
-    escalations_by_level: Counter[int] = field(default_factory=Counter)
-    escalations_by_role: Counter[str] = field(default_factory=Counter)
-    escalated_cases: int = 0
-    callbacks_opened: int = 0
-    callbacks_done: int = 0
-    callbacks_with_due: int = 0
-    callbacks_on_time: int = 0
-    reopened: int = 0
-    repeated: int = 0
-    answers: int = 0
-    satisfied: int = 0
-    reached: Counter[str] = field(default_factory=Counter)
-    schedules: Counter[str] = field(default_factory=Counter)  # occurrences, by schedule
-    time_to_close: Quantiles = field(default_factory=Quantiles)
-    time_in_state: dict[str, Quantiles] = field(default_factory=dict)
-    daily: list[Daily] = field(default_factory=list)
-
-    def absorb(self, other: Tally) -> None:
-        """Add the tally of another shard of the same run (its cases are other cases)."""
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "sla_names":
-                continue
-            if f.name == "daily":
-                self._absorb_days(theirs)
-            elif isinstance(mine, int):
-                setattr(self, f.name, mine + theirs)
-            elif isinstance(mine, Counter | Quantiles):
-                _add(mine, theirs)
-            else:  # by name: SLA statuses, time in each state
-                for key, value in theirs.items():
-                    if key in mine:
-                        _add(mine[key], value)
-                    else:
-                        mine[key] = value
-
-    def _absorb_days(self, days: list[Daily]) -> None:
-        # a shard that ran out of cases earlier stopped counting days: after its last day
-        # nothing happened to its cases, so that day's standing holds until the end
-        mine = self.daily
-        if not mine or not days:
-            mine.extend(days)
-            return
-        for longer, shorter in ((mine, days), (days, mine)):
-            while len(shorter) < len(longer):
-                shorter.append(shorter[-1].standing())
-        for day, theirs in zip(mine, days, strict=True):
-            day.absorb(theirs)
-
-
-def _add(into: Counter[Any] | Quantiles, more: Counter[Any] | Quantiles) -> None:
-    if isinstance(into, Counter):
-        into.update(more)  # type: ignore[arg-type]
-    else:
-        into.absorb(more)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)
@@ -264,7 +187,7 @@ class Simulation:
         runtime.index_cases(self.index)
         self.recent: dict[str, deque[Any]] = {k: deque(maxlen=1000) for k in definition.keys}
         self.satisfied_field = settings.satisfied_field or default_satisfied
-        self.notes = self._check_profile()
+        self.notes = check_profile(definition, runtime.schema, profile, self.work, self.start)
         self.plans = compile_states(profile.states, self.rng, self.work)
         self.fields = values_of(profile.fields, self.rng, self.work)
         self.tally = Tally([s.name for s in definition.slas])
@@ -297,96 +220,6 @@ class Simulation:
                 f"{key}: no calendar `{name}` (known: {', '.join(sorted(calendars))})"
             )
         return calendars[name]
-
-    def _check_profile(self) -> list[str]:
-        """Problems a run would only show as stuck cases, named up front."""
-        definition = self.runtime.definition
-        states = {s.name: s for s in definition.states}
-        roles = set(definition.roles)
-        fields = {f.name for f in definition.fields}
-        problems: list[str] = []
-        for name in self.profile.states:
-            if name not in states:
-                problems.append(f"states.{name}: the flow has no state `{name}`")
-            elif states[name].final:
-                problems.append(f"states.{name}: `{name}` is final; nothing happens there")
-        events = self._events()
-        for name, branches in self.profile.states.items():
-            for branch in branches:
-                for action in branch.steps:
-                    if action.event not in events:
-                        problems.append(
-                            f"states.{name}: `{clip(action.event)}` is not an event of the flow"
-                            + (
-                                f" ({close})"
-                                if (close := did_you_mean(action.event, events))
-                                else ""
-                            )
-                        )
-                    by = action.by
-                    if by and by.startswith("$") and by[1:] not in fields:
-                        problems.append(f"states.{name}: `by: {by}` names no field of the flow")
-                    elif by and not by.startswith("$") and by not in roles:
-                        problems.append(f"states.{name}: `by: {by}` is not a role of the flow")
-        for role in self.profile.staff:
-            if role not in roles:
-                problems.append(f"staff.{role}: not a role of the flow")
-        for name in [*self.profile.report.exclude, *self.profile.report.reopen_states]:
-            if name not in states:
-                problems.append(f"report: the flow has no state `{name}`")
-        for name in self.profile.fields:
-            if name not in fields:
-                problems.append(f"fields.{name}: not a field of the flow")
-        for name in self.profile.repeats:
-            if name not in definition.keys:
-                keys = ", ".join(definition.keys) or "none"
-                problems.append(f"repeats.{name}: not one of the flow's `keys:` ({keys})")
-        if self.repeat_window is None:
-            problems.append(f"report.repeat_window: `{self.profile.report.repeat_window}` is "
-                            "not an elapsed duration such as 30d")  # fmt: skip
-        problems += self._check_values("fields", self.profile.fields)
-        for name, branches in self.profile.states.items():
-            for branch in branches:
-                for action in branch.steps:
-                    problems += self._check_values(f"states.{name}", action.data)
-        if problems:
-            raise ProfileError("the profile does not fit the flow:\n  " + "\n  ".join(problems))
-        notes = []
-        for s in definition.states:
-            if not s.final and s.name not in self.profile.states and not s.automatic:
-                if s.timers and any(t.target for t in s.timers):
-                    continue
-                notes.append(
-                    f"state `{s.name}` has no behaviour in the profile: cases there wait "
-                    "for a timer or stay open"
-                )
-        return notes
-
-    def _check_values(self, where: str, specs: Mapping[str, Any]) -> list[str]:
-        """Values the profile would send that the flow refuses (a text too long, a number
-        for a text, a bad choice), found by drawing a few up front: refused at every open or
-        event, they would only show as a quiet gap in the report."""
-        schema = self.runtime.schema
-        rng = random.Random(0)
-        now = self.start
-        problems = []
-        for name, make in values_of({k: v for k, v in specs.items() if k in schema.fields},
-                                    rng, self.work):  # fmt: skip
-            for n in (1, 2, 3):
-                try:
-                    schema.validate_some({name: make(n, now)})
-                except InvalidData as exc:
-                    problems.append(f"{where}: {name}: {exc.problems[name]}")
-                    break
-        return problems
-
-    def _events(self) -> set[str]:
-        """Every event some state of the flow takes: transitions, tasks, callback_done."""
-        events = {CALLBACK_DONE}
-        for state in self.runtime.definition.states:
-            events.update(t.event for t in state.transitions)
-            events.update(task.name for task in state.tasks)
-        return events
 
     # ------------------------------------------------------------ the run
     def run(self) -> SimResult:
