@@ -16,7 +16,8 @@ from dsl.bounds import parse_scope
 from dsl.diagnostics import Diagnostic, NodeProblem, did_you_mean, problem
 from dsl.lexer import FlowLexer, IndentationError_
 from dsl.source import Source, Span
-from dsl.transformer import ToAst, duration
+from dsl.tokens import duration
+from dsl.transformer import ToAst
 from engine.i18n import Listing, msg
 from engine.limits import char_name
 
