@@ -158,6 +158,8 @@ def test_sixteen_callers_on_the_repair_flow_each_get_their_own_outcome(tmp_path:
             assert case.state == ("dispatched" if k == 3 else "completed")
             assert [r.seq for r in case.audit] == list(range(1, len(case.audit) + 1))
     assert service.store.commits.steps == 16 * 6 * 2  # every call a step, refused ones too
+    # a leader waits for the callers the last transaction woke: they share transactions
+    assert service.store.commits.batches * 4 < service.store.commits.steps
     service.close()
 
 

@@ -11,14 +11,14 @@ a savepoint, exactly as before group commit.
 
 This is the leader/follower queue of LevelDB's writer and PostgreSQL's commit: no thread of
 its own, and the wait for the write lock and the commit is paid once per batch, not per step.
-Before taking its batch the leader yields to callers about to queue, until no more arrive:
-with 16 callers a transaction then holds 15 steps on average instead of 8.
+Before taking its batch the leader waits, the interpreter free, for the callers its
+predecessor woke to queue their next step (at most `GATHER_WAIT`): with 16 callers a
+transaction then holds 15 steps on average instead of 8. A caller alone never waits.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -29,6 +29,9 @@ from sqlalchemy import Connection
 from engine.errors import StoreError
 
 T = TypeVar("T")
+# How long a leader waits for the callers the last transaction woke to queue again: each
+# needs the interpreter for some µs to get there; one that has no next step costs this once.
+GATHER_WAIT = 0.0005
 
 
 class Outcome(Generic[T]):
@@ -69,8 +72,11 @@ class CommitQueue:
         self.store = store
         self.limit = limit  # steps per transaction at most
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a step was queued
         self._waiting: deque[Outcome[Any]] = deque()
         self._leading = False
+        self._expected = 0  # steps the next leader waits for: the queue, and callers woken
+        self._wanted = 0  # while a leader waits: the number of queued steps to wake it at
         self.batches = 0  # transactions run so far, and the steps in them
         self.steps = 0
         self.in_hand = 0  # steps in the transaction being run now
@@ -98,6 +104,8 @@ class CommitQueue:
                 self._leading = True
                 mine[0].lead = True
                 mine[0].done.release()
+            elif self._wanted and len(self._waiting) >= self._wanted:  # the leader's batch is in
+                self._arrived.notify()
         own = set(map(id, mine))
         for job in mine:
             while not job.finished:
@@ -108,14 +116,15 @@ class CommitQueue:
         return mine
 
     def _lead(self, own: set[int]) -> None:
-        # callers just woken from the last transaction are about to queue their next step:
-        # yield the interpreter to them until nobody more arrives (or the batch is full)
-        queued = -1
-        while queued != len(self._waiting) and len(self._waiting) < self.limit:
-            queued = len(self._waiting)
-            time.sleep(0)
         with self._lock:
+            # the callers the last transaction woke are about to queue their next step
+            wanted = min(self._expected, self.limit)
+            if len(self._waiting) < wanted:
+                self._wanted = wanted
+                self._arrived.wait(GATHER_WAIT)
+                self._wanted = 0
             batch = [self._waiting.popleft() for _ in range(min(self.limit, len(self._waiting)))]
+        woken = 0
         try:
             self._commit(batch)
         finally:
@@ -123,7 +132,9 @@ class CommitQueue:
                 job.finished = True
                 if id(job) not in own:  # this thread waits on none of its own locks
                     job.done.release()
+                    woken += 1
             with self._lock:
+                self._expected = len(self._waiting) + woken
                 if self._waiting:
                     head = self._waiting[0]
                     head.lead = True
