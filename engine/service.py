@@ -400,6 +400,7 @@ class Service(Host):
             seen.update(r.id for r in rows)
             # one step per timer, in due order across cases, many to a transaction
             bodies = [self._step(r.case_id, self._timer_body(r, now)) for r in rows]
+            fired: list[Step] = []  # a batch's steps, hooks called, before any is handed out
             for row, outcome in zip(rows, self.store.commits.run_all(bodies), strict=True):
                 if isinstance(outcome.error, ConflictError):  # another worker changed it
                     log.info("timer %s of case %s: the case changed meanwhile; retried at the "
@@ -412,7 +413,8 @@ class Service(Host):
                     step = outcome.value()
                     if step is not None:
                         self._call_hooks((step,))
-                        yield step
+                        fired.append(step)
+            yield from fired
             if len(due) == batch:  # a backlog: let another process's writer in first
                 time.sleep(WRITER_GAP)
 
