@@ -12,6 +12,9 @@
   and we measure their fire lag (the wall clock at the claim minus the due time).
 - repair steps/s: the shipped repair flow with realistic data (open an order, complete it),
   one caller, then 16 threads at once; each step committed before its call returns.
+- second process: while another process keeps 16 callers busy on the repair flow, this one
+  opens an order every 20 ms; how long each waits for SQLite's one write lock (a worker
+  beside `flow serve` under load must not starve).
 - `--pg URL` (or `--pg auto`: start one with scripts/postgres.sh, and say so if it cannot)
   repeats the repair steps on PostgreSQL, then the restart with two worker processes sharing
   the database (`--pg-pending`, `--pg-overdue`; `pg_` keys).
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
@@ -113,6 +117,48 @@ def repair_steps_per_second(url: str, callers: int, cases: int) -> float:
     assert service.get(f"r{callers}-0-0").state == "completed"
     service.close()
     return rate
+
+
+def _keep_busy(url: str, seconds: float) -> None:
+    """CALLERS threads opening and completing repair orders for `seconds` (in a process of
+    its own: `second_writer`)."""
+    service = Service(url, ROOT / "workflows", clock=SimulatedClock(REPAIR_START))
+    stop = time.monotonic() + seconds
+
+    def work(caller: int) -> None:
+        k = 0
+        while time.monotonic() < stop:
+            case = service.open("repair", REPAIR_CASE, case_id=f"busy-{caller}-{k}")
+            service.fire(case.id, "complete", "wang", "工程部", {"repair_result": "已疏通"})
+            k += 1
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in range(CALLERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    service.close()
+
+
+def second_writer(url: str, seconds: float = 8.0) -> list[float]:
+    """Seconds each write of this process waited (sorted) while another process keeps
+    CALLERS callers busy on the same SQLite file."""
+    service = Service(url, ROOT / "workflows", clock=SimulatedClock(REPAIR_START))
+    busy = multiprocessing.get_context("spawn").Process(target=_keep_busy, args=(url, seconds))
+    busy.start()
+    time.sleep(1.5)  # its callers are running
+    until = time.monotonic() + seconds - 2.0  # and still are until then
+    waits: list[float] = []
+    k = 0
+    while time.monotonic() < until:
+        began = time.perf_counter()
+        service.open("repair", REPAIR_CASE, case_id=f"second-{k}")
+        waits.append(time.perf_counter() - began)
+        k += 1
+        time.sleep(0.02)
+    busy.join()
+    service.close()
+    return sorted(waits)
 
 
 class Raw:
@@ -307,6 +353,8 @@ def main() -> int:
     p.add_argument("--overdue", type=int, default=100_000)
     p.add_argument("--events", type=int, default=5000)
     p.add_argument("--cases", type=int, default=400, help="repair orders per single caller")
+    p.add_argument("--busy-seconds", type=float, default=8.0,
+                   help="how long the other process keeps its callers busy")  # fmt: skip
     p.add_argument("--pg", metavar="URL|auto", help="also measure on PostgreSQL")
     p.add_argument("--pg-pending", type=int, default=100_000, help="pending timers on PostgreSQL")
     p.add_argument("--pg-overdue", type=int, default=10_000, help="overdue timers on PostgreSQL")
@@ -319,6 +367,13 @@ def main() -> int:
         print(f"sqlite   committed events/s (one transaction each): {rate:,.0f}", flush=True)
         found["store_events_per_s_simple_flow"] = round(rate)
         found.update(steps(f"sqlite:///{work / 'steps.db'}", args.cases, "sqlite  "))
+        waits = second_writer(f"sqlite:///{work / 'shared.db'}", args.busy_seconds)
+        p99, worst = 1000 * waits[int(0.99 * (len(waits) - 1))], 1000 * waits[-1]
+        print(f"sqlite   a second process's writes beside {CALLERS} busy callers: p50 "
+              f"{1000 * waits[len(waits) // 2]:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms "
+              f"({len(waits)} writes)", flush=True)  # fmt: skip
+        found["store_second_process_write_p99_ms"] = round(p99, 1)
+        found["store_second_process_write_max_ms"] = round(worst, 1)
         if args.pg:
             found.update(pg_bench(args.pg, args.cases, flows, args))
         db = f"sqlite:///{work / 'pending.db'}"
