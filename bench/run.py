@@ -45,7 +45,8 @@ from dsl.frontend import compile_source  # noqa: E402
 from dsl.lexer import FlowLexer  # noqa: E402
 from dsl.source import Source  # noqa: E402
 from engine.adapters.transitions_adapter import FlowModel, static_machine  # noqa: E402
-from engine.calendar import Calendar, load_calendars  # noqa: E402
+from engine.calendar import Calendar  # noqa: E402
+from engine.calendar_file import load_calendars  # noqa: E402
 from engine.clock import SimulatedClock  # noqa: E402
 from engine.definition import FlowDefinition  # noqa: E402
 from engine.engine import Engine  # noqa: E402

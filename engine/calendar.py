@@ -1,7 +1,7 @@
 """Business calendars: opening hours, working days, and time arithmetic on them.
 
-Everything here is a pure function of its arguments (no clock, no I/O) except
-`load_calendars`, which reads the calendar file of the flow language (section 9).
+Everything here is a pure function of its arguments (no clock, no I/O); reading the
+calendar file of the flow language (section 9) is `engine.calendar_file`'s.
 
 Conventions:
 - every datetime argument must be timezone-aware (naive ones raise ValueError);
@@ -22,17 +22,14 @@ import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     SerializerFunctionWrapHandler,
-    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
@@ -40,8 +37,6 @@ from pydantic import (
 
 from engine.errors import FlowdeskError
 from engine.i18n import msg
-from engine.limits import shorten
-from engine.yamlfile import BoundedLoader, parse_yaml, read_yaml
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -549,85 +544,3 @@ class Calendar:
 
 
 _MIDNIGHT = time()
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-class _Loader(BoundedLoader):
-    """YAML loader that keeps dates as text, so that a bad date is reported with its field."""
-
-
-def _date_as_text(loader: BoundedLoader, node: yaml.ScalarNode) -> str:
-    return str(loader.construct_scalar(node))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
-
-
-def load_calendars(path: str | Path) -> dict[str, Calendar]:
-    """Read a calendar file (a mapping name -> settings, section 9); it always has `always`."""
-    path = Path(path)
-    return _calendars(read_yaml(path, msg("calendar file"), CalendarError, _Loader), path)
-
-
-def parse_calendars(text: str, name: str = "calendars.yaml") -> dict[str, Calendar]:
-    """`load_calendars` for text in hand (`name` stands for the file in messages)."""
-    return _calendars(parse_yaml(text, name, CalendarError, _Loader), name)
-
-
-def _calendars(data: object, path: str | Path) -> dict[str, Calendar]:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise CalendarError(
-            msg(
-                "{path}: expected a mapping of calendar names to settings (like "
-                "'office: {{hours: [\"08:00-12:00\"]}}'), got {name}",
-                path=path,
-                name=type(data).__name__,
-            )
-        )
-    calendars = {"always": Calendar.always()}
-    for name, settings in data.items():
-        if not isinstance(settings, dict):
-            raise CalendarError(
-                msg(
-                    "{path}: calendar {name!r}: expected a mapping of settings "
-                    "({model_fields}), got {settings!r}",
-                    path=path,
-                    name=name,
-                    model_fields=", ".join(CalendarSpec.model_fields),
-                    settings=settings,
-                )
-            )
-        try:
-            spec = CalendarSpec.model_validate(settings)
-        except ValidationError as error:
-            raise CalendarError(f"{path}: calendar {name!r}: {_explain(error)}") from None
-        calendars[str(name)] = Calendar.from_spec(str(name), spec)
-    return calendars
-
-
-def _explain(error: ValidationError) -> str:
-    """Pydantic's errors in plain words, one clause per problem, naming the field."""
-    clauses = []
-    for problem in error.errors():
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"])
-        where = where.lstrip(".")
-        if problem["type"] == "extra_forbidden":
-            allowed = ", ".join(CalendarSpec.model_fields)
-            clauses.append(
-                msg(
-                    "unknown key {where!r}; the allowed keys are {allowed}",
-                    where=where,
-                    allowed=allowed,
-                )
-            )
-            continue
-        if problem["type"] == "value_error":
-            message = str(problem.get("ctx", {}).get("error", problem["msg"]))
-        else:
-            message = f"{problem['msg']}, got {shorten(problem['input'])}"
-        clauses.append(f"{where}: {message}" if where else message)
-    return "; ".join(clauses)

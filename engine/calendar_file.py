@@ -1,7 +1,9 @@
-"""Adding days to one calendar of a calendars.yaml, as a person would: the file's comments,
-order and layout kept, only the one-line lists `extra_holidays`, `extra_workdays` and
-`notices` of that calendar rewritten (or added after its last key). The result is loaded
-again before it is returned, so a file that would not load is never written.
+"""The calendar file (calendars.yaml): reading it into `Calendar`s, with errors that name
+the calendar and the key; and adding days to one of its calendars as a person would: the
+file's comments, order and layout kept, only the one-line lists `extra_holidays`,
+`extra_workdays` and `notices` of that calendar rewritten (or added after its last key).
+The result is loaded again before it is returned, so a file that would not load is never
+written.
 """
 
 from __future__ import annotations
@@ -9,10 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 
-from engine.calendar import CalendarError, parse_calendars
+import yaml
+from pydantic import ValidationError
+
+from engine.calendar import Calendar, CalendarError, CalendarSpec
 from engine.i18n import msg
-from engine.limits import clip
+from engine.limits import clip, shorten
+from engine.yamlfile import BoundedLoader, parse_yaml, read_yaml
 
 _KEYS = ("extra_holidays", "extra_workdays", "notices")
 
@@ -91,3 +98,85 @@ def _check_loads(text: str, name: str) -> None:
         parse_calendars(text, name)
     except CalendarError as exc:
         raise CalendarError(msg("after adding the days: {exc}", exc=exc)) from None
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _Loader(BoundedLoader):
+    """YAML loader that keeps dates as text, so that a bad date is reported with its field."""
+
+
+def _date_as_text(loader: BoundedLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _date_as_text)
+
+
+def load_calendars(path: str | Path) -> dict[str, Calendar]:
+    """Read a calendar file (a mapping name -> settings, section 9); it always has `always`."""
+    path = Path(path)
+    return _calendars(read_yaml(path, msg("calendar file"), CalendarError, _Loader), path)
+
+
+def parse_calendars(text: str, name: str = "calendars.yaml") -> dict[str, Calendar]:
+    """`load_calendars` for text in hand (`name` stands for the file in messages)."""
+    return _calendars(parse_yaml(text, name, CalendarError, _Loader), name)
+
+
+def _calendars(data: object, path: str | Path) -> dict[str, Calendar]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CalendarError(
+            msg(
+                "{path}: expected a mapping of calendar names to settings (like "
+                "'office: {{hours: [\"08:00-12:00\"]}}'), got {name}",
+                path=path,
+                name=type(data).__name__,
+            )
+        )
+    calendars = {"always": Calendar.always()}
+    for name, settings in data.items():
+        if not isinstance(settings, dict):
+            raise CalendarError(
+                msg(
+                    "{path}: calendar {name!r}: expected a mapping of settings "
+                    "({model_fields}), got {settings!r}",
+                    path=path,
+                    name=name,
+                    model_fields=", ".join(CalendarSpec.model_fields),
+                    settings=settings,
+                )
+            )
+        try:
+            spec = CalendarSpec.model_validate(settings)
+        except ValidationError as error:
+            raise CalendarError(f"{path}: calendar {name!r}: {_explain(error)}") from None
+        calendars[str(name)] = Calendar.from_spec(str(name), spec)
+    return calendars
+
+
+def _explain(error: ValidationError) -> str:
+    """Pydantic's errors in plain words, one clause per problem, naming the field."""
+    clauses = []
+    for problem in error.errors():
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"])
+        where = where.lstrip(".")
+        if problem["type"] == "extra_forbidden":
+            allowed = ", ".join(CalendarSpec.model_fields)
+            clauses.append(
+                msg(
+                    "unknown key {where!r}; the allowed keys are {allowed}",
+                    where=where,
+                    allowed=allowed,
+                )
+            )
+            continue
+        if problem["type"] == "value_error":
+            message = str(problem.get("ctx", {}).get("error", problem["msg"]))
+        else:
+            message = f"{problem['msg']}, got {shorten(problem['input'])}"
+        clauses.append(f"{where}: {message}" if where else message)
+    return "; ".join(clauses)

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from engine.calendar import Calendar, CalendarError, load_calendars
+from engine.calendar import Calendar, CalendarError
+from engine.calendar_file import load_calendars
 from engine.definition import FlowDefinition
 from engine.errors import FlowLoadError
 from engine.i18n import msg

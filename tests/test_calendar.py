@@ -21,8 +21,8 @@ from engine.calendar import (
     OnMonthDay,
     OnWeekday,
     WallRule,
-    load_calendars,
 )
+from engine.calendar_file import load_calendars
 from engine.clock import SimulatedClock, SystemClock
 
 ALWAYS = Calendar.always()

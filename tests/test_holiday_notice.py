@@ -19,8 +19,8 @@ from conftest import run_cli as flow
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.calendar import CalendarError, load_calendars, parse_calendars
-from engine.calendar_file import add_days
+from engine.calendar import CalendarError
+from engine.calendar_file import add_days, load_calendars, parse_calendars
 from engine.holiday_notice import NoticeError, parse_notice
 from engine.limits import visible
 

@@ -30,7 +30,8 @@ from engine.adapters.transitions_adapter import (
     static_machine,
     to_machine,
 )
-from engine.calendar import Calendar, load_calendars
+from engine.calendar import Calendar
+from engine.calendar_file import load_calendars
 from engine.clock import SimulatedClock
 from engine.errors import (
     EventRefused,
