@@ -5,7 +5,6 @@ shared transaction loses nothing that was acknowledged."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,32 +15,49 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine
 
 from engine.clock import SimulatedClock
 from engine.errors import RoleNotAllowed
 from engine.service import Service
 from engine.store import Store
 from tests.commit_driver import ORDER, START
+from tests.conftest import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _store(tmp_path: Path, store_type: type[Store] = Store) -> Store:
-    store = store_type(f"sqlite:///{tmp_path / 'q.db'}")
+def _store(url: str, store_type: type[Store] = Store) -> Store:
+    store = store_type(url)
     with store.write() as conn:
         store.run(conn, "CREATE TABLE t (k INTEGER PRIMARY KEY)")
     return store
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'q.db'}"
+    return fresh_database(request.getfixturevalue("pg_server"), "group_commit_pg")
+
+
 def _committed(store: Store) -> set[int]:
     """The rows another connection sees: what has really committed."""
-    with sqlite3.connect(str(store.engine.url.database)) as raw:
-        return {k for (k,) in raw.execute("SELECT k FROM t")}
+    other = create_engine(store.engine.url)
+    with other.connect() as conn:
+        found = {k for (k,) in conn.exec_driver_sql("SELECT k FROM t")}
+    other.dispose()
+    return found
 
 
-def _insert(store: Store, k: int, fail: bool = False) -> Callable[[Connection], int]:
+def _insert(
+    store: Store, k: int, fail: bool = False, fail_first: bool = False
+) -> Callable[[Connection], int]:
+    """A step writing row `k`; `fail` raises after the write, `fail_first` before it."""
+
     def body(conn: Connection) -> int:
+        if fail_first:
+            raise ValueError(f"step {k} refused")
         store.run(conn, "INSERT INTO t (k) VALUES (?)", (k,))
         if fail:
             raise ValueError(f"step {k} refused")
@@ -85,9 +101,9 @@ def _callers(store: Store, steps: dict[int, Callable[[Connection], int]]) -> dic
 
 
 def test_waiting_steps_share_one_transaction_and_a_failing_one_rolls_back_alone(
-    tmp_path: Path,
+    db_url: str,
 ) -> None:
-    store = _store(tmp_path)
+    store = _store(db_url)
     steps = {k: _insert(store, k, fail=k == 5) for k in range(1, 10)}
     outcome = _callers(store, steps)
     assert store.commits.batches == 2  # the first step alone, then the eight that waited
@@ -95,6 +111,34 @@ def test_waiting_steps_share_one_transaction_and_a_failing_one_rolls_back_alone(
     assert isinstance(outcome.pop(5), ValueError)
     assert outcome == {k: (k, True) for k in range(1, 10) if k != 5}  # durable on return
     assert _committed(store) == set(range(1, 10)) - {5}
+    # SQLite undoes step 5's row by running the others again; PostgreSQL by its savepoint
+    assert store.commits.redone == (1 if store.dialect == "sqlite" else 0)
+    store.close()
+
+
+def test_a_step_failing_before_it_writes_is_dropped_without_running_the_others_again(
+    tmp_path: Path,
+) -> None:
+    store = _store(f"sqlite:///{tmp_path / 'q.db'}")
+    runs = dict.fromkeys(range(1, 10), 0)
+
+    def counted(k: int) -> Callable[[Connection], int]:
+        step = _insert(store, k, fail_first=k in (3, 7))
+
+        def body(conn: Connection) -> int:
+            runs[k] += 1
+            return step(conn)
+
+        return body
+
+    outcome = _callers(store, {k: counted(k) for k in range(1, 10)})
+    assert isinstance(outcome.pop(3), ValueError)
+    assert isinstance(outcome.pop(7), ValueError)
+    assert outcome == {k: (k, True) for k in range(1, 10) if k not in (3, 7)}
+    assert _committed(store) == set(range(1, 10)) - {3, 7}
+    assert store.commits.redone == 0
+    assert runs == dict.fromkeys(range(1, 10), 1)  # each step ran once
+    store.close()
 
 
 class _CommitFails(Store):
@@ -109,7 +153,7 @@ class _CommitFails(Store):
 
 
 def test_a_failed_commit_fails_every_step_it_held(tmp_path: Path) -> None:
-    store = _store(tmp_path, _CommitFails)
+    store = _store(f"sqlite:///{tmp_path / 'q.db'}", _CommitFails)
     assert isinstance(store, _CommitFails)
     store.fail = True
     outcome: dict[int, BaseException] = {}
@@ -158,6 +202,7 @@ def test_sixteen_callers_on_the_repair_flow_each_get_their_own_outcome(tmp_path:
             assert case.state == ("dispatched" if k == 3 else "completed")
             assert [r.seq for r in case.audit] == list(range(1, len(case.audit) + 1))
     assert service.store.commits.steps == 16 * 6 * 2  # every call a step, refused ones too
+    assert service.store.commits.redone == 0  # a refused event writes nothing to undo
     # a leader waits for the callers the last transaction woke: they share transactions
     assert service.store.commits.batches * 4 < service.store.commits.steps
     service.close()

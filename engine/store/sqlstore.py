@@ -27,7 +27,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -182,6 +182,15 @@ class Store(WritePath):
             conn.execution_options(flowdesk_write=True)
             with conn.begin():
                 yield conn
+
+    def change_count(self, conn: Connection) -> Callable[[], int] | None:
+        """SQLite: the rows the write transaction on `conn` has changed so far (-1 once it
+        has ended), so a step that fails having changed none needs no savepoint to undo it.
+        None on PostgreSQL, where a failed statement spoils the transaction: savepoints."""
+        if self.dialect != "sqlite":
+            return None
+        raw: Any = conn.connection.driver_connection
+        return lambda: int(raw.total_changes) if raw.in_transaction else -1
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
