@@ -286,7 +286,9 @@ class Service(Host):
         """Re-check a claimed timer against the locked case and fire it."""
         armed = self._armed_for(case, row)
         if armed is None:
-            # the row disagrees with the case (never expected): retire it, fire nothing
+            # the row disagrees with the case: another worker fired it meanwhile (SQLite
+            # takes no claim), or (never expected) they drifted apart: retire it if it is
+            # still live, fire nothing
             self.store.mark_fired(conn, row, now, False, f"{self.worker_id}:stale")
             return None, version
         if armed.due > now:

@@ -121,6 +121,32 @@ def test_timers_fire_once_in_due_order_and_late_ones_are_marked(tmp_path: Path) 
     assert svc.get("a").state == "closed" and svc.get("a").closed_at == T0 + timedelta(hours=3)
 
 
+def test_a_due_timer_another_worker_fired_meanwhile_fires_nothing_again(
+    tmp_path: Path,
+) -> None:
+    """Two workers on one SQLite file read the same due row; the second to apply it finds
+    the case's own timer moved on (fired, re-armed) and fires nothing."""
+    clock = SimulatedClock(T0)
+    first, second = _service(tmp_path, clock), _service(tmp_path, clock)
+    first.open("counter", {}, case_id="a")
+    clock.advance_to(T0 + timedelta(hours=1, minutes=5))
+    with second.store.read() as conn:
+        (row,) = second.store.due_timers(conn, clock.now(), 10)  # read, not yet applied
+    assert [s.case.id for s in first.run_due()] == ["a"]  # the other worker fires it
+    assert second.fire_timer(row) is None
+    assert second.run_due() == []
+    case = second.get("a")
+    assert case.state == "reminded"
+    assert [r.what for r in case.audit if r.kind == "timer"] == ["T:open#1"]  # once
+    with second.store.read() as conn:
+        fired_by = second.store.run(
+            conn, "SELECT fired_by FROM timers WHERE id = ?", (row.id,)
+        ).fetchall()
+    assert fired_by == [(first.worker_id,)]  # still the first worker's, not retired again
+    first.close()
+    second.close()
+
+
 def test_a_backlog_is_fired_batch_by_batch_and_no_step_is_kept(tmp_path: Path) -> None:
     """A worker catching up counts steps as they commit: the first is handed out while the
     rest of the backlog is still due, so a backlog of millions holds one batch in memory."""

@@ -261,9 +261,13 @@ class WritePath:
         return [TimerRow(*r) for r in found]
 
     def claim_timer(self, conn: Connection, row: TimerRow) -> bool:
-        """Lock the timer row if it is still live (SKIP LOCKED on PostgreSQL): the re-check."""
-        query = _CLAIM + (" FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else "")
-        return self.run(conn, query, (row.id,)).fetchone() is not None
+        """PostgreSQL: lock the timer row if it is still live, skipping one another worker
+        holds. SQLite: nothing to lock (the write transaction holds the file's one write
+        lock), so nothing is read: the locked case's own timer is the re-check (a row
+        another worker fired meanwhile no longer matches it, see `Service._armed_for`)."""
+        if self.dialect != "postgresql":
+            return True
+        return self.run(conn, _CLAIM + " FOR UPDATE SKIP LOCKED", (row.id,)).fetchone() is not None
 
     def mark_fired(
         self, conn: Connection, row: TimerRow, at: datetime, late: bool, worker: str
