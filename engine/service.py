@@ -56,7 +56,8 @@ T = TypeVar("T")
 
 log = logging.getLogger("flowdesk.service")
 # a pause between the batches of a catch-up, as long as a waiting SQLite writer polls for
-# the lock (engine/store/sqlstore.py), so another process's step gets its turn
+# the lock (engine/store/sqlstore.py), so another process's step gets its turn (PostgreSQL
+# locks rows, not the database: its writers never wait for a catch-up's batch)
 WRITER_GAP = 0.002
 
 
@@ -417,8 +418,8 @@ class Service(Host):
                         self._call_hooks((step,))
                         fired.append(step)
             yield from fired
-            if len(due) == batch:  # a backlog: let another process's writer in first
-                time.sleep(WRITER_GAP)
+            if len(due) == batch and self.store.dialect == "sqlite":
+                time.sleep(WRITER_GAP)  # a backlog: let another process's writer in first
 
     def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
         """Claim one due timer (skipped if gone or taken), re-check it and fire it."""
