@@ -172,37 +172,51 @@ class CommitQueue:
     def _attempt(self, jobs: list[Outcome[Any]]) -> list[Outcome[Any]]:
         """Run `jobs` in one transaction and commit it; [] once done, or the steps to run
         again in a new transaction if one failed after writing where no savepoint undoes it."""
-        run = self.store.run
         try:
             with self.store.write() as conn:
                 if len(jobs) == 1:
                     jobs[0].result = jobs[0].body(conn)
                     return []
                 changes = self.store.change_count(conn)
-                for job in jobs:
-                    if changes is None:
-                        # plain SQL: SQLAlchemy's begin_nested costs 50 times as much
-                        run(conn, "SAVEPOINT step")
-                    else:
-                        before = changes()
-                    try:
-                        job.result = job.body(conn)
-                    except Exception as exc:  # this step alone rolls back
-                        job.error = exc
-                        if changes is not None:
-                            if changes() != before:  # it had written: undo them all
-                                raise _Redo from None
-                            continue
-                        try:
-                            run(conn, "ROLLBACK TO SAVEPOINT step")
-                        except Exception:  # the connection is gone, the transaction too
-                            raise exc from None
-                    if changes is None:
-                        run(conn, "RELEASE SAVEPOINT step")
+                if changes is None:
+                    self._with_savepoints(conn, jobs)
+                else:
+                    self._counting_changes(conn, jobs, changes)
         except _Redo:
             self.redone += 1
             return [job for job in jobs if job.error is None]
         return []
+
+    def _with_savepoints(self, conn: Connection, jobs: list[Outcome[Any]]) -> None:
+        """Each step inside a savepoint: one that raises is rolled back to it."""
+        run = self.store.run
+        for job in jobs:
+            # plain SQL: SQLAlchemy's begin_nested costs 50 times as much
+            run(conn, "SAVEPOINT step")
+            try:
+                job.result = job.body(conn)
+            except Exception as exc:  # this step alone rolls back
+                job.error = exc
+                try:
+                    run(conn, "ROLLBACK TO SAVEPOINT step")
+                except Exception:  # the connection is gone, the transaction too
+                    raise exc from None
+            run(conn, "RELEASE SAVEPOINT step")
+
+    @staticmethod
+    def _counting_changes(
+        conn: Connection, jobs: list[Outcome[Any]], changes: Callable[[], int]
+    ) -> None:
+        """Each step as it comes: one that raises having changed no row is simply dropped;
+        one that changed rows first raises `_Redo` (the transaction must roll back)."""
+        for job in jobs:
+            before = changes()
+            try:
+                job.result = job.body(conn)
+            except Exception as exc:
+                job.error = exc
+                if changes() != before:
+                    raise _Redo from None
 
 
 class _Redo(Exception):
