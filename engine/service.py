@@ -55,9 +55,8 @@ from engine.store.sqlstore import Store, TimerRow, wall_us
 T = TypeVar("T")
 
 log = logging.getLogger("flowdesk.service")
-# a pause between the batches of a catch-up, as long as a waiting SQLite writer polls for
-# the lock (engine/store/sqlstore.py), so another process's step gets its turn (PostgreSQL
-# locks rows, not the database: its writers never wait for a catch-up's batch)
+# a pause between the batches of a SQLite catch-up, as long as a waiting writer polls for
+# the lock (engine/store/sqlstore.py), so another process's step gets its turn
 WRITER_GAP = 0.002
 
 
@@ -287,9 +286,8 @@ class Service(Host):
         """Re-check a claimed timer against the locked case and fire it."""
         armed = self._armed_for(case, row)
         if armed is None:
-            # the row disagrees with the case: another worker fired it meanwhile (SQLite
-            # takes no claim), or (never expected) they drifted apart: retire it if it is
-            # still live, fire nothing
+            # another worker fired the row meanwhile (SQLite takes no claim), or (never
+            # expected) it drifted from the case: retire it if still live, fire nothing
             self.store.mark_fired(conn, row, now, False, f"{self.worker_id}:stale")
             return None, version
         if armed.due > now:
