@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -55,9 +54,6 @@ from engine.store.sqlstore import Store, TimerRow, wall_us
 T = TypeVar("T")
 
 log = logging.getLogger("flowdesk.service")
-# a pause between the batches of a SQLite catch-up, as long as a waiting writer polls for
-# the lock (engine/store/sqlstore.py), so another process's step gets its turn
-WRITER_GAP = 0.002
 
 
 class Service(Host):
@@ -416,8 +412,8 @@ class Service(Host):
                         self._call_hooks((step,))
                         fired.append(step)
             yield from fired
-            if len(due) == batch and self.store.dialect == "sqlite":
-                time.sleep(WRITER_GAP)  # a backlog: let another process's writer in first
+            if len(due) == batch:  # a backlog
+                self.store.let_writers_in()
 
     def fire_timer(self, row: TimerRow, now: datetime | None = None) -> Step | None:
         """Claim one due timer (skipped if gone or taken), re-check it and fire it."""

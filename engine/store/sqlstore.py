@@ -75,8 +75,12 @@ class CaseSummary:
     pending_timers: int
 
 
+# the longest a writer waiting for SQLite's write lock sleeps between two tries
+LOCK_POLL = 0.002
+
+
 def _begin_immediate(dbapi_conn: Any, busy_timeout: float) -> None:
-    """`BEGIN IMMEDIATE`, polling for the write lock every ≤ 2 ms.
+    """`BEGIN IMMEDIATE`, polling for the write lock every ≤ `LOCK_POLL` seconds.
 
     SQLite's own busy handler backs off to 100 ms sleeps, so a writer waiting behind a busy
     worker (one short transaction after another) can starve for seconds; polling often gets
@@ -94,7 +98,7 @@ def _begin_immediate(dbapi_conn: Any, busy_timeout: float) -> None:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.002)
+            delay = min(delay * 2, LOCK_POLL)
     finally:
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 
@@ -191,6 +195,13 @@ class Store(WritePath):
             return None
         raw: Any = conn.connection.driver_connection
         return lambda: int(raw.total_changes) if raw.in_transaction else -1
+
+    def let_writers_in(self) -> None:
+        """Between two batches of a long run of writes (a catch-up): SQLite has one write lock,
+        so pause as long as a writer waiting for it sleeps between tries, and another process's
+        step gets its turn. PostgreSQL locks rows: nobody waits for the batch, no pause."""
+        if self.dialect == "sqlite":
+            time.sleep(LOCK_POLL)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
